@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
+import { startServerProcess, type ServerProcess } from '../../shared/testing/server-process'
+
+describe('npm run server as a child process', () => {
+  let issuer: LocalOidcIssuer
+  let server: ServerProcess
+
+  beforeAll(async () => {
+    issuer = await LocalOidcIssuer.start()
+    server = await startServerProcess({ issuerUrl: issuer.url })
+  })
+  afterAll(async () => {
+    await server?.stop()
+    await issuer?.close()
+  })
+
+  it('prints its URL and the data dir, never the admin token it was given', () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(server.output()).toContain(`federate server listening on ${server.url}`)
+    expect(server.output()).toContain(`data dir: ${server.dataDir}`)
+    expect(server.output()).not.toContain(server.adminToken)
+  })
+
+  it('bootstraps, registers an agent and federates over real HTTP', async () => {
+    const policy = await fetch(`${server.url}/api/v1/oidc/trust-policies`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'github', repository: 'acme/widgets', branch: 'main' })
+    })
+    expect(policy.status).toBe(201)
+
+    const oidc = await issuer.mint({ audience: server.url })
+    const exchange = await fetch(`${server.url}/api/v1/oidc/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'github', token: oidc })
+    })
+    expect(exchange.status).toBe(200)
+    const { access_token, scope } = (await exchange.json()) as { access_token: string; scope: string }
+    expect(scope).toBe('agents:write')
+
+    const register = await fetch(`${server.url}/api/v1/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bot@acme.example' })
+    })
+    expect(register.status).toBe(201)
+
+    const federate = await fetch(`${server.url}/v1/identity/federate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await issuer.mint({ audience: 'persql' })}` }
+    })
+    expect(federate.status).toBe(201)
+    expect(server.output()).not.toContain(access_token)
+  })
+
+  it('stops on SIGTERM with exit code 0', async () => {
+    await server.stop()
+    expect(await server.exited).toBe(0)
+  })
+})

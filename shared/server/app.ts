@@ -1,0 +1,104 @@
+/**
+ * The reference server as a Fastify plugin plus a builder that sets the server-wide
+ * options (64 KiB body cap, strict schemas, error envelopes). main.ts only adds config,
+ * the database and listen/close.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { AppContext } from './context'
+import { ApiError, envelope } from './errors'
+import { agentRoutes } from './routes/agents'
+import { federateRoutes } from './routes/federate'
+import { metaRoutes } from './routes/meta'
+import { oauthRoutes } from './routes/oauth'
+import { oidcRoutes } from './routes/oidc'
+
+export const BODY_LIMIT_BYTES = 64 * 1024
+
+export interface AppOptions {
+  context: AppContext
+}
+
+/** Maps Fastify's own client errors (bad JSON, size, media type, schema) to our codes. */
+function clientError(error: FastifyError): { status: number; message: string } | undefined {
+  if (error.validation && error.validation.length > 0) {
+    const first = error.validation[0]!
+    const where = (first.instancePath || '').replace(/^\//, '').replace(/\//g, '.')
+    const extra = (first.params as { additionalProperty?: string }).additionalProperty
+    const message = extra
+      ? `unknown field "${extra}"${where ? ` in ${where}` : ''}`
+      : `${error.validationContext ?? 'body'}${where ? `.${where}` : ''} ${first.message ?? 'is invalid'}`
+    return { status: 400, message }
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, message: `request body is larger than ${BODY_LIMIT_BYTES} bytes` }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, message: 'send the body as application/json' }
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, message: 'request body is not valid JSON' }
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return { status: error.statusCode, message: 'malformed request' }
+  }
+  return undefined
+}
+
+/** All routes, as one plugin (encapsulation skipped so the handlers apply to the root). */
+const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
+  // JSON: an empty body is "no body" (federate sends none); anything else must parse.
+  const defaultJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined)
+    defaultJson(request, body as string, done)
+  })
+  // RFC 7662/7009 clients send form bodies.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    const params = new URLSearchParams(body as string)
+    const out: Record<string, string> = Object.create(null)
+    for (const [key, value] of params) if (!(key in out)) out[key] = value
+    done(null, { ...out })
+  })
+
+  app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.code(error.status).headers(error.headers).send(envelope(request.url, error.code, error.message))
+    }
+    const mapped = clientError(error as FastifyError)
+    if (mapped) return reply.code(mapped.status).send(envelope(request.url, 'invalid_request', mapped.message))
+    request.log.error({ err: error }, 'unhandled error')
+    return reply.code(500).send(envelope(request.url, 'server_error', 'internal error; see the server log'))
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(envelope(request.url, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`))
+  })
+
+  await app.register(metaRoutes, { context })
+  await app.register(oidcRoutes, { context })
+  await app.register(agentRoutes, { context })
+  await app.register(oauthRoutes, { context })
+  await app.register(federateRoutes, { context })
+}
+
+export const federateApp = fp(routes, { name: 'federate-app', fastify: '5.x' })
+
+/** A Fastify instance with the server-wide options and the app registered. */
+export async function buildServer(
+  context: AppContext,
+  options: { logger?: FastifyServerOptions['logger'] } = {}
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Reject unknown fields instead of silently dropping them; no type coercion surprises.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Never trust X-Forwarded-* by default; an operator behind a proxy sets PUBLIC_URL.
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: true
+  })
+  await app.register(federateApp, { context })
+  return app
+}

@@ -1,0 +1,108 @@
+/**
+ * The server's own signing keys: generated on first start, kept in the database (so a
+ * restart or a second instance verifies what was issued), published at the JWKS endpoint
+ * newest first. ES256 (see bench/jwt-libs.ts for why).
+ */
+import { randomUUID } from 'node:crypto'
+import {
+  SignJWT,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload
+} from 'jose'
+import type { Store } from './store/store'
+
+export const SIGNING_ALG = 'ES256'
+
+interface LoadedKey {
+  kid: string
+  publicJwk: JWK
+  publicKey: CryptoKey | Uint8Array
+  privateKey: CryptoKey | Uint8Array
+}
+
+/** Unknown kids reload keys from the database at most this often (another instance may have rotated). */
+const RELOAD_INTERVAL_MS = 10_000
+
+export class SigningKeys {
+  private keys: LoadedKey[] = []
+  private lastLoad = 0
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => Date = () => new Date()
+  ) {}
+
+  /** Creates the first key if the database has none, then loads the active keys. */
+  async init(): Promise<void> {
+    await this.store.ensureSigningKey(async () => {
+      const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true })
+      const kid = randomUUID()
+      return {
+        kid,
+        alg: SIGNING_ALG,
+        publicJwk: { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' },
+        privateJwk: { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG }
+      }
+    })
+    await this.reload()
+  }
+
+  private async reload(): Promise<void> {
+    const rows = await this.store.activeSigningKeys()
+    const loaded: LoadedKey[] = []
+    for (const row of rows) {
+      loaded.push({
+        kid: row.kid,
+        publicJwk: row.publicJwk as JWK,
+        publicKey: await importJWK(row.publicJwk as JWK, row.alg),
+        privateKey: await importJWK(row.privateJwk as JWK, row.alg)
+      })
+    }
+    this.keys = loaded
+    this.lastLoad = Date.now()
+  }
+
+  /** The JWKS document: public parts only, newest first. */
+  jwks(): { keys: JWK[] } {
+    return { keys: this.keys.map((k) => k.publicJwk) }
+  }
+
+  async sign(payload: JWTPayload & { sub: string; jti: string; iss: string; aud: string; exp: number }): Promise<string> {
+    const key = this.keys[0]
+    if (!key) throw new Error('no signing key loaded; call init() first')
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: 'at+jwt' })
+      .setIssuedAt(Math.floor(this.now().getTime() / 1000))
+      .sign(key.privateKey)
+  }
+
+  /**
+   * Verifies signature, issuer, audience and expiry of a token we issued. Throws on any
+   * failure (the caller turns that into 401 without detail).
+   */
+  async verify(token: string, expected: { issuer: string; audience: string }): Promise<JWTPayload> {
+    const { kid, alg } = decodeProtectedHeader(token)
+    if (alg !== SIGNING_ALG || typeof kid !== 'string') throw new Error('not one of our tokens')
+    let key = this.keys.find((k) => k.kid === kid)
+    if (!key && Date.now() - this.lastLoad > RELOAD_INTERVAL_MS) {
+      await this.reload()
+      key = this.keys.find((k) => k.kid === kid)
+    }
+    if (!key) throw new Error('unknown key id')
+    const { payload } = await jwtVerify(token, key.publicKey, {
+      algorithms: [SIGNING_ALG],
+      issuer: expected.issuer,
+      audience: expected.audience,
+      requiredClaims: ['exp', 'iat', 'sub', 'jti'],
+      currentDate: this.now(),
+      clockTolerance: 5
+    })
+    return payload
+  }
+}

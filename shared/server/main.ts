@@ -1,0 +1,65 @@
+/**
+ * `npm run server`: reads the configuration, opens the database, listens, and closes
+ * gracefully on SIGTERM/SIGINT. Everything else lives in app.ts.
+ */
+import { buildServer } from './app'
+import { ConfigError, loadConfig, resolvePublicUrl } from './config'
+import { createContext } from './context'
+import { openDatabase } from './store/open'
+
+async function main(): Promise<void> {
+  let config
+  try {
+    config = loadConfig(process.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`federate server: bad configuration: ${error.message}\n`)
+      process.exit(2)
+    }
+    throw error
+  }
+
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
+  const context = await createContext({ config, db })
+  const app = await buildServer(context, {
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'] }
+  })
+
+  await app.listen({ port: config.port, host: config.host })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  const url = resolvePublicUrl(config, port)
+  context.setPublicUrl(url)
+
+  const out = (line: string): boolean => process.stdout.write(`${line}\n`)
+  out(`federate server listening on ${url}`)
+  if (config.publicUrl) out(`bound to ${config.host}:${port}`)
+  out(db.kind === 'pglite' ? `data dir: ${config.dataDir} (embedded database)` : 'database: PostgreSQL (DATABASE_URL)')
+  if (config.adminTokenGenerated) {
+    out(`admin token (generated, shown once; set ADMIN_TOKEN to choose one): ${config.adminToken}`)
+  }
+
+  let closing = false
+  const shutdown = async (signal: string): Promise<void> => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down')
+    const force = setTimeout(() => process.exit(1), 10_000)
+    force.unref()
+    try {
+      await app.close()
+      await db.close()
+      process.exit(0)
+    } catch (error) {
+      app.log.error({ err: error }, 'error while shutting down')
+      process.exit(1)
+    }
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`federate server failed to start: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+})

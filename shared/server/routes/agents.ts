@@ -1,0 +1,157 @@
+/** Protocol A: agent registration (bootstrap token) and identity administration (admin). */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { AppOptions } from '../app'
+import type { AppContext } from '../context'
+import { ApiError, unauthorized } from '../errors'
+import { adminOnly, bearerToken, uuidParam } from '../http'
+import { idempotencyKey, withIdempotency } from '../idempotency'
+import { SCOPE_BOOTSTRAP, TokenRejected, type AuthenticatedAccessToken } from '../tokens'
+import { agentView, auditView, credentialView } from '../views'
+
+interface RegisterBody {
+  name: string
+  description?: string
+}
+
+// An e-mail-shaped name: local@domain.tld, no spaces or control characters.
+const AGENT_NAME = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/
+
+const registerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', minLength: 3, maxLength: 254 },
+    description: { type: 'string', maxLength: 1024 }
+  }
+} as const
+
+/** Authenticates the bearer as one of our access tokens; 401 otherwise. */
+export async function accessToken(context: AppContext, request: FastifyRequest): Promise<AuthenticatedAccessToken> {
+  const token = bearerToken(request)
+  if (!token) throw unauthorized('missing "Authorization: Bearer <token>" (a bootstrap token from /api/v1/oidc/token)')
+  try {
+    const authenticated = await context.tokens.authenticateAccessToken(token)
+    await context.store.touchCredential(authenticated.credential.id)
+    return authenticated
+  } catch (error) {
+    if (error instanceof TokenRejected) {
+      const why = error.reason === 'expired' ? 'has expired' : error.reason === 'revoked' ? 'was revoked' : 'is not valid'
+      throw unauthorized(`the bearer token ${why}; exchange a fresh OIDC token`)
+    }
+    throw error
+  }
+}
+
+export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
+  const { store, config } = context
+  const admin = adminOnly(config.adminToken)
+
+  app.post<{ Body: RegisterBody }>('/api/v1/agents', { schema: { body: registerSchema } }, async (request, reply) => {
+    const caller = await accessToken(context, request)
+    if (!caller.credential.scope.split(' ').includes(SCOPE_BOOTSTRAP)) {
+      throw new ApiError(403, 'insufficient_scope', `registering an agent needs a token with scope "${SCOPE_BOOTSTRAP}" (a bootstrap exchange without agentId)`, {
+        'www-authenticate': `Bearer error="insufficient_scope", scope="${SCOPE_BOOTSTRAP}"`
+      })
+    }
+    const { name } = request.body
+    if (!AGENT_NAME.test(name)) throw new ApiError(400, 'invalid_request', 'name must look like an e-mail address, e.g. ci-bot@acme.example')
+    const description = request.body.description ?? ''
+    const { repository, repositoryId } = caller.credential
+    const key = idempotencyKey(request)
+
+    const result = await withIdempotency(store, `repo:${repositoryId}`, key, request.body, async () => {
+      const { agent, created } = await store.registerAgent({ name, description, repository, repositoryId })
+      if (agent.repositoryId !== repositoryId) {
+        await store.audit({
+          action: 'agent.register',
+          identityId: agent.id,
+          credentialId: caller.credential.id,
+          repository,
+          repositoryId,
+          detail: { outcome: 'denied', code: 'agent_exists', name }
+        })
+        throw new ApiError(409, 'agent_exists', `an agent named "${name}" already belongs to another repository; pick another name`)
+      }
+      if (!created && agent.repository !== repository) await store.renameAgentRepository(agent.id, repository)
+      await store.audit({
+        action: 'agent.register',
+        identityId: agent.id,
+        credentialId: caller.credential.id,
+        repository,
+        repositoryId,
+        detail: { outcome: created ? 'created' : 'existing', name }
+      })
+      return {
+        status: created ? 201 : 200,
+        body: {
+          agentId: agent.id,
+          name: agent.name,
+          description: agent.description,
+          createdAt: agent.createdAt.toISOString(),
+          created
+        }
+      }
+    })
+    return reply.code(result.status).send(result.body)
+  })
+
+  app.get<{ Params: { id: string } }>('/api/v1/agents/:id', { onRequest: admin }, async (request) => {
+    const agent = await store.getAgent(uuidParam(request.params.id, 'agent id'))
+    if (!agent) throw new ApiError(404, 'agent_not_found', `no agent ${request.params.id}`)
+    return agentView(agent)
+  })
+
+  app.get<{ Params: { id: string } }>('/api/v1/agents/:id/credentials', { onRequest: admin }, async (request) => {
+    const id = uuidParam(request.params.id, 'agent id')
+    if (!(await store.getAgent(id))) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
+    const now = context.now()
+    return { items: (await store.listAgentCredentials(id)).map((c) => credentialView(c, now)) }
+  })
+
+  app.post<{ Params: { id: string; credentialId: string } }>(
+    '/api/v1/agents/:id/credentials/:credentialId/revoke',
+    { onRequest: admin },
+    async (request) => {
+      const id = uuidParam(request.params.id, 'agent id')
+      const credentialId = uuidParam(request.params.credentialId, 'credential id')
+      const credential = await store.getCredential(credentialId)
+      if (!credential || credential.agentId !== id) throw new ApiError(404, 'not_found', `agent ${id} has no credential ${credentialId}`)
+      const revoked = (await store.revokeCredential(credentialId))!
+      await store.audit({
+        action: 'credential.revoke',
+        identityId: id,
+        credentialId,
+        repository: credential.repository,
+        repositoryId: credential.repositoryId,
+        detail: { by: 'admin' }
+      })
+      return credentialView(revoked, context.now())
+    }
+  )
+
+  app.post<{ Params: { id: string } }>('/api/v1/agents/:id/disable', { onRequest: admin }, async (request) => {
+    const id = uuidParam(request.params.id, 'agent id')
+    const agent = await store.disableAgent(id)
+    if (!agent) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
+    await store.audit({
+      action: 'agent.disable',
+      identityId: id,
+      repository: agent.repository,
+      repositoryId: agent.repositoryId,
+      detail: { by: 'admin' }
+    })
+    return agentView(agent)
+  })
+
+  app.get<{ Params: { id: string } }>('/api/v1/agents/:id/audit', { onRequest: admin }, async (request) => {
+    const id = uuidParam(request.params.id, 'agent id')
+    if (!(await store.getAgent(id))) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
+    return { items: (await store.auditForIdentity(id)).map(auditView) }
+  })
+
+  // All recent events, denials without an identity included (operators debugging a policy).
+  app.get('/api/v1/audit', { onRequest: admin }, async () => {
+    return { items: (await store.recentAudit()).map(auditView) }
+  })
+}

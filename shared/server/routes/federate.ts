@@ -1,0 +1,92 @@
+/** Protocol B: self sign-up (federate) and the workspace endpoint its token opens. */
+import { createHash } from 'node:crypto'
+import type { FastifyPluginAsync } from 'fastify'
+import type { AppOptions } from '../app'
+import { ApiError, unauthorized } from '../errors'
+import { bearerToken } from '../http'
+import { TokenRejected } from '../tokens'
+import { federateDecision } from '../trust'
+import { rateLimit, verifyOidc } from './oidc-token'
+
+const DATABASE = 'main'
+
+/** Readable and stable: `acme-widgets-1a2b3c4d` (slug of the first name + hash of the immutable id). */
+export function namespaceFor(repository: string, repositoryId: string): string {
+  const slug =
+    repository
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40)
+      .replace(/-+$/, '') || 'repo'
+  const suffix = createHash('sha256').update(`github:${repositoryId}`).digest('hex').slice(0, 8)
+  return `${slug}-${suffix}`
+}
+
+export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
+  const { store, config, tokens } = context
+
+  app.post('/v1/identity/federate', async (request, reply) => {
+    const token = bearerToken(request)
+    if (!token) throw unauthorized('missing "Authorization: Bearer <GitHub OIDC token>"')
+    const { claims, tokenSha256 } = await verifyOidc(context, token, config.federateAudience, 'workspace.federate')
+    await rateLimit(context, claims, 'workspace.federate', tokenSha256)
+    const base = { repository: claims.repository, repositoryId: claims.repository_id }
+    const decision = federateDecision(claims, config.federateEvents)
+    if (!decision.allowed) {
+      await store.audit({
+        action: 'workspace.federate',
+        ...base,
+        detail: { outcome: 'denied', code: decision.code, reason: decision.reason, tokenSha256, eventName: claims.event_name }
+      })
+      throw new ApiError(403, decision.code, decision.reason)
+    }
+    const { workspace, created } = await store.federateWorkspace({
+      ...base,
+      namespace: namespaceFor(claims.repository, claims.repository_id),
+      database: DATABASE
+    })
+    const issued = await tokens.issueWorkspaceToken(workspace, config.workspaceTokenTtlSeconds)
+    await store.audit({
+      action: 'workspace.federate',
+      identityId: workspace.id,
+      credentialId: issued.credential.id,
+      workspaceId: workspace.id,
+      ...base,
+      detail: { outcome: created ? 'created' : 'existing', namespace: workspace.namespace, tokenSha256, ref: claims.ref, eventName: claims.event_name }
+    })
+    reply.header('cache-control', 'no-store')
+    return reply.code(created ? 201 : 200).send({
+      success: true,
+      data: {
+        token: issued.token,
+        url: `${context.publicUrl()}/v1/db/${workspace.namespace}/${workspace.database}`,
+        namespace: workspace.namespace,
+        database: workspace.database,
+        identity: workspace.repository,
+        created,
+        expiresAt: issued.expiresAt.toISOString()
+      }
+    })
+  })
+
+  app.get<{ Params: { namespace: string; database: string } }>('/v1/db/:namespace/:database', async (request) => {
+    const token = bearerToken(request)
+    if (!token) throw unauthorized('missing "Authorization: Bearer <workspace token>"')
+    let workspace
+    try {
+      ;({ workspace } = await tokens.authenticateWorkspaceToken(token))
+    } catch (error) {
+      if (!(error instanceof TokenRejected)) throw error
+      const why = error.reason === 'expired' ? 'has expired' : error.reason === 'revoked' ? 'was revoked' : 'is not valid'
+      throw unauthorized(`the workspace token ${why}; run federate again for a fresh one`)
+    }
+    if (workspace.namespace !== request.params.namespace) {
+      throw new ApiError(403, 'forbidden', 'this token belongs to another workspace')
+    }
+    if (workspace.database !== request.params.database) {
+      throw new ApiError(404, 'not_found', `workspace ${workspace.namespace} has no database "${request.params.database.slice(0, 64)}"`)
+    }
+    return { success: true, data: { namespace: workspace.namespace, database: workspace.database, identity: workspace.repository } }
+  })
+}

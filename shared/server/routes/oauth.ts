@@ -1,0 +1,81 @@
+/** RFC 7662 introspection (admin) and RFC 7009 revocation (whoever holds the token). */
+import type { FastifyPluginAsync } from 'fastify'
+import type { AppOptions } from '../app'
+import { adminOnly } from '../http'
+import { TokenRejected } from '../tokens'
+
+interface TokenBody {
+  token: string
+  token_type_hint?: string
+}
+
+const tokenBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['token'],
+  properties: {
+    token: { type: 'string', minLength: 1, maxLength: 16384 },
+    token_type_hint: { type: 'string', maxLength: 64 },
+    // Standard OAuth client libraries send these; we authenticate by other means.
+    client_id: { type: 'string', maxLength: 256 },
+    client_secret: { type: 'string', maxLength: 1024 }
+  }
+} as const
+
+export const oauthRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
+  const { store, tokens, config } = context
+
+  app.post<{ Body: TokenBody }>(
+    '/api/v1/oauth/introspect',
+    { onRequest: adminOnly(config.adminToken), schema: { body: tokenBodySchema } },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      const { token } = request.body
+      try {
+        if (token.startsWith('fws_')) {
+          const { credential, workspace } = await tokens.authenticateWorkspaceToken(token)
+          return {
+            active: true,
+            token_type: 'Bearer',
+            scope: credential.scope,
+            sub: `repo:${workspace.repository}`,
+            iss: context.publicUrl(),
+            jti: credential.id,
+            iat: Math.floor(credential.createdAt.getTime() / 1000),
+            exp: Math.floor(credential.expiresAt.getTime() / 1000),
+            namespace: workspace.namespace,
+            repository: workspace.repository
+          }
+        }
+        const { claims, credential } = await tokens.authenticateAccessToken(token)
+        return {
+          active: true,
+          token_type: 'Bearer',
+          ...claims,
+          ...(credential.agentId ? { agent_id: credential.agentId } : {})
+        }
+      } catch (error) {
+        if (error instanceof TokenRejected) return { active: false }
+        throw error
+      }
+    }
+  )
+
+  app.post<{ Body: TokenBody }>('/api/v1/oauth/revoke', { schema: { body: tokenBodySchema } }, async (request, reply) => {
+    const credential = await tokens.findCredential(request.body.token)
+    if (credential && !credential.revokedAt) {
+      await store.revokeCredential(credential.id)
+      await store.audit({
+        action: 'credential.revoke',
+        identityId: credential.agentId,
+        credentialId: credential.id,
+        workspaceId: credential.workspaceId,
+        repository: credential.repository,
+        repositoryId: credential.repositoryId,
+        detail: { by: 'token holder', kind: credential.kind }
+      })
+    }
+    // RFC 7009: an unknown or already invalid token is answered the same way.
+    return reply.code(200).send({})
+  })
+}

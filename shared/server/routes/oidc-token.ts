@@ -1,0 +1,95 @@
+/**
+ * The shared first half of the exchange and explain endpoints: validate the body, verify
+ * the GitHub OIDC token for our audience, rate-limit per repository, and audit refusals.
+ */
+import type { AppContext } from '../context'
+import { ApiError } from '../errors'
+import { isOidcTokenError, tokenSha256, type GitHubTokenClaims, type VerifiedToken } from '../trust'
+
+export interface ExchangeBody {
+  provider: string
+  token: string
+  agentId?: string
+  ttl?: number
+}
+
+/** JSON schema of the exchange/explain body; unknown fields are refused. */
+export const exchangeBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['provider', 'token'],
+  properties: {
+    provider: { type: 'string', maxLength: 64 },
+    token: { type: 'string', maxLength: 16384 },
+    agentId: { type: 'string', maxLength: 64 },
+    ttl: { type: 'integer', minimum: 1, maximum: 86400 }
+  }
+} as const
+
+/** Non-secret claims, for explain answers, summaries and the audit detail. */
+export function publicClaims(claims: GitHubTokenClaims): Record<string, unknown> {
+  const keep = [
+    'iss',
+    'sub',
+    'aud',
+    'repository',
+    'repository_id',
+    'repository_owner',
+    'repository_owner_id',
+    'ref',
+    'ref_type',
+    'event_name',
+    'environment',
+    'workflow',
+    'workflow_ref',
+    'job_workflow_ref',
+    'actor',
+    'run_id',
+    'iat',
+    'exp'
+  ]
+  const out: Record<string, unknown> = {}
+  for (const key of keep) if (claims[key] !== undefined) out[key] = claims[key]
+  return out
+}
+
+/**
+ * Verifies an OIDC token for `audience`. A refusal is audited (with the token's SHA-256,
+ * never the token) and thrown as 400/401 (503 when the issuer's keys could not be fetched).
+ */
+export async function verifyOidc(
+  context: AppContext,
+  token: string,
+  audience: string,
+  action: string
+): Promise<VerifiedToken> {
+  try {
+    return await context.verifier.verify(token, audience)
+  } catch (error) {
+    if (!isOidcTokenError(error)) throw error
+    await context.store.audit({
+      action,
+      detail: { outcome: 'denied', code: error.code, reason: error.message, tokenSha256: tokenSha256(token) }
+    })
+    if (error.retryable) {
+      throw new ApiError(503, 'temporarily_unavailable', error.message, { 'retry-after': '5' }, { cause: error })
+    }
+    if (error.code === 'invalid_request') throw new ApiError(400, 'invalid_request', error.message, {}, { cause: error })
+    throw new ApiError(401, 'invalid_token', error.message, { 'www-authenticate': 'Bearer error="invalid_token"' }, { cause: error })
+  }
+}
+
+/** 429 with Retry-After when the repository spent its burst. */
+export async function rateLimit(context: AppContext, claims: GitHubTokenClaims, action: string, tokenHash: string): Promise<void> {
+  const decision = await context.limiter.take(`repo:${claims.repository_id}`)
+  if (decision.ok) return
+  await context.store.audit({
+    action,
+    repository: claims.repository,
+    repositoryId: claims.repository_id,
+    detail: { outcome: 'denied', code: 'rate_limited', tokenSha256: tokenHash }
+  })
+  throw new ApiError(429, 'rate_limited', `too many requests from ${claims.repository}; retry in ${decision.retryAfterSeconds} s`, {
+    'retry-after': String(decision.retryAfterSeconds)
+  })
+}

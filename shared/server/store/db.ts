@@ -1,0 +1,20 @@
+/**
+ * The tiny query interface the store's SQL runs on. Two drivers implement it: embedded
+ * PGlite (default) and PostgreSQL through a `pg` Pool. Same SQL for both.
+ */
+export interface QueryResult<Row> {
+  rows: Row[]
+  rowCount: number
+}
+
+export interface Queryable {
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<Row>>
+}
+
+export interface Db extends Queryable {
+  /** Runs fn in one transaction on one connection; rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  close(): Promise<void>
+  /** 'pglite' or 'postgres', for the start-up message. */
+  readonly kind: 'pglite' | 'postgres'
+}

@@ -1,0 +1,144 @@
+/**
+ * Versioned schema migrations, applied in order at start inside one transaction that holds
+ * an advisory lock, so two instances starting at once on one PostgreSQL do not race.
+ * Never edit a released migration: add the next version.
+ */
+import type { Db } from './db'
+
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+/** Arbitrary constant: the advisory lock key shared by every instance of this server. */
+const MIGRATION_LOCK_KEY = 7_301_114_151
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE signing_keys (
+  kid text PRIMARY KEY,
+  alg text NOT NULL,
+  public_jwk jsonb NOT NULL,
+  private_jwk jsonb NOT NULL,
+  status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+  created_at timestamptz NOT NULL
+);
+
+CREATE TABLE trust_policies (
+  id uuid PRIMARY KEY,
+  provider text NOT NULL,
+  repository text NOT NULL,
+  repository_id text,
+  repository_owner_id text,
+  branch text,
+  environment text,
+  workflow_ref text,
+  agent_id uuid,
+  events jsonb,
+  created_at timestamptz NOT NULL
+);
+CREATE INDEX trust_policies_repository ON trust_policies (lower(repository));
+
+CREATE TABLE agents (
+  id uuid PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  description text NOT NULL DEFAULT '',
+  repository text NOT NULL,
+  repository_id text NOT NULL,
+  status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+  created_at timestamptz NOT NULL,
+  last_used_at timestamptz,
+  disabled_at timestamptz
+);
+
+CREATE TABLE workspaces (
+  id uuid PRIMARY KEY,
+  repository_id text NOT NULL UNIQUE,
+  repository text NOT NULL,
+  namespace text NOT NULL UNIQUE,
+  database_name text NOT NULL,
+  created_at timestamptz NOT NULL,
+  last_used_at timestamptz
+);
+
+-- One row per issued token. id is the JWT's jti (or a random id for opaque workspace
+-- tokens, found by token_sha256). The token itself is never stored.
+CREATE TABLE credentials (
+  id uuid PRIMARY KEY,
+  kind text NOT NULL CHECK (kind IN ('bootstrap', 'agent', 'workspace')),
+  agent_id uuid REFERENCES agents (id),
+  workspace_id uuid REFERENCES workspaces (id),
+  scope text NOT NULL,
+  repository text NOT NULL,
+  repository_id text NOT NULL,
+  token_sha256 text UNIQUE,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  last_used_at timestamptz,
+  revoked_at timestamptz
+);
+CREATE INDEX credentials_agent ON credentials (agent_id, created_at DESC);
+
+CREATE TABLE audit_events (
+  id uuid PRIMARY KEY,
+  at timestamptz NOT NULL,
+  action text NOT NULL,
+  identity_id uuid,
+  credential_id uuid,
+  workspace_id uuid,
+  repository text,
+  repository_id text,
+  detail jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX audit_events_identity ON audit_events (identity_id, at DESC);
+CREATE INDEX audit_events_at ON audit_events (at DESC);
+
+-- Idempotency-Key replays, scoped to the caller's repository id; 24 h.
+CREATE TABLE idempotency_keys (
+  scope text NOT NULL,
+  key text NOT NULL,
+  request_sha256 text NOT NULL,
+  status integer NOT NULL,
+  response jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+`
+  }
+]
+
+/** Applies the migrations not yet recorded in schema_migrations; returns the versions applied. */
+export async function migrate(db: Db, migrations: Migration[] = MIGRATIONS): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)'
+    )
+    const done = await tx.query<{ version: number }>('SELECT version FROM schema_migrations')
+    const applied = new Set(done.rows.map((r) => Number(r.version)))
+    const ran: number[] = []
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(migration.version)) continue
+      for (const statement of splitStatements(migration.sql)) await tx.query(statement)
+      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        new Date()
+      ])
+      ran.push(migration.version)
+    }
+    return ran
+  })
+}
+
+/** Our migrations hold no functions or quoted semicolons, so splitting on `;` is safe. */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*$/m)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter(Boolean)
+}

@@ -1,0 +1,482 @@
+/**
+ * Every SQL statement of the server, behind typed methods. Runs on either driver (db.ts).
+ * Nothing here stores a usable secret: credentials are token ids and SHA-256 hashes.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Db, Queryable } from './db'
+
+export type AgentStatus = 'active' | 'disabled'
+export type CredentialKind = 'bootstrap' | 'agent' | 'workspace'
+
+export interface Agent {
+  id: string
+  name: string
+  description: string
+  repository: string
+  repositoryId: string
+  status: AgentStatus
+  createdAt: Date
+  lastUsedAt: Date | null
+}
+
+export interface Credential {
+  id: string
+  kind: CredentialKind
+  agentId: string | null
+  workspaceId: string | null
+  scope: string
+  repository: string
+  repositoryId: string
+  createdAt: Date
+  expiresAt: Date
+  lastUsedAt: Date | null
+  revokedAt: Date | null
+}
+
+export interface Workspace {
+  id: string
+  repositoryId: string
+  repository: string
+  namespace: string
+  database: string
+  createdAt: Date
+}
+
+export interface StoredPolicy {
+  id: string
+  provider: 'github'
+  repository: string
+  repositoryId?: string
+  repositoryOwnerId?: string
+  branch?: string
+  environment?: string
+  workflowRef?: string
+  agentId?: string
+  events?: string[]
+  createdAt: string
+}
+
+export interface AuditEvent {
+  id: string
+  at: Date
+  action: string
+  identityId: string | null
+  credentialId: string | null
+  workspaceId: string | null
+  repository: string | null
+  repositoryId: string | null
+  detail: Record<string, unknown>
+}
+
+export interface SigningKeyRow {
+  kid: string
+  alg: string
+  publicJwk: Record<string, unknown>
+  privateJwk: Record<string, unknown>
+  createdAt: Date
+}
+
+export interface IdempotentResponse {
+  requestSha256: string
+  status: number
+  response: unknown
+}
+
+type Row = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)))
+const maybeDate = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v))
+const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T
+
+function toAgent(r: Row): Agent {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    repository: r.repository,
+    repositoryId: r.repository_id,
+    status: r.status,
+    createdAt: date(r.created_at),
+    lastUsedAt: maybeDate(r.last_used_at)
+  }
+}
+
+function toCredential(r: Row): Credential {
+  return {
+    id: r.id,
+    kind: r.kind,
+    agentId: r.agent_id ?? null,
+    workspaceId: r.workspace_id ?? null,
+    scope: r.scope,
+    repository: r.repository,
+    repositoryId: r.repository_id,
+    createdAt: date(r.created_at),
+    expiresAt: date(r.expires_at),
+    lastUsedAt: maybeDate(r.last_used_at),
+    revokedAt: maybeDate(r.revoked_at)
+  }
+}
+
+function toWorkspace(r: Row): Workspace {
+  return {
+    id: r.id,
+    repositoryId: r.repository_id,
+    repository: r.repository,
+    namespace: r.namespace,
+    database: r.database_name,
+    createdAt: date(r.created_at)
+  }
+}
+
+function toPolicy(r: Row): StoredPolicy {
+  const policy: StoredPolicy = {
+    id: r.id,
+    provider: r.provider,
+    repository: r.repository,
+    createdAt: date(r.created_at).toISOString()
+  }
+  if (r.repository_id !== null) policy.repositoryId = r.repository_id
+  if (r.repository_owner_id !== null) policy.repositoryOwnerId = r.repository_owner_id
+  if (r.branch !== null) policy.branch = r.branch
+  if (r.environment !== null) policy.environment = r.environment
+  if (r.workflow_ref !== null) policy.workflowRef = r.workflow_ref
+  if (r.agent_id !== null) policy.agentId = r.agent_id
+  if (r.events !== null) policy.events = json<string[]>(r.events)
+  return policy
+}
+
+function toAudit(r: Row): AuditEvent {
+  return {
+    id: r.id,
+    at: date(r.at),
+    action: r.action,
+    identityId: r.identity_id ?? null,
+    credentialId: r.credential_id ?? null,
+    workspaceId: r.workspace_id ?? null,
+    repository: r.repository ?? null,
+    repositoryId: r.repository_id ?? null,
+    detail: json<Record<string, unknown>>(r.detail)
+  }
+}
+
+export class Store {
+  constructor(
+    readonly db: Db,
+    private readonly now: () => Date = () => new Date()
+  ) {}
+
+  // --- signing keys -------------------------------------------------------------------
+
+  async activeSigningKeys(): Promise<SigningKeyRow[]> {
+    const { rows } = await this.db.query<Row>(
+      "SELECT * FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC, kid DESC"
+    )
+    return rows.map((r) => ({
+      kid: r.kid,
+      alg: r.alg,
+      publicJwk: json(r.public_jwk),
+      privateJwk: json(r.private_jwk),
+      createdAt: date(r.created_at)
+    }))
+  }
+
+  /**
+   * Makes sure one active key exists; `generate` runs only when none does. Serialized with
+   * an advisory lock so two instances starting together end up with a single key.
+   */
+  async ensureSigningKey(generate: () => Promise<Omit<SigningKeyRow, 'createdAt'>>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [7_301_114_152])
+      const { rows } = await tx.query<Row>("SELECT kid FROM signing_keys WHERE status = 'active' LIMIT 1")
+      if (rows.length > 0) return
+      const key = await generate()
+      await tx.query(
+        'INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+        [key.kid, key.alg, JSON.stringify(key.publicJwk), JSON.stringify(key.privateJwk), 'active', this.now()]
+      )
+    })
+  }
+
+  // --- trust policies -----------------------------------------------------------------
+
+  async createPolicy(input: Omit<StoredPolicy, 'id' | 'createdAt'>): Promise<StoredPolicy> {
+    const { rows } = await this.db.query<Row>(
+      `INSERT INTO trust_policies (id, provider, repository, repository_id, repository_owner_id, branch, environment,
+         workflow_ref, agent_id, events, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+      [
+        randomUUID(),
+        input.provider,
+        input.repository,
+        input.repositoryId ?? null,
+        input.repositoryOwnerId ?? null,
+        input.branch ?? null,
+        input.environment ?? null,
+        input.workflowRef ?? null,
+        input.agentId ?? null,
+        input.events ? JSON.stringify(input.events) : null,
+        this.now()
+      ]
+    )
+    return toPolicy(rows[0]!)
+  }
+
+  async listPolicies(): Promise<StoredPolicy[]> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM trust_policies ORDER BY created_at, id')
+    return rows.map(toPolicy)
+  }
+
+  /** Policies whose repository equals this one, case-insensitively (GitHub names are). */
+  async policiesForRepository(repository: string): Promise<StoredPolicy[]> {
+    const { rows } = await this.db.query<Row>(
+      'SELECT * FROM trust_policies WHERE lower(repository) = lower($1) ORDER BY created_at, id',
+      [repository]
+    )
+    return rows.map(toPolicy)
+  }
+
+  async deletePolicy(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('DELETE FROM trust_policies WHERE id = $1', [id])
+    return rowCount > 0
+  }
+
+  // --- agents -------------------------------------------------------------------------
+
+  async getAgent(id: string): Promise<Agent | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM agents WHERE id = $1', [id])
+    return rows[0] ? toAgent(rows[0]) : undefined
+  }
+
+  /**
+   * Creates the agent unless the name is taken; race-free: exactly one concurrent caller
+   * gets `created: true`, the others read the winner's row.
+   */
+  async registerAgent(input: {
+    name: string
+    description: string
+    repository: string
+    repositoryId: string
+  }): Promise<{ agent: Agent; created: boolean }> {
+    const inserted = await this.db.query<Row>(
+      `INSERT INTO agents (id, name, description, repository, repository_id, status, created_at)
+       VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT (name) DO NOTHING RETURNING *`,
+      [randomUUID(), input.name, input.description, input.repository, input.repositoryId, this.now()]
+    )
+    if (inserted.rows[0]) return { agent: toAgent(inserted.rows[0]), created: true }
+    const { rows } = await this.db.query<Row>('SELECT * FROM agents WHERE name = $1', [input.name])
+    return { agent: toAgent(rows[0]!), created: false }
+  }
+
+  /** Keeps the shown owner name current after a repository rename. */
+  async renameAgentRepository(id: string, repository: string): Promise<void> {
+    await this.db.query('UPDATE agents SET repository = $2 WHERE id = $1 AND repository <> $2', [id, repository])
+  }
+
+  async disableAgent(id: string): Promise<Agent | undefined> {
+    const { rows } = await this.db.query<Row>(
+      `UPDATE agents SET status = 'disabled', disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *`,
+      [id, this.now()]
+    )
+    return rows[0] ? toAgent(rows[0]) : undefined
+  }
+
+  async touchAgent(id: string): Promise<void> {
+    await this.db.query('UPDATE agents SET last_used_at = $2 WHERE id = $1', [id, this.now()])
+  }
+
+  // --- credentials --------------------------------------------------------------------
+
+  async createCredential(input: {
+    id?: string
+    kind: CredentialKind
+    agentId?: string
+    workspaceId?: string
+    scope: string
+    repository: string
+    repositoryId: string
+    tokenSha256?: string
+    expiresAt: Date
+  }): Promise<Credential> {
+    const { rows } = await this.db.query<Row>(
+      `INSERT INTO credentials (id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256,
+         created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+      [
+        input.id ?? randomUUID(),
+        input.kind,
+        input.agentId ?? null,
+        input.workspaceId ?? null,
+        input.scope,
+        input.repository,
+        input.repositoryId,
+        input.tokenSha256 ?? null,
+        this.now(),
+        input.expiresAt
+      ]
+    )
+    return toCredential(rows[0]!)
+  }
+
+  async getCredential(id: string): Promise<Credential | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM credentials WHERE id = $1', [id])
+    return rows[0] ? toCredential(rows[0]) : undefined
+  }
+
+  async credentialByHash(tokenSha256: string): Promise<Credential | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM credentials WHERE token_sha256 = $1', [tokenSha256])
+    return rows[0] ? toCredential(rows[0]) : undefined
+  }
+
+  async listAgentCredentials(agentId: string): Promise<Credential[]> {
+    const { rows } = await this.db.query<Row>(
+      'SELECT * FROM credentials WHERE agent_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500',
+      [agentId]
+    )
+    return rows.map(toCredential)
+  }
+
+  /** Marks the credential revoked (first revocation time wins); undefined when unknown. */
+  async revokeCredential(id: string): Promise<Credential | undefined> {
+    const { rows } = await this.db.query<Row>(
+      'UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING *',
+      [id, this.now()]
+    )
+    return rows[0] ? toCredential(rows[0]) : undefined
+  }
+
+  async touchCredential(id: string): Promise<void> {
+    await this.db.query('UPDATE credentials SET last_used_at = $2 WHERE id = $1', [id, this.now()])
+  }
+
+  // --- workspaces ---------------------------------------------------------------------
+
+  /**
+   * One workspace per repository_id, race-free: INSERT ... ON CONFLICT DO NOTHING, then
+   * read the row. Exactly one concurrent first caller sees `created: true`. A rename only
+   * updates the shown name.
+   */
+  async federateWorkspace(input: {
+    repositoryId: string
+    repository: string
+    namespace: string
+    database: string
+  }): Promise<{ workspace: Workspace; created: boolean }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // No conflict target: a clash on repository_id or on namespace both mean "do nothing",
+      // whichever unique index PostgreSQL happens to check first under concurrency.
+      const namespace = attempt === 0 ? input.namespace : `${input.namespace}-${randomUUID().slice(0, 4)}`
+      const inserted = await this.db.query<Row>(
+        `INSERT INTO workspaces (id, repository_id, repository, namespace, database_name, created_at, last_used_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING *`,
+        [randomUUID(), input.repositoryId, input.repository, namespace, input.database, this.now()]
+      )
+      if (inserted.rows[0]) return { workspace: toWorkspace(inserted.rows[0]), created: true }
+      const { rows } = await this.db.query<Row>(
+        'UPDATE workspaces SET repository = $2, last_used_at = $3 WHERE repository_id = $1 RETURNING *',
+        [input.repositoryId, input.repository, this.now()]
+      )
+      if (rows[0]) return { workspace: toWorkspace(rows[0]), created: false }
+      // The namespace belongs to another repository (a renamed one): try a suffixed one.
+    }
+    throw new Error('could not allocate a workspace namespace')
+  }
+
+  async getWorkspace(id: string): Promise<Workspace | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM workspaces WHERE id = $1', [id])
+    return rows[0] ? toWorkspace(rows[0]) : undefined
+  }
+
+  async workspaceByNamespace(namespace: string): Promise<Workspace | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM workspaces WHERE namespace = $1', [namespace])
+    return rows[0] ? toWorkspace(rows[0]) : undefined
+  }
+
+  // --- audit --------------------------------------------------------------------------
+
+  async audit(event: {
+    action: string
+    identityId?: string | null
+    credentialId?: string | null
+    workspaceId?: string | null
+    repository?: string | null
+    repositoryId?: string | null
+    detail?: Record<string, unknown>
+  }): Promise<void> {
+    await this.db.query(
+      `INSERT INTO audit_events (id, at, action, identity_id, credential_id, workspace_id, repository, repository_id, detail)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        randomUUID(),
+        this.now(),
+        event.action,
+        event.identityId ?? null,
+        event.credentialId ?? null,
+        event.workspaceId ?? null,
+        event.repository ?? null,
+        event.repositoryId ?? null,
+        JSON.stringify(event.detail ?? {})
+      ]
+    )
+  }
+
+  async auditForIdentity(identityId: string, limit = 500): Promise<AuditEvent[]> {
+    const { rows } = await this.db.query<Row>(
+      'SELECT * FROM audit_events WHERE identity_id = $1 ORDER BY at DESC, id DESC LIMIT $2',
+      [identityId, limit]
+    )
+    return rows.map(toAudit)
+  }
+
+  async recentAudit(limit = 500): Promise<AuditEvent[]> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1', [limit])
+    return rows.map(toAudit)
+  }
+
+  // --- idempotency --------------------------------------------------------------------
+
+  async idempotentResponse(scope: string, key: string, maxAgeMs: number): Promise<IdempotentResponse | undefined> {
+    const { rows } = await this.db.query<Row>(
+      'SELECT request_sha256, status, response FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at > $3',
+      [scope, key, new Date(this.now().getTime() - maxAgeMs)]
+    )
+    const r = rows[0]
+    return r ? { requestSha256: r.request_sha256, status: Number(r.status), response: json(r.response) } : undefined
+  }
+
+  /**
+   * Stores the first successful response for (scope, key) and answers the stored one: when
+   * two requests with one key race, both answer the first. An expired row is replaced.
+   */
+  async saveIdempotentResponse(
+    scope: string,
+    key: string,
+    value: IdempotentResponse,
+    maxAgeMs: number
+  ): Promise<IdempotentResponse> {
+    const cutoff = new Date(this.now().getTime() - maxAgeMs)
+    await this.db.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at <= $3', [
+      scope,
+      key,
+      cutoff
+    ])
+    await this.db.query(
+      `INSERT INTO idempotency_keys (scope, key, request_sha256, status, response, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING`,
+      [scope, key, value.requestSha256, value.status, JSON.stringify(value.response), this.now()]
+    )
+    return (await this.idempotentResponse(scope, key, maxAgeMs)) ?? value
+  }
+
+  /** Drops idempotency rows older than maxAgeMs (called now and then). */
+  async pruneIdempotency(maxAgeMs: number): Promise<void> {
+    await this.db.query('DELETE FROM idempotency_keys WHERE created_at <= $1', [
+      new Date(this.now().getTime() - maxAgeMs)
+    ])
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1')
+  }
+}
+
+export type { Db, Queryable }

@@ -1,0 +1,163 @@
+/**
+ * Issues and checks the server's own credentials: signed JWT access tokens (Protocol A)
+ * and opaque workspace tokens (Protocol B). Every use checks the credential row, so
+ * revoking a credential or disabling an identity takes effect at once, on every instance.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import type { JWTPayload } from 'jose'
+import type { SigningKeys } from './keys'
+import type { Agent, Credential, Store, Workspace } from './store/store'
+
+export const SCOPE_BOOTSTRAP = 'agents:write'
+export const SCOPE_AGENT = 'agent'
+export const SCOPE_WORKSPACE = 'workspace'
+const WORKSPACE_TOKEN_PREFIX = 'fws_'
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex')
+}
+
+export interface IssuedToken {
+  token: string
+  credential: Credential
+  expiresAt: Date
+  expiresIn: number
+}
+
+export interface AuthenticatedAccessToken {
+  credential: Credential
+  claims: JWTPayload
+  agent?: Agent
+}
+
+export interface AuthenticatedWorkspaceToken {
+  credential: Credential
+  workspace: Workspace
+}
+
+/** Why a presented token was refused (never shown with the token). */
+export type TokenRejection = 'malformed' | 'signature' | 'unknown_credential' | 'expired' | 'revoked' | 'identity_disabled'
+
+export class TokenRejected extends Error {
+  constructor(readonly reason: TokenRejection) {
+    super(`token refused: ${reason}`)
+    this.name = this.constructor.name
+  }
+}
+
+export class TokenService {
+  constructor(
+    private readonly store: Store,
+    private readonly keys: SigningKeys,
+    private readonly publicUrl: () => string,
+    private readonly now: () => Date = () => new Date()
+  ) {}
+
+  /** A JWT for a bootstrap (agentId undefined) or agent-scoped exchange. */
+  async issueAccessToken(input: {
+    repository: string
+    repositoryId: string
+    agentId?: string
+    lifetimeSeconds: number
+  }): Promise<IssuedToken> {
+    const nowSeconds = Math.floor(this.now().getTime() / 1000)
+    const exp = nowSeconds + input.lifetimeSeconds
+    const expiresAt = new Date(exp * 1000)
+    const scope = input.agentId ? SCOPE_AGENT : SCOPE_BOOTSTRAP
+    const id = randomUUID()
+    const token = await this.keys.sign({
+      iss: this.publicUrl(),
+      aud: this.publicUrl(),
+      sub: input.agentId ?? `repo:${input.repository}`,
+      jti: id,
+      exp,
+      scope,
+      repository: input.repository,
+      repository_id: input.repositoryId
+    })
+    const credential = await this.store.createCredential({
+      id,
+      kind: input.agentId ? 'agent' : 'bootstrap',
+      agentId: input.agentId,
+      scope,
+      repository: input.repository,
+      repositoryId: input.repositoryId,
+      tokenSha256: sha256Hex(token),
+      expiresAt
+    })
+    return { token, credential, expiresAt, expiresIn: input.lifetimeSeconds }
+  }
+
+  /** An opaque random workspace token; only its SHA-256 is stored. */
+  async issueWorkspaceToken(workspace: Workspace, lifetimeSeconds: number): Promise<IssuedToken> {
+    const token = WORKSPACE_TOKEN_PREFIX + randomBytes(32).toString('base64url')
+    const expiresAt = new Date(Math.floor(this.now().getTime() / 1000) * 1000 + lifetimeSeconds * 1000)
+    const credential = await this.store.createCredential({
+      kind: 'workspace',
+      workspaceId: workspace.id,
+      scope: SCOPE_WORKSPACE,
+      repository: workspace.repository,
+      repositoryId: workspace.repositoryId,
+      tokenSha256: sha256Hex(token),
+      expiresAt
+    })
+    return { token, credential, expiresAt, expiresIn: lifetimeSeconds }
+  }
+
+  /** Signature, issuer, audience, expiry, then the credential row and the identity. */
+  async authenticateAccessToken(token: string): Promise<AuthenticatedAccessToken> {
+    let claims: JWTPayload
+    try {
+      claims = await this.keys.verify(token, { issuer: this.publicUrl(), audience: this.publicUrl() })
+    } catch (error) {
+      const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED'
+      throw new TokenRejected(expired ? 'expired' : 'signature')
+    }
+    const credential = typeof claims.jti === 'string' ? await this.store.getCredential(claims.jti) : undefined
+    if (!credential || credential.kind === 'workspace') throw new TokenRejected('unknown_credential')
+    this.checkLive(credential)
+    let agent: Agent | undefined
+    if (credential.agentId) {
+      agent = await this.store.getAgent(credential.agentId)
+      if (!agent || agent.status !== 'active') throw new TokenRejected('identity_disabled')
+    }
+    return { credential, claims, agent }
+  }
+
+  async authenticateWorkspaceToken(token: string): Promise<AuthenticatedWorkspaceToken> {
+    if (!token.startsWith(WORKSPACE_TOKEN_PREFIX)) throw new TokenRejected('malformed')
+    const credential = await this.store.credentialByHash(sha256Hex(token))
+    if (!credential || credential.kind !== 'workspace' || !credential.workspaceId) {
+      throw new TokenRejected('unknown_credential')
+    }
+    this.checkLive(credential)
+    const workspace = await this.store.getWorkspace(credential.workspaceId)
+    if (!workspace) throw new TokenRejected('unknown_credential')
+    return { credential, workspace }
+  }
+
+  /**
+   * Finds the credential a presented token stands for, whatever its kind, without judging
+   * expiry or revocation (introspection and RFC 7009 revocation need that).
+   */
+  async findCredential(token: string): Promise<Credential | undefined> {
+    if (token.startsWith(WORKSPACE_TOKEN_PREFIX)) {
+      const credential = await this.store.credentialByHash(sha256Hex(token))
+      return credential?.kind === 'workspace' ? credential : undefined
+    }
+    try {
+      // Expired tokens may still be revoked or introspected; the signature must hold.
+      const claims = await this.keys.verify(token, { issuer: this.publicUrl(), audience: this.publicUrl() })
+      return typeof claims.jti === 'string' ? await this.store.getCredential(claims.jti) : undefined
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_JWT_EXPIRED') return undefined
+      const credential = await this.store.credentialByHash(sha256Hex(token))
+      return credential && credential.kind !== 'workspace' ? credential : undefined
+    }
+  }
+
+  private checkLive(credential: Credential): void {
+    if (credential.revokedAt) throw new TokenRejected('revoked')
+    if (credential.expiresAt.getTime() <= this.now().getTime()) throw new TokenRejected('expired')
+  }
+}

@@ -1,0 +1,45 @@
+/** How stored rows look on the wire (camelCase, ISO 8601 times, never a secret). */
+import type { Agent, AuditEvent, Credential } from './store/store'
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null)
+
+export function agentView(agent: Agent): Record<string, unknown> {
+  return {
+    agentId: agent.id,
+    name: agent.name,
+    description: agent.description,
+    repository: agent.repository,
+    repositoryId: agent.repositoryId,
+    status: agent.status,
+    createdAt: iso(agent.createdAt),
+    lastUsedAt: iso(agent.lastUsedAt)
+  }
+}
+
+export function credentialView(credential: Credential, now: Date): Record<string, unknown> {
+  const status = credential.revokedAt ? 'revoked' : credential.expiresAt <= now ? 'expired' : 'active'
+  return {
+    id: credential.id,
+    kind: credential.kind,
+    scope: credential.scope,
+    status,
+    agentId: credential.agentId,
+    repository: credential.repository,
+    createdAt: iso(credential.createdAt),
+    expiresAt: iso(credential.expiresAt),
+    lastUsedAt: iso(credential.lastUsedAt),
+    revokedAt: iso(credential.revokedAt)
+  }
+}
+
+export function auditView(event: AuditEvent): Record<string, unknown> {
+  return {
+    id: event.id,
+    at: iso(event.at),
+    action: event.action,
+    identityId: event.identityId,
+    credentialId: event.credentialId,
+    repository: event.repository,
+    detail: event.detail
+  }
+}
