@@ -48,6 +48,25 @@ function auditDetail(evaluated: Evaluated, extra: Record<string, unknown>): Reco
   }
 }
 
+const shortString = { type: 'string', maxLength: 512 } as const
+
+/** Shape and size only; validatePolicyInput (trust module) judges the values. */
+const policyBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    provider: { type: 'string', maxLength: 64 },
+    repository: shortString,
+    repositoryId: shortString,
+    repositoryOwnerId: shortString,
+    branch: shortString,
+    environment: shortString,
+    workflowRef: shortString,
+    agentId: { type: 'string', maxLength: 64 },
+    events: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } }
+  }
+} as const
+
 export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   const { store, config } = context
   const admin = adminOnly(config.adminToken)
@@ -132,7 +151,7 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
 
   // --- trust policies (admin) -------------------------------------------------------
 
-  app.post('/api/v1/oidc/trust-policies', { onRequest: admin }, async (request, reply) => {
+  app.post('/api/v1/oidc/trust-policies', { onRequest: admin, schema: { body: policyBodySchema } }, async (request, reply) => {
     const checked = validatePolicyInput(request.body)
     if (!checked.ok) throw badRequest(checked.reason)
     if (checked.value.agentId !== undefined) {

@@ -69,6 +69,7 @@ CREATE TABLE workspaces (
 -- tokens, found by token_sha256). The token itself is never stored.
 CREATE TABLE credentials (
   id uuid PRIMARY KEY,
+  seq bigserial NOT NULL,
   kind text NOT NULL CHECK (kind IN ('bootstrap', 'agent', 'workspace')),
   agent_id uuid REFERENCES agents (id),
   workspace_id uuid REFERENCES workspaces (id),
@@ -81,10 +82,11 @@ CREATE TABLE credentials (
   last_used_at timestamptz,
   revoked_at timestamptz
 );
-CREATE INDEX credentials_agent ON credentials (agent_id, created_at DESC);
+CREATE INDEX credentials_agent ON credentials (agent_id, seq DESC);
 
 CREATE TABLE audit_events (
   id uuid PRIMARY KEY,
+  seq bigserial NOT NULL,
   at timestamptz NOT NULL,
   action text NOT NULL,
   identity_id uuid,
@@ -94,8 +96,8 @@ CREATE TABLE audit_events (
   repository_id text,
   detail jsonb NOT NULL DEFAULT '{}'::jsonb
 );
-CREATE INDEX audit_events_identity ON audit_events (identity_id, at DESC);
-CREATE INDEX audit_events_at ON audit_events (at DESC);
+CREATE INDEX audit_events_identity ON audit_events (identity_id, seq DESC);
+CREATE INDEX audit_events_seq ON audit_events (seq DESC);
 
 -- Idempotency-Key replays, scoped to the caller's repository id; 24 h.
 CREATE TABLE idempotency_keys (

@@ -329,7 +329,7 @@ export class Store {
 
   async listAgentCredentials(agentId: string): Promise<Credential[]> {
     const { rows } = await this.db.query<Row>(
-      'SELECT * FROM credentials WHERE agent_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500',
+      'SELECT * FROM credentials WHERE agent_id = $1 ORDER BY seq DESC LIMIT 500',
       [agentId]
     )
     return rows.map(toCredential)
@@ -421,14 +421,14 @@ export class Store {
 
   async auditForIdentity(identityId: string, limit = 500): Promise<AuditEvent[]> {
     const { rows } = await this.db.query<Row>(
-      'SELECT * FROM audit_events WHERE identity_id = $1 ORDER BY at DESC, id DESC LIMIT $2',
+      'SELECT * FROM audit_events WHERE identity_id = $1 ORDER BY seq DESC LIMIT $2',
       [identityId, limit]
     )
     return rows.map(toAudit)
   }
 
   async recentAudit(limit = 500): Promise<AuditEvent[]> {
-    const { rows } = await this.db.query<Row>('SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1', [limit])
+    const { rows } = await this.db.query<Row>('SELECT * FROM audit_events ORDER BY seq DESC LIMIT $1', [limit])
     return rows.map(toAudit)
   }
 
