@@ -1,0 +1,3 @@
+import { run } from '../shared/client/actions/issue-token'
+
+run()

@@ -1,0 +1,3 @@
+import { runPost } from '../shared/client/actions/issue-token-post'
+
+runPost()

@@ -1,0 +1,3 @@
+import { run } from '../shared/client/actions/register-agent'
+
+run()

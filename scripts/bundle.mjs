@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * Builds the actions' ESM bundles with @vercel/ncc: dist/<action>/index.js (and post.js
+ * for issue-token). `node scripts/bundle.mjs [outRoot]` writes under outRoot (default:
+ * dist/ of the repository); the freshness test builds into a temp dir and compares.
+ *
+ * Start-up: the bundles import @actions/core and @actions/http-client with
+ * `import(/* webpackMode: "eager" *\/ ...)`: webpack keeps them in the same file (no chunk
+ * files) but evaluates them only when first needed, so a run that fails on its inputs never
+ * evaluates undici.
+ */
+import { createRequire } from 'node:module'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const require = createRequire(import.meta.url)
+const ncc = require('@vercel/ncc')
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** [output folder, output file, entry] */
+export const ENTRIES = [
+  ['federate', 'index.js', 'federate/main.ts'],
+  ['register-agent', 'index.js', 'register-agent/main.ts'],
+  ['issue-token', 'index.js', 'issue-token/main.ts'],
+  ['issue-token', 'post.js', 'issue-token/post.ts']
+]
+
+async function build(outRoot) {
+  const written = []
+  for (const folder of new Set(ENTRIES.map(([f]) => f))) await rm(join(outRoot, folder), { recursive: true, force: true })
+  for (const [folder, file, entry] of ENTRIES) {
+    const { code, assets } = await ncc(join(root, entry), {
+      minify: true,
+      sourceMap: false,
+      quiet: true,
+      cache: false,
+      // Paths in the output are relative to the repository, never the build machine.
+      filterAssetBase: root
+    })
+    const dir = join(outRoot, folder)
+    await mkdir(dir, { recursive: true })
+    await writeFile(join(dir, file), code)
+    written.push(join(folder, file))
+    for (const [name, asset] of Object.entries(assets ?? {})) {
+      // ncc adds a package.json marking the folder as ESM; keep it (same for every entry).
+      await writeFile(join(dir, name), asset.source)
+      written.push(join(folder, name))
+    }
+  }
+  return written
+}
+
+const outRoot = resolve(process.argv[2] ?? join(root, 'dist'))
+const files = await build(outRoot)
+console.log(`bundled into ${outRoot}: ${[...new Set(files)].join(', ')}`)

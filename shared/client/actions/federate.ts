@@ -1,0 +1,44 @@
+/** The federate action: self sign-up of the workflow's repository (Protocol B). */
+import { federate } from '../federation'
+import { parseFederateInputs, type FederateInputs } from '../inputs'
+import { runAction, type ActionSpec } from '../run-action'
+import type { RunDeps } from '../session'
+
+export const federateAction: ActionSpec<FederateInputs> = {
+  name: 'federate',
+  protocol: 'federate',
+  parse: parseFederateInputs,
+  audience: (inputs) => inputs.audience,
+  context: (inputs) => ({ apiUrl: inputs.apiUrl, audience: inputs.audience }),
+  async execute(session, inputs, tokens) {
+    const { core } = session
+    const workspace = await federate(session, tokens, inputs.apiUrl)
+    // Masked in federate() already; only `token` is secret, the rest passes through job outputs.
+    core.setOutput('token', workspace.token)
+    core.setOutput('url', workspace.url)
+    core.setOutput('namespace', workspace.namespace)
+    core.setOutput('database', workspace.database)
+    core.setOutput('identity', workspace.identity)
+    core.setOutput('created', String(workspace.created))
+    core.setOutput('expires-at', workspace.expiresAt)
+    core.info(
+      `${workspace.created ? 'Created' : 'Reusing'} workspace ${workspace.namespace} for ${workspace.identity}: ${workspace.url} (token expires at ${workspace.expiresAt})`
+    )
+    return {
+      headline: workspace.created ? `workspace created for ${workspace.identity}` : `fresh token for the workspace of ${workspace.identity}`,
+      result: [
+        ['identity', workspace.identity],
+        ['namespace', workspace.namespace],
+        ['database', workspace.database],
+        ['url', workspace.url],
+        ['created', String(workspace.created)],
+        ['expires-at', workspace.expiresAt]
+      ]
+    }
+  }
+}
+
+/** Entry point of the federate bundle. */
+export function run(deps: Partial<RunDeps> = {}): Promise<void> {
+  return runAction(federateAction, deps)
+}

@@ -1,0 +1,37 @@
+/**
+ * The post step of issue-token: revokes the access token the main step saved. Skips when
+ * there is none (revoke: false, or the main step failed) or it has expired, tries for at
+ * most 10 s, and never fails the job: a failed revocation is a warning.
+ */
+import { revokeToken } from '../agent-idp'
+import { loadRunnerCore } from '../core'
+import { baseDeps, Session, type RunDeps } from '../session'
+import { STATE } from './issue-token'
+
+export const POST_BUDGET_SECONDS = 10
+
+export async function runPost(overrides: Partial<RunDeps> = {}): Promise<void> {
+  const base = baseDeps(overrides)
+  const core = overrides.core ?? (await loadRunnerCore())
+  const token = core.getState(STATE.token)
+  if (!token) {
+    core.info('No access token to revoke.')
+    return
+  }
+  core.setSecret(token)
+  const expiresAt = core.getState(STATE.expiresAt)
+  if (expiresAt && Date.parse(expiresAt) <= base.now()) {
+    core.info(`The access token expired at ${expiresAt}; nothing to revoke.`)
+    return
+  }
+  const session = new Session({ ...base, core }, { maxAttempts: 3, timeoutSeconds: POST_BUDGET_SECONDS })
+  session.secrets.add(token)
+  try {
+    const apiUrl = new URL(core.getState(STATE.apiUrl))
+    await revokeToken(session, apiUrl, token, session.policy())
+    core.info('Revoked the access token.')
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    core.warning(session.secrets.scrub(`could not revoke the access token; it stays valid until ${expiresAt || 'it expires'}: ${message}`))
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Protocol A (design.md): the agent identity provider's exchange, explain, register and
+ * revoke calls. Secrets in answers are masked before anything else looks at them.
+ */
+import { ActionError } from './errors'
+import { endpoint } from './inputs'
+import type { IdTokenSource } from './oidc'
+import type { RetryPolicy } from './retry'
+import type { Session } from './session'
+
+export interface AccessToken {
+  accessToken: string
+  expiresAt: string
+  expiresIn?: number
+  scope?: string
+  agentId?: string
+}
+
+export interface ExchangeRequest {
+  apiUrl: URL
+  agentId?: string
+  ttl?: number
+}
+
+function str(json: Record<string, unknown>, field: string): string | undefined {
+  const value = json[field]
+  return typeof value === 'string' && value ? value : undefined
+}
+
+function exchangeBody(token: string, request: ExchangeRequest): Record<string, unknown> {
+  return {
+    provider: 'github',
+    token,
+    ...(request.agentId ? { agentId: request.agentId } : {}),
+    ...(request.ttl ? { ttl: request.ttl } : {})
+  }
+}
+
+/** POST /api/v1/oidc/token: trades the OIDC token for an access token. */
+export async function exchange(session: Session, tokens: IdTokenSource, request: ExchangeRequest): Promise<AccessToken> {
+  const url = endpoint(request.apiUrl, 'api/v1/oidc/token')
+  const mode = request.agentId ? `for agent ${request.agentId}` : '(bootstrap)'
+  const { json } = await session.postJson({
+    what: `exchanging the GitHub OIDC token at ${url} ${mode}`,
+    url,
+    build: async () => ({ body: exchangeBody((await tokens.get()).value, request) })
+  })
+  const accessToken = str(json, 'access_token')
+  if (accessToken) session.secrets.add(accessToken)
+  if (!accessToken) throw new ActionError('invalid_response', `${url} answered without an access_token`)
+  const expiresIn = typeof json.expires_in === 'number' ? json.expires_in : undefined
+  const expiresAt = str(json, 'expires_at') ?? new Date(session.deps.now() + (expiresIn ?? 0) * 1000).toISOString()
+  return { accessToken, expiresAt, expiresIn, scope: str(json, 'scope'), agentId: str(json, 'agent_id') }
+}
+
+export interface Explanation {
+  allowed: boolean
+  policyId?: string
+  reason?: string
+  /** The server's code for the refusal, when it gives one. */
+  code?: string
+}
+
+/** POST /api/v1/oidc/explain: which policy would match, or why none does; mints nothing. */
+export async function explain(session: Session, tokens: IdTokenSource, request: ExchangeRequest): Promise<Explanation> {
+  const url = endpoint(request.apiUrl, 'api/v1/oidc/explain')
+  const { json } = await session.postJson({
+    what: `asking ${url} whether the exchange would be allowed`,
+    url,
+    build: async () => ({ body: exchangeBody((await tokens.get()).value, request) })
+  })
+  if (typeof json.allowed !== 'boolean') throw new ActionError('invalid_response', `${url} answered without 'allowed'`)
+  const scrub = (text: string | undefined): string | undefined => (text === undefined ? undefined : session.secrets.scrub(text))
+  return {
+    allowed: json.allowed,
+    policyId: str(json, 'policyId'),
+    reason: scrub(str(json, 'reason')),
+    code: str(json, 'code') ?? str(json, 'error')
+  }
+}
+
+export interface RegisteredAgent {
+  agentId: string
+  created: boolean
+}
+
+/** POST /api/v1/agents with the bootstrap token; the idempotency key makes retries safe. */
+export async function registerAgent(
+  session: Session,
+  apiUrl: URL,
+  bearer: string,
+  agent: { name: string; description?: string },
+  idempotencyKey: string
+): Promise<RegisteredAgent> {
+  const url = endpoint(apiUrl, 'api/v1/agents')
+  const { status, json } = await session.postJson({
+    what: `registering agent ${agent.name} at ${url}`,
+    url,
+    build: async () => ({
+      headers: { authorization: `Bearer ${bearer}`, 'idempotency-key': idempotencyKey },
+      body: { name: agent.name, ...(agent.description ? { description: agent.description } : {}) }
+    })
+  })
+  const agentId = str(json, 'agentId')
+  if (!agentId) throw new ActionError('invalid_response', `${url} answered ${status} without an agentId`)
+  const created = typeof json.created === 'boolean' ? json.created : status === 201
+  return { agentId, created }
+}
+
+/** POST /api/v1/oauth/revoke (RFC 7009). */
+export async function revokeToken(session: Session, apiUrl: URL, token: string, policy: RetryPolicy): Promise<void> {
+  const url = endpoint(apiUrl, 'api/v1/oauth/revoke')
+  await session.postJson({ what: `revoking the access token at ${url}`, url, build: async () => ({ body: { token } }) }, policy)
+}

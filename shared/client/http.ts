@@ -1,0 +1,74 @@
+/**
+ * The HTTP transport: @actions/http-client (it honours HTTPS_PROXY/NO_PROXY), loaded only
+ * when the first request is made so that a run failing on its inputs never pays for
+ * evaluating it (see scripts/bundle.mjs). No redirects, no built-in retries (retry.ts
+ * decides), a timeout on every request.
+ */
+import { ActionError } from './errors'
+
+export interface HttpRequest {
+  method: 'GET' | 'POST'
+  url: string
+  headers?: Record<string, string>
+  body?: string
+  timeoutMs: number
+}
+
+export interface HttpResponse {
+  status: number
+  headers: Record<string, string | undefined>
+  body: string
+}
+
+export type HttpTransport = (request: HttpRequest) => Promise<HttpResponse>
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'UND_ERR_SOCKET'])
+
+/** Turns a transport failure into a retryable ActionError that says what happened. */
+export function networkError(error: unknown, request: HttpRequest): ActionError {
+  const err = error as NodeJS.ErrnoException
+  const origin = new URL(request.url).origin
+  if (/timeout/i.test(err?.message ?? '') || err?.code === 'ETIMEDOUT') {
+    return new ActionError('timeout', `no answer from ${origin} within ${Math.round(request.timeoutMs / 1000)} s`, { cause: error, retryable: true })
+  }
+  const code = err?.code && NETWORK_CODES.has(err.code) ? err.code : undefined
+  const detail = code ? `${code}${err.message.includes(code) ? '' : `: ${err.message}`}` : (err?.message ?? String(error))
+  return new ActionError('unreachable', `could not connect to ${origin} (${detail})`, { cause: error, retryable: true })
+}
+
+/** The real transport. */
+export function createHttpTransport(userAgent = 'federate-action'): HttpTransport {
+  return async (request) => {
+    // Eager mode: bundled into the same file, but evaluated only now (start-up cost).
+    const { HttpClient } = await import(/* webpackMode: "eager" */ '@actions/http-client')
+    const client = new HttpClient(userAgent, [], {
+      allowRedirects: false,
+      allowRetries: false,
+      keepAlive: false,
+      socketTimeout: request.timeoutMs
+    })
+    let timer: NodeJS.Timeout | undefined
+    // A hard bound in case the socket trickles bytes past the idle timeout.
+    const hardTimeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Request timeout (total)')), request.timeoutMs + 1000)
+      timer.unref()
+    })
+    try {
+      const response = await Promise.race([
+        client.request(request.method, request.url, request.body ?? null, { ...request.headers }),
+        hardTimeout
+      ])
+      const body = await Promise.race([response.readBody(), hardTimeout])
+      const headers: Record<string, string | undefined> = {}
+      for (const [name, value] of Object.entries(response.message.headers)) {
+        headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
+      }
+      return { status: response.message.statusCode ?? 0, headers, body }
+    } catch (error) {
+      throw networkError(error, request)
+    } finally {
+      clearTimeout(timer)
+      client.dispose()
+    }
+  }
+}

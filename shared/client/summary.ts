@@ -1,0 +1,55 @@
+/**
+ * The job summary, written on every run: the OIDC token's non-secret claims next to the
+ * result or the reason for the refusal, so a failed run shows at a glance why the policy
+ * did not match. Everything passes through `scrub`; no secret field is ever a row.
+ */
+import { appendFile } from 'node:fs/promises'
+import { summaryClaimRows, type TokenClaims } from './claims'
+import type { Env } from './inputs'
+
+export type SummaryWriter = (markdown: string) => Promise<void>
+
+export interface SummaryReport {
+  /** The action's name, e.g. 'issue-token'. */
+  action: string
+  ok: boolean
+  /** One line: what happened. */
+  headline: string
+  /** Present once a token was minted. */
+  claims?: TokenClaims
+  audience?: string
+  /** Non-secret result fields (never tokens). */
+  result?: Array<[string, string]>
+  failure?: { message: string; fix?: string }
+}
+
+function cell(text: string): string {
+  return text ? text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>').replace(/`/g, "'") : '—'
+}
+
+function table(header: [string, string], rows: Array<[string, string]>): string {
+  return [`| ${header[0]} | ${header[1]} |`, '| --- | --- |', ...rows.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`)].join('\n')
+}
+
+export function renderSummary(report: SummaryReport, scrub: (text: string) => string): string {
+  const parts = [`### ${report.ok ? '✅' : '❌'} ${report.action}: ${scrub(report.headline)}`]
+  if (report.result?.length) parts.push(table(['result', 'value'], report.result.map(([k, v]) => [k, scrub(v)])))
+  if (report.failure) {
+    parts.push(`**What happened:** ${cell(scrub(report.failure.message))}`)
+    if (report.failure.fix) parts.push(`**What to do:** ${cell(scrub(report.failure.fix))}`)
+  }
+  if (report.claims) {
+    parts.push(table(['OIDC token claim', 'value'], summaryClaimRows(report.claims, report.audience ?? '').map(([k, v]) => [k, scrub(v)])))
+  } else if (!report.ok) {
+    parts.push('_No OIDC token was minted, so there are no claims to show._')
+  }
+  return parts.join('\n\n') + '\n\n'
+}
+
+/** Appends to $GITHUB_STEP_SUMMARY; does nothing outside a runner. */
+export function fileSummaryWriter(env: Env): SummaryWriter {
+  return async (markdown) => {
+    const path = env.GITHUB_STEP_SUMMARY
+    if (path) await appendFile(path, markdown, 'utf8')
+  }
+}
