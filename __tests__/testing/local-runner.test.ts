@@ -160,6 +160,20 @@ describe('local runner', () => {
     expect(run.post?.exitCode).toBe(0)
   })
 
+  it('skips steps after a failed one unless their if: says always(), like GitHub', async () => {
+    const job = await LocalJob.start({ workspace })
+    const failed = await job.runStep({ uses: './fake', id: 'a', with: { 'api-url': 'http://x', fail: 'true' } })
+    const skipped = await job.runStep({ uses: './fake', id: 'b', with: { 'api-url': 'http://x' } })
+    const always = await job.runStep({ uses: './fake', id: 'c', if: "always() && steps.a.outcome == 'failure'", with: { 'api-url': 'http://x' } })
+    expect([failed.outcome, skipped.outcome, always.outcome]).toEqual(['failure', 'skipped', 'success'])
+    expect(job.status).toBe('failure')
+    expect(await job.end()).toHaveLength(2)
+    const tolerant = await LocalJob.start({ workspace })
+    await tolerant.runStep({ uses: './fake', continueOnError: true, with: { 'api-url': 'http://x', fail: 'true' } })
+    expect((await tolerant.runStep({ uses: './fake', with: { 'api-url': 'http://x' } })).outcome).toBe('success')
+    await tolerant.end()
+  })
+
   it('runs the bundle under Node 20 when asked (the machines runtime)', async () => {
     const run = await runAction({ uses: './fake', with: { 'api-url': 'http://x' } }, { workspace, runtime: 'node20' })
     expect(run.outputs.node?.split('.')[0]).toBe('20')

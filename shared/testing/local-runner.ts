@@ -101,6 +101,10 @@ export interface StepRun {
   name?: string
   with?: Record<string, string | number | boolean>
   env?: Record<string, string>
+  /** The step's `if:`; default success(), so a step after a failed one is skipped, as on GitHub. */
+  if?: string
+  /** `continue-on-error: true`: a failure does not fail the job. */
+  continueOnError?: boolean
 }
 
 /** What one phase (pre, main, post) of one action produced. */
@@ -110,7 +114,8 @@ export interface StepResult {
   exitCode: number | null
   signal: NodeJS.Signals | null
   timedOut: boolean
-  outcome: 'success' | 'failure'
+  /** `steps.<id>.outcome`: 'skipped' when the step's `if:` was false. */
+  outcome: 'success' | 'failure' | 'skipped'
   /** Raw process output (workflow commands included, nothing masked). */
   stdout: string
   stderr: string
@@ -255,10 +260,15 @@ export class LocalJob {
     if (this.ended) throw new Error('the job has ended')
     const actionPath = this.resolveAction(step.uses)
     const name = step.name ?? `Run ${displayPath(this.workspace, actionPath)}`
+    if (!evaluateCondition(step.if, this.expressionContext({}, this.steps))) {
+      const skipped = skippedResult(name)
+      if (step.id) this.steps[step.id] = { outputs: {}, outcome: 'skipped' }
+      return skipped
+    }
     this.log += this.masker.mask(`##[group]${name}\n${formatWith(step.with)}##[endgroup]\n`)
     const result = await this.runAction(actionPath, name, step.with ?? {}, step.env ?? {})
     if (step.id) this.steps[step.id] = { outputs: result.outputs, outcome: result.outcome }
-    if (result.outcome === 'failure') this.succeeded = false
+    if (result.outcome === 'failure' && !step.continueOnError) this.succeeded = false
     return result
   }
 
@@ -726,6 +736,32 @@ function spawnAndCollect(
       resolvePromise({ lines, exitCode, signal, timedOut })
     })
   })
+}
+
+function skippedResult(name: string): ActionRun {
+  return {
+    name,
+    phase: 'main',
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    outcome: 'skipped',
+    stdout: '',
+    stderr: '',
+    outputs: {},
+    state: {},
+    exportedEnv: {},
+    summary: '',
+    masks: [],
+    errors: [],
+    warnings: [],
+    notices: [],
+    debug: [],
+    log: '',
+    files: { output: '', env: '', state: '', summary: '' },
+    durationMs: 0,
+    steps: []
+  }
 }
 
 function mapValues<T, U>(object: Record<string, T>, map: (value: T) => U): Record<string, U> {
