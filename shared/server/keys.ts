@@ -1,7 +1,13 @@
 /**
  * The server's own signing keys: generated on first start, kept in the database (so a
  * restart or a second instance verifies what was issued), published at the JWKS endpoint
- * newest first. ES256 (see bench/jwt-libs.ts for why).
+ * newest first.
+ *
+ * ES256 with jose: bench/jwt-libs.ts measured (Node 20, 2 cores) jose ES256 ~9k signs/s and
+ * ~7.7k verifies/s per core vs fast-jwt ~26k/~13k. Either is far below the cost of the
+ * database round trips of one request, so we keep jose (already needed for OIDC discovery
+ * and JWKS, no dependencies, WebCrypto) rather than a second JWT library. ES256 over RS256:
+ * ~3.5x faster signing, small tokens, equally supported by JWT verifiers.
  */
 import { randomUUID } from 'node:crypto'
 import {
