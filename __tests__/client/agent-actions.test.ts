@@ -1,0 +1,274 @@
+/**
+ * register-agent, issue-token (and its post step) run in process: a recording core whose
+ * getIDToken is the real one against the local issuer, the real HTTP transport, nock as
+ * the identity provider, a clock that never waits.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
+import nock from 'nock'
+import { run as runIssueToken } from '../../shared/client/actions/issue-token'
+import { runPost } from '../../shared/client/actions/issue-token-post'
+import { run as runRegisterAgent } from '../../shared/client/actions/register-agent'
+import type { RunDeps } from '../../shared/client/session'
+import { githubClaims, LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
+import { closedPort, fakeClock, recordingCore, stepEnv, useIssuerForRealCore, type Recorded } from './helpers'
+
+const API = 'https://idp.example.test'
+const AGENT_ID = '0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30'
+const BOOTSTRAP = 'bootstrap-secret-4f1c2a'
+const ACCESS = 'access-secret-9d8e7f'
+
+let issuer: LocalOidcIssuer
+let restoreEnv: () => void
+let rec: Recorded
+let summaries: string[]
+let clock: ReturnType<typeof fakeClock>
+
+beforeAll(async () => {
+  issuer = await LocalOidcIssuer.start()
+  restoreEnv = useIssuerForRealCore(issuer)
+  nock.disableNetConnect()
+  nock.enableNetConnect('127.0.0.1')
+})
+afterAll(async () => {
+  nock.enableNetConnect()
+  restoreEnv()
+  await issuer.close()
+})
+beforeEach(() => {
+  rec = recordingCore()
+  summaries = []
+  clock = fakeClock()
+  issuer.runnerClaims = githubClaims({ repository: 'acme/widgets', repositoryId: '123456789', ownerId: '4242', ref: 'refs/heads/dev' })
+})
+afterEach(() => {
+  expect(nock.pendingMocks()).toEqual([])
+  nock.cleanAll()
+})
+
+function deps(inputs: Record<string, string>, env: Record<string, string> = {}): Partial<RunDeps> {
+  return {
+    core: rec.core,
+    env: { ...stepEnv({ 'api-url': API, ...inputs }, issuer), ...env },
+    writeSummary: async (markdown) => void summaries.push(markdown),
+    now: clock.now,
+    sleep: clock.sleep,
+    random: clock.random
+  }
+}
+
+/** Nothing secret in any log line, message, output other than the secret ones, or summary. */
+function expectNoSecretPrinted(extra: string[] = []): void {
+  const secrets = [...issuer.issuedByRunner, BOOTSTRAP, ACCESS, ...extra]
+  const printed = rec.calls
+    .filter(([method, name]) => method !== 'setSecret' && !(method === 'setOutput' && name === 'access-token') && !(method === 'saveState' && name === 'access-token'))
+    .map((call) => call.join(' '))
+    .join('\n')
+  for (const secret of secrets) {
+    expect(printed).not.toContain(secret)
+    expect(summaries.join('\n')).not.toContain(secret)
+  }
+}
+
+const exchangeOk = (token: string, scope: string) => ({
+  access_token: token,
+  token_type: 'Bearer',
+  expires_in: 900,
+  expires_at: new Date(clock.now() + 900_000).toISOString(),
+  scope
+})
+
+describe('register-agent', () => {
+  it('exchanges, registers with an Idempotency-Key, revokes the bootstrap token and sets the outputs', async () => {
+    const api = nock(API)
+      .post('/api/v1/oidc/token', (body) => body.provider === 'github' && /^eyJ/.test(body.token) && !('agentId' in body))
+      .reply(200, exchangeOk(BOOTSTRAP, 'agents:write'))
+      .post('/api/v1/agents', { name: 'release-bot@acme.io', description: 'ships releases' })
+      .matchHeader('authorization', `Bearer ${BOOTSTRAP}`)
+      .matchHeader('idempotency-key', /^register-agent-[0-9a-f]{40}$/)
+      .reply(201, { agentId: AGENT_ID, name: 'release-bot@acme.io', created: true })
+      .post('/api/v1/oauth/revoke', { token: BOOTSTRAP })
+      .reply(200, {})
+    await runRegisterAgent(deps({ 'agent-name': 'release-bot@acme.io', 'agent-description': 'ships releases' }))
+    expect(rec.failed).toBeUndefined()
+    expect(rec.outputs).toEqual({ 'agent-id': AGENT_ID, created: 'true' })
+    expect(rec.masked).toEqual(expect.arrayContaining([issuer.issuedByRunner[0], BOOTSTRAP]))
+    expect(rec.infos).toContain('Revoked the bootstrap token.')
+    expect(summaries[0]).toMatch(/### ✅ register-agent: registered agent release-bot@acme.io/)
+    expect(summaries[0]).toContain(`| agent-id | ${AGENT_ID} |`)
+    expect(summaries[0]).toContain('| repository | acme/widgets |')
+    expect(summaries[0]).toContain('| ref | refs/heads/dev |')
+    expect(summaries[0]).toContain(`| audience | ${API} |`)
+    expectNoSecretPrinted()
+    api.done()
+  })
+
+  it('sends the same Idempotency-Key when it retries a registration after a 503', async () => {
+    const keys: string[] = []
+    nock(API)
+      .post('/api/v1/oidc/token')
+      .reply(200, exchangeOk(BOOTSTRAP, 'agents:write'))
+      .post('/api/v1/agents')
+      .reply(function () {
+        keys.push(String(this.req.headers['idempotency-key']))
+        return [503, { error: 'unavailable', error_description: 'database restarting' }]
+      })
+      .post('/api/v1/agents')
+      .reply(function () {
+        keys.push(String(this.req.headers['idempotency-key']))
+        return [200, { agentId: AGENT_ID, created: false }]
+      })
+      .post('/api/v1/oauth/revoke')
+      .reply(200, {})
+    await runRegisterAgent(deps({ 'agent-name': 'release-bot@acme.io' }, { GITHUB_RUN_ID: '77', GITHUB_RUN_ATTEMPT: '1', GITHUB_REPOSITORY: 'acme/widgets' }))
+    expect(rec.failed).toBeUndefined()
+    expect(keys).toHaveLength(2)
+    expect(keys[0]).toBe(keys[1])
+    expect(rec.outputs.created).toBe('false')
+    expect(rec.infos.some((line) => /registering agent release-bot@acme.io .*: attempt 1 of 5 failed \(the server failed with 503 \(unavailable: database restarting\)\)/.test(line))).toBe(true)
+  })
+
+  it('only warns when the bootstrap token cannot be revoked', async () => {
+    nock(API)
+      .post('/api/v1/oidc/token')
+      .reply(200, exchangeOk(BOOTSTRAP, 'agents:write'))
+      .post('/api/v1/agents')
+      .reply(201, { agentId: AGENT_ID, created: true })
+      .post('/api/v1/oauth/revoke')
+      .reply(400, { error: 'invalid_request', error_description: `cannot revoke ${BOOTSTRAP}` })
+    await runRegisterAgent(deps({ 'agent-name': 'release-bot@acme.io' }))
+    expect(rec.failed).toBeUndefined()
+    expect(rec.outputs['agent-id']).toBe(AGENT_ID)
+    expect(rec.warnings).toEqual([expect.stringMatching(/^could not revoke the bootstrap token \(it expires on its own\): .*cannot revoke \*\*\*/)])
+    expectNoSecretPrinted()
+  })
+
+  it('fails with the agent_exists fix when another repository owns the name', async () => {
+    nock(API)
+      .post('/api/v1/oidc/token')
+      .reply(200, exchangeOk(BOOTSTRAP, 'agents:write'))
+      .post('/api/v1/agents')
+      .reply(409, { error: 'agent_exists', error_description: 'name taken' })
+      .post('/api/v1/oauth/revoke')
+      .reply(200, {})
+    await runRegisterAgent(deps({ 'agent-name': 'release-bot@acme.io' }))
+    expect(rec.failed).toMatch(/^register-agent: registering agent release-bot@acme.io at https:\/\/idp.example.test\/api\/v1\/agents: the server refused it with 409 \(agent_exists: name taken\)/)
+    expect(rec.failed).toMatch(/The name 'release-bot@acme.io' is already registered by another repository. Choose another 'agent-name'./)
+    // The bootstrap token is revoked even when registration fails.
+    expect(rec.infos).toContain('Revoked the bootstrap token.')
+  })
+})
+
+describe('issue-token', () => {
+  it('exchanges for the agent with ttl, sets masked outputs and saves what the post step needs', async () => {
+    nock(API)
+      .post('/api/v1/oidc/token', (body) => body.agentId === AGENT_ID && body.ttl === 300 && body.provider === 'github')
+      .reply(200, { ...exchangeOk(ACCESS, 'agent'), agent_id: AGENT_ID })
+    await runIssueToken(deps({ 'agent-id': AGENT_ID, ttl: '300' }))
+    expect(rec.failed).toBeUndefined()
+    expect(rec.outputs['access-token']).toBe(ACCESS)
+    expect(rec.outputs['expires-at']).toBe(new Date(clock.now() + 900_000).toISOString())
+    // Masked before it was set as an output.
+    const maskedAt = rec.calls.findIndex(([m, v]) => m === 'setSecret' && v === ACCESS)
+    const outputAt = rec.calls.findIndex(([m, n]) => m === 'setOutput' && n === 'access-token')
+    expect(maskedAt).toBeGreaterThanOrEqual(0)
+    expect(maskedAt).toBeLessThan(outputAt)
+    expect(rec.state).toEqual({ 'access-token': ACCESS, 'expires-at': rec.outputs['expires-at'], 'api-url': `${API}/` })
+    expect(summaries[0]).toContain(`| expires-at | ${rec.outputs['expires-at']} |`)
+    expectNoSecretPrinted()
+  })
+
+  it('saves nothing for the post step with revoke: false', async () => {
+    nock(API).post('/api/v1/oidc/token').reply(200, exchangeOk(ACCESS, 'agent'))
+    await runIssueToken(deps({ 'agent-id': AGENT_ID, revoke: 'false' }))
+    expect(rec.state).toEqual({})
+    expect(rec.infos.at(-1)).toMatch(/revoke: false, so it stays valid until then/)
+  })
+
+  it('mints a fresh OIDC token when a retry comes after a long wait', async () => {
+    const tokens: string[] = []
+    nock(API)
+      .post('/api/v1/oidc/token', (body) => Boolean(tokens.push(body.token)))
+      .reply(429, { error: 'rate_limited', error_description: 'slow down' }, { 'Retry-After': '150' })
+      .post('/api/v1/oidc/token', (body) => Boolean(tokens.push(body.token)))
+      .reply(200, exchangeOk(ACCESS, 'agent'))
+    await runIssueToken(deps({ 'agent-id': AGENT_ID, 'timeout-seconds': '300' }))
+    expect(rec.failed).toBeUndefined()
+    expect(clock.sleeps).toEqual([150_000])
+    expect(tokens).toHaveLength(2)
+    expect(tokens[0]).not.toBe(tokens[1])
+    expect(issuer.issuedByRunner.slice(-2)).toEqual(tokens)
+  })
+
+  it('reuses the OIDC token for a quick retry', async () => {
+    const tokens: string[] = []
+    nock(API)
+      .post('/api/v1/oidc/token', (body) => Boolean(tokens.push(body.token)))
+      .reply(502, '<html><title>502 Bad Gateway</title></html>', { 'content-type': 'text/html' })
+      .post('/api/v1/oidc/token', (body) => Boolean(tokens.push(body.token)))
+      .reply(200, exchangeOk(ACCESS, 'agent'))
+    await runIssueToken(deps({ 'agent-id': AGENT_ID }))
+    expect(rec.failed).toBeUndefined()
+    expect(tokens[0]).toBe(tokens[1])
+    expect(clock.sleeps).toHaveLength(1)
+  })
+})
+
+describe('issue-token post step', () => {
+  const future = () => new Date(clock.now() + 600_000).toISOString()
+
+  it('revokes the saved token', async () => {
+    rec = recordingCore({ 'access-token': ACCESS, 'expires-at': future(), 'api-url': `${API}/` })
+    const api = nock(API).post('/api/v1/oauth/revoke', { token: ACCESS }).reply(200, {})
+    await runPost(deps({}))
+    api.done()
+    expect(rec.masked).toContain(ACCESS)
+    expect(rec.infos).toContain('Revoked the access token.')
+    expect(rec.failed).toBeUndefined()
+  })
+
+  it('skips when nothing was saved (revoke: false or a failed main step)', async () => {
+    await runPost(deps({}))
+    expect(rec.infos).toEqual(['No access token to revoke.'])
+  })
+
+  it('skips a token that has already expired', async () => {
+    const past = new Date(clock.now() - 1000).toISOString()
+    rec = recordingCore({ 'access-token': ACCESS, 'expires-at': past, 'api-url': `${API}/` })
+    await runPost(deps({}))
+    expect(rec.infos).toEqual([`The access token expired at ${past}; nothing to revoke.`])
+  })
+
+  it('never fails the job: an unreachable server is a warning, tried for at most 10 s', async () => {
+    const closed = await closedPort()
+    rec = recordingCore({ 'access-token': ACCESS, 'expires-at': future(), 'api-url': `http://127.0.0.1:${closed}/` })
+    await runPost(deps({}))
+    expect(rec.failed).toBeUndefined()
+    expect(rec.warnings).toEqual([expect.stringMatching(/^could not revoke the access token; it stays valid until .*gave up after 3 attempts.*ECONNREFUSED/)])
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(10_000)
+    expectNoSecretPrinted()
+  })
+})
+
+describe('dry-run', () => {
+  it('asks the explain endpoint, sets allowed=true and mints nothing', async () => {
+    nock(API)
+      .post('/api/v1/oidc/explain', (body) => body.agentId === AGENT_ID && /^eyJ/.test(body.token))
+      .reply(200, { allowed: true, policyId: 'pol-1', claims: {} })
+    await runIssueToken(deps({ 'agent-id': AGENT_ID, 'dry-run': 'true' }))
+    expect(rec.failed).toBeUndefined()
+    expect(rec.outputs).toEqual({ allowed: 'true' })
+    expect(rec.infos).toContain('Dry run: the exchange would be allowed by trust policy pol-1. Nothing was minted.')
+    expect(summaries[0]).toContain('| policy | pol-1 |')
+  })
+
+  it("sets allowed=false and fails with the real run's message when the exchange would be refused", async () => {
+    nock(API)
+      .post('/api/v1/oidc/explain', (body) => !('agentId' in body))
+      .reply(200, { allowed: false, reason: 'policy pol-1 allows branch main, token ref is refs/heads/dev', claims: {} })
+    await runRegisterAgent(deps({ 'agent-name': 'bot@acme.io', 'dry-run': 'true' }))
+    expect(rec.outputs).toEqual({ allowed: 'false' })
+    expect(rec.failed).toMatch(/dry run: the exchange would be refused: policy pol-1 allows branch main, token ref is refs\/heads\/dev/)
+    expect(rec.failed).toMatch(/A trust policy matches acme\/widgets but not ref refs\/heads\/dev/)
+    expect(summaries[0]).toMatch(/❌ register-agent: dry run: the exchange would be refused \(branch_not_permitted\)/)
+  })
+})

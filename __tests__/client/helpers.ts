@@ -1,0 +1,139 @@
+/**
+ * Test doubles for the client: a core that records everything it is asked to print or
+ * set (getIDToken is the real one, against the local issuer), a clock whose sleeps only
+ * advance time, and the INPUT_* environment of a step.
+ */
+import * as realCore from '@actions/core'
+import type { ActionCore } from '../../shared/client/core'
+import type { Env } from '../../shared/client/inputs'
+import type { RunDeps } from '../../shared/client/session'
+import type { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
+
+export interface Recorded {
+  core: ActionCore
+  /** Every call, in order: [method, ...args]. */
+  calls: Array<[string, ...string[]]>
+  outputs: Record<string, string>
+  state: Record<string, string>
+  masked: string[]
+  failed?: string
+  warnings: string[]
+  infos: string[]
+  debugs: string[]
+  /** Everything that would reach the log (not setSecret's argument). */
+  printed(): string
+}
+
+export function recordingCore(initialState: Record<string, string> = {}): Recorded {
+  const rec: Recorded = {
+    calls: [],
+    outputs: {},
+    state: { ...initialState },
+    masked: [],
+    warnings: [],
+    infos: [],
+    debugs: [],
+    printed: () =>
+      rec.calls
+        .filter(([method]) => method !== 'setSecret')
+        .map((call) => call.join(' '))
+        .join('\n'),
+    core: {
+      getIDToken: (audience?: string) => realCore.getIDToken(audience),
+      setSecret: (secret) => {
+        rec.calls.push(['setSecret', secret])
+        rec.masked.push(secret)
+      },
+      setOutput: (name, value) => {
+        rec.calls.push(['setOutput', name, value])
+        rec.outputs[name] = value
+      },
+      setFailed: (message) => {
+        rec.calls.push(['setFailed', message])
+        rec.failed = message
+      },
+      saveState: (name, value) => {
+        rec.calls.push(['saveState', name, value])
+        rec.state[name] = value
+      },
+      getState: (name) => rec.state[name] ?? '',
+      debug: (message) => {
+        rec.calls.push(['debug', message])
+        rec.debugs.push(message)
+      },
+      info: (message) => {
+        rec.calls.push(['info', message])
+        rec.infos.push(message)
+      },
+      warning: (message) => {
+        rec.calls.push(['warning', message])
+        rec.warnings.push(message)
+      },
+      isDebug: () => true
+    }
+  }
+  return rec
+}
+
+/** A clock for retry tests: sleeping advances `now` and is recorded, never waits. */
+export function fakeClock(start = Date.now()): Pick<RunDeps, 'now' | 'sleep' | 'random'> & { sleeps: number[]; advance(ms: number): void } {
+  let now = start
+  const sleeps: number[] = []
+  return {
+    sleeps,
+    now: () => now,
+    sleep: async (ms) => {
+      sleeps.push(ms)
+      now += ms
+    },
+    random: () => 0.5,
+    advance: (ms) => {
+      now += ms
+    }
+  }
+}
+
+/** The environment of a step: inputs as the runner passes them, plus the OIDC variables. */
+export function stepEnv(inputs: Record<string, string>, issuer?: LocalOidcIssuer): Env {
+  const env: Env = issuer ? { ...issuer.runnerEnv() } : {}
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value
+  return env
+}
+
+/** core.getIDToken reads process.env: point it at the issuer for the duration of a suite. */
+export function useIssuerForRealCore(issuer: LocalOidcIssuer): () => void {
+  const saved = { url: process.env.ACTIONS_ID_TOKEN_REQUEST_URL, token: process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN }
+  Object.assign(process.env, issuer.runnerEnv())
+  return () => {
+    if (saved.url === undefined) delete process.env.ACTIONS_ID_TOKEN_REQUEST_URL
+    else process.env.ACTIONS_ID_TOKEN_REQUEST_URL = saved.url
+    if (saved.token === undefined) delete process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN
+    else process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = saved.token
+  }
+}
+
+/** Captures process.stdout while `work` runs (the real core prints workflow commands there). */
+export async function captureStdout<T>(work: () => Promise<T>): Promise<{ result: T; stdout: string }> {
+  const original = process.stdout.write.bind(process.stdout)
+  let stdout = ''
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')
+    return true
+  }) as typeof process.stdout.write
+  try {
+    const result = await work()
+    return { result, stdout }
+  } finally {
+    process.stdout.write = original
+  }
+}
+
+/** A 127.0.0.1 port nothing listens on (connection refused, at once). */
+export async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
