@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsy
 import fp from 'fastify-plugin'
 import type { AppContext } from './context'
 import { ApiError, envelope } from './errors'
+import { IDEMPOTENCY_TTL_MS } from './idempotency'
 import { agentRoutes } from './routes/agents'
 import { federateRoutes } from './routes/federate'
 import { metaRoutes } from './routes/meta'
@@ -74,6 +75,16 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(envelope(request.url, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`))
   })
+
+  // Expired Idempotency-Key rows are useless; drop them at start and hourly.
+  let pruneTimer: NodeJS.Timeout | undefined
+  const prune = (): void => void context.store.pruneIdempotency(IDEMPOTENCY_TTL_MS).catch((err: unknown) => app.log.warn({ err }, 'idempotency prune failed'))
+  app.addHook('onReady', async () => {
+    prune()
+    pruneTimer = setInterval(prune, 60 * 60 * 1000)
+    pruneTimer.unref()
+  })
+  app.addHook('onClose', async () => clearInterval(pruneTimer))
 
   await app.register(metaRoutes, { context })
   await app.register(oidcRoutes, { context })

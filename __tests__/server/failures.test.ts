@@ -1,0 +1,52 @@
+import { describe, expect, it } from '@jest/globals'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { call, startTestServer } from './helpers'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+describe('when the database fails', () => {
+  it('answers 500 in the envelope without internals, and healthz says 503', async () => {
+    const server = await startTestServer()
+    try {
+      await server.context.store.db.close()
+      const res = await call(server.url, 'POST', '/v1/identity/federate', { token: await server.issuer.mint({ audience: 'persql' }) })
+      expect(res.status).toBe(500)
+      expect(res.body).toEqual({ success: false, error: 'internal error; see the server log', code: 'server_error' })
+      const health = await call(server.url, 'GET', '/healthz')
+      expect(health.status).toBe(503)
+    } finally {
+      await server.app.close()
+      await server.issuer.close()
+    }
+  })
+})
+
+describe('npm run server without ADMIN_TOKEN', () => {
+  it('generates one, prints it once with the URL and the data dir, and it works', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'federate-admin-'))
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' }
+    const child = spawn(process.execPath, ['--import', 'tsx', 'shared/server/main.ts'], { cwd: ROOT, env })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()))
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+    try {
+      const deadline = Date.now() + 60_000
+      while (!/admin token.*: (\S+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      const url = /federate server listening on (\S+)/.exec(out)![1]!
+      const token = /admin token.*: (\S+)/.exec(out)![1]!
+      expect(out).toContain(`data dir: ${dataDir}`)
+      expect(out.split(token).length - 1).toBe(1)
+      expect((await call(url, 'GET', '/api/v1/oidc/trust-policies', { token })).status).toBe(200)
+      expect(out.split(token).length - 1).toBe(1)
+    } finally {
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import type { Db } from '../../shared/server/store/db'
+import { MIGRATIONS, migrate } from '../../shared/server/store/migrations'
+import { openDatabase } from '../../shared/server/store/open'
+import { Store } from '../../shared/server/store/store'
+import { MemoryRateLimiter } from '../../shared/server/rate-limit'
+import { bodyHash, withIdempotency } from '../../shared/server/idempotency'
+import { namespaceFor } from '../../shared/server/routes/federate'
+
+describe('store on the embedded database', () => {
+  let db: Db
+  let now = new Date('2026-01-01T00:00:00Z')
+  let store: Store
+
+  beforeAll(async () => {
+    db = await openDatabase({})
+    store = new Store(db, () => now)
+  })
+  afterAll(() => db.close())
+
+  it('records applied migrations and does not apply them twice', async () => {
+    const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations')
+    expect(rows.map((r) => Number(r.version))).toEqual(MIGRATIONS.map((m) => m.version))
+    expect(await migrate(db)).toEqual([])
+  })
+
+  it('applies a new migration version once', async () => {
+    const next = { version: 9999, name: 'test only', sql: 'CREATE TABLE test_only (id integer PRIMARY KEY);' }
+    expect(await migrate(db, [...MIGRATIONS, next])).toEqual([9999])
+    expect(await migrate(db, [...MIGRATIONS, next])).toEqual([])
+    await db.query('DROP TABLE test_only')
+    await db.query('DELETE FROM schema_migrations WHERE version = 9999')
+  })
+
+  it('rolls a failing migration back completely', async () => {
+    const broken = { version: 9998, name: 'broken', sql: 'CREATE TABLE half_done (id integer);\nSELECT no_such_function();' }
+    await expect(migrate(db, [...MIGRATIONS, broken])).rejects.toThrow()
+    const { rows } = await db.query("SELECT to_regclass('half_done') AS t")
+    expect(rows[0]).toEqual({ t: null })
+  })
+
+  it('stores credentials without any usable secret', async () => {
+    await store.createCredential({
+      kind: 'bootstrap',
+      scope: 'agents:write',
+      repository: 'a/b',
+      repositoryId: '1',
+      tokenSha256: 'f'.repeat(64),
+      expiresAt: new Date(now.getTime() + 1000)
+    })
+    const { rows } = await db.query('SELECT * FROM credentials')
+    expect(Object.keys(rows[0]!)).not.toContain('token')
+  })
+
+  it('idempotent responses expire after 24 h', async () => {
+    const op = async () => ({ status: 201, body: { n: Math.random() } })
+    const first = await withIdempotency(store, 'repo:1', 'k', { a: 1 }, op)
+    const replay = await withIdempotency(store, 'repo:1', 'k', { a: 1 }, op)
+    expect(replay).toEqual(first)
+    await expect(withIdempotency(store, 'repo:1', 'k', { a: 2 }, op)).rejects.toMatchObject({ status: 422 })
+    now = new Date(now.getTime() + 24 * 3600 * 1000 + 1)
+    const later = await withIdempotency(store, 'repo:1', 'k', { a: 2 }, op)
+    expect(later).not.toEqual(first)
+    now = new Date(now.getTime() + 10)
+    await store.pruneIdempotency(1)
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM idempotency_keys')
+    expect(rows[0]).toEqual({ n: 0 })
+  })
+
+  it('hashes bodies independently of key order', () => {
+    expect(bodyHash({ a: 1, b: { c: 2, d: 3 } })).toBe(bodyHash({ b: { d: 3, c: 2 }, a: 1 }))
+    expect(bodyHash({ a: 1 })).not.toBe(bodyHash({ a: '1' }))
+  })
+})
+
+describe('MemoryRateLimiter', () => {
+  it('allows the burst, then refills at the configured rate', async () => {
+    let t = 0
+    const limiter = new MemoryRateLimiter(3, 60, () => t)
+    for (let i = 0; i < 3; i++) expect(await limiter.take('r')).toEqual({ ok: true })
+    expect(await limiter.take('r')).toEqual({ ok: false, retryAfterSeconds: 1 })
+    expect(await limiter.take('other')).toEqual({ ok: true })
+    t += 1000
+    expect(await limiter.take('r')).toEqual({ ok: true })
+    expect((await limiter.take('r')).ok).toBe(false)
+  })
+})
+
+describe('namespaceFor', () => {
+  it('is readable, stable and tied to the repository id', () => {
+    expect(namespaceFor('Acme/Widgets.JS', '42')).toMatch(/^acme-widgets-js-[0-9a-f]{8}$/)
+    expect(namespaceFor('acme/widgets', '42')).toBe(namespaceFor('acme/widgets', '42'))
+    expect(namespaceFor('acme/widgets', '42')).not.toBe(namespaceFor('acme/widgets', '43'))
+    expect(namespaceFor('---/___', '1')).toMatch(/^repo-[0-9a-f]{8}$/)
+  })
+})
