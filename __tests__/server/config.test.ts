@@ -75,6 +75,7 @@ describe('loadConfig', () => {
     [{ OIDC_ISSUERS: 'http://issuer.example.com' }, 'OIDC_ISSUERS', /only accepted on loopback/],
     [{ OIDC_ISSUERS: 'ftp://x' }, 'OIDC_ISSUERS', /http\(s\)/],
     [{ OIDC_ISSUERS: ' , ' }, 'OIDC_ISSUERS', /no issuer/],
+    [{ PUBLIC_URL: 'https://idp.example.com', OIDC_ISSUERS: 'https://idp.example.com' }, 'OIDC_ISSUERS', /own PUBLIC_URL/],
     [{ FEDERATE_EVENTS: 'push' }, 'FEDERATE_EVENTS', /"push" is not one of/],
     [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN', /at least 16/],
     [{ DATABASE_URL: 'mysql://u:secret@db/x' }, 'DATABASE_URL', /postgres:\/\//],

@@ -90,6 +90,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     .map((s) => origin('OIDC_ISSUERS', s, 'loopback'))
   if (oidcIssuers.length === 0) throw new ConfigError('OIDC_ISSUERS', 'lists no issuer')
 
+  if (publicUrl && oidcIssuers.includes(publicUrl)) {
+    throw new ConfigError('OIDC_ISSUERS', `must not list this server's own PUBLIC_URL (${publicUrl}): its tokens are never OIDC tokens`)
+  }
+
   const federateAudience = env.FEDERATE_AUDIENCE?.trim() || 'persql'
   if (federateAudience.length > 256) throw new ConfigError('FEDERATE_AUDIENCE', 'is longer than 256 characters')
 
