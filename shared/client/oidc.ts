@@ -6,7 +6,7 @@
  */
 import { DEBUG_CLAIMS, decodeClaims, type TokenClaims } from './claims'
 import type { ActionCore } from './core'
-import { ActionError } from './errors'
+import { ActionError, doing } from './errors'
 import type { Env } from './inputs'
 import { retrying, type RetryClock, type RetryPolicy } from './retry'
 import type { SecretRegistry } from './secrets'
@@ -68,7 +68,11 @@ export class IdTokenSource {
     return token
   }
 
-  private async mint(): Promise<IdToken> {
+  private mint(): Promise<IdToken> {
+    return doing(`requesting the GitHub OIDC token (audience ${this.audience})`, () => this.mintOnce())
+  }
+
+  private async mintOnce(): Promise<IdToken> {
     const { core, env, clock, secrets } = this.deps
     assertIdTokenAvailable(env)
     const value = await retrying('requesting the GitHub OIDC token', this.policy(), clock, (line) => core.info(line), async () => {

@@ -57,6 +57,8 @@ export async function runAction<I extends RetryInputs>(spec: ActionSpec<I>, over
     session = new Session({ ...base, core }, inputs)
     const current = session
     tokens = new IdTokenSource({ core, env: base.env, clock: session.clock, secrets: session.secrets }, spec.audience(inputs), () => current.policy())
+    // Minted first: every action needs it, and its claims explain any later failure.
+    await tokens.get()
     const outcome = await spec.execute(session, inputs, tokens)
     await report({ ok: true, headline: outcome.headline, result: outcome.result }, (t) => current.secrets.scrub(t))
   } catch (thrown) {

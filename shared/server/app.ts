@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsy
 import fp from 'fastify-plugin'
 import type { AppContext } from './context'
 import { ApiError, envelope } from './errors'
+import { operations } from './operations'
 import { IDEMPOTENCY_TTL_MS } from './idempotency'
 import { agentRoutes } from './routes/agents'
 import { federateRoutes } from './routes/federate'
@@ -86,6 +87,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   })
   app.addHook('onClose', async () => clearInterval(pruneTimer))
 
+  await app.register(operations, { context })
   await app.register(metaRoutes, { context })
   await app.register(oidcRoutes, { context })
   await app.register(agentRoutes, { context })
