@@ -7,6 +7,9 @@
  * Everything it started or created is removed at the end, on failure and on Ctrl-C too.
  */
 import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { AdminApi } from './admin-api'
@@ -40,6 +43,9 @@ function subheading(title: string): void {
   print()
   print(`--- ${title} ${'-'.repeat(Math.max(3, 74 - title.length))}`)
 }
+
+/** Set on Ctrl-C: whatever fails afterwards is the interrupt's doing. */
+let interrupted = false
 
 /** Thrown when the demo sees something other than what it shows off. */
 class DemoExpectation extends Error {}
@@ -115,19 +121,26 @@ function note(text: string): void {
 async function main(): Promise<void> {
   const cleanups: Array<() => Promise<unknown>> = []
   const jobs: LocalJob[] = []
-  let cleaned = false
-  const cleanUp = async (): Promise<void> => {
-    if (cleaned) return
-    cleaned = true
-    for (const job of jobs) await job.end().catch(() => undefined)
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
-  }
+  // One clean-up, however many callers (the signal handler and the finally below) wait for it.
+  let cleaning: Promise<void> | undefined
+  const cleanUp = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      for (const job of jobs) await job.end().catch(() => undefined)
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
+    })())
   const onSignal = (signal: NodeJS.Signals): void => {
+    interrupted = true
     print(`\n${signal}: cleaning up`)
     void cleanUp().then(() => process.exit(130))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+
+  // Every temporary folder (the server's data dir, the runner's RUNNER_TEMP) is made under one
+  // folder of the demo's own, removed last: an interrupt at any moment leaves nothing behind.
+  const root = await mkdtemp(join(tmpdir(), 'federate-demo-'))
+  cleanups.push(() => rm(root, { recursive: true, force: true }))
+  process.env.TMPDIR = root
 
   try {
     await run(cleanups, jobs)
@@ -287,6 +300,7 @@ async function run(cleanups: Array<() => Promise<unknown>>, jobs: LocalJob[]): P
 main().then(
   () => process.exit(0),
   (error: unknown) => {
+    if (interrupted) process.exit(130)
     process.stderr.write(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}\n`)
     if (!(error instanceof DemoExpectation) && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n')
     process.exit(1)
