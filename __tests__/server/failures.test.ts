@@ -25,6 +25,29 @@ describe('when the database fails', () => {
   })
 })
 
+describe('when the OIDC issuer cannot be reached', () => {
+  it('answers 503 temporarily_unavailable with Retry-After (retryable), not 401', async () => {
+    const unreachable = Object.assign(new Error('could not fetch the JWKS of http://127.0.0.1:9'), {
+      name: 'OidcTokenError',
+      code: 'invalid_token',
+      retryable: true
+    })
+    const server = await startTestServer({}, { verifier: { verify: async () => Promise.reject(unreachable) } })
+    try {
+      const token = await server.issuer.mint({ audience: server.url })
+      const a = await call(server.url, 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token } })
+      expect(a.status).toBe(503)
+      expect(a.body.error).toBe('temporarily_unavailable')
+      expect(a.headers.get('retry-after')).toBe('5')
+      const b = await call(server.url, 'POST', '/v1/identity/federate', { token })
+      expect(b.status).toBe(503)
+      expect(b.body).toMatchObject({ success: false, code: 'temporarily_unavailable' })
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe('npm run server without ADMIN_TOKEN', () => {
   it('generates one, prints it once with the URL and the data dir, and it works', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'federate-admin-'))

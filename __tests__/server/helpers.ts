@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../shared/server/app'
 import { loadConfig, resolvePublicUrl } from '../../shared/server/config'
-import { createContext, type AppContext } from '../../shared/server/context'
+import { createContext, type AppContext, type TokenVerifier } from '../../shared/server/context'
 import { openDatabase } from '../../shared/server/store/open'
 import { LocalOidcIssuer, githubClaims, type RepoIdentity } from '../../shared/testing/oidc-issuer'
 
@@ -21,12 +21,20 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { verifier?: TokenVerifier } = {}
+): Promise<TestServer> {
   const issuer = await LocalOidcIssuer.start()
   const config = loadConfig({ OIDC_ISSUERS: issuer.url, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', ...env })
   const db = await openDatabase({})
   const clock = { offsetMs: 0 }
-  const context = await createContext({ config, db, now: () => new Date(Date.now() + clock.offsetMs) })
+  const context = await createContext({
+    config,
+    db,
+    now: () => new Date(Date.now() + clock.offsetMs),
+    verifier: options.verifier
+  })
   const app = await buildServer(context)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
