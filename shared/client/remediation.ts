@@ -47,7 +47,7 @@ function serverFix(error: ActionError, context: FailureContext): string | undefi
   const agent = context.agentId ? ` and agent ${context.agentId}` : ''
   switch (error.serverCode) {
     case 'invalid_request':
-      return `The server found the request malformed. Check the inputs (agent-id must be register-agent's output) and that api-url points at a ${context.protocol === 'agent' ? 'agent identity provider' : 'federation'} server.`
+      return `The server found the request malformed. Check the inputs (agent-id must be register-agent's output) and that api-url points at ${context.protocol === 'agent' ? 'an agent identity provider' : 'a federation server'}.`
     case 'invalid_token':
       return (
         `The server did not accept the GitHub OIDC token (${who}). The usual cause is the audience: ` +
