@@ -1,0 +1,14 @@
+/**
+ * The operator-facing parts of the server, registered before the API routes so their
+ * hooks see every route: OpenAPI, request logs, metrics, signing-key administration.
+ */
+import type { FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import type { AppOptions } from './app'
+import { apiDocs } from './openapi'
+
+const plugin: FastifyPluginAsync<AppOptions> = async (app) => {
+  await app.register(apiDocs)
+}
+
+export const operations = fp(plugin, { name: 'federate-operations', fastify: '5.x' })
