@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
-import { bearerCall, failureMessage, newIdentity, summaryText, useE2eWorld } from './world'
+import { bearerCall, expectSucceeded, failureMessage, newIdentity, summaryText, useE2eWorld } from './world'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -22,8 +22,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
       id: 'register',
       with: { 'api-url': world.apiUrl, 'agent-name': 'builder@acme.example', 'agent-description': 'builds things' }
     })
-    expect(register.errors).toEqual([])
-    expect(register.outcome).toBe('success')
+    expectSucceeded(register)
     const agentId = register.outputs['agent-id'] ?? ''
     expect(agentId).toMatch(UUID)
     expect(register.outputs.created).toBe('true')
@@ -31,8 +30,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
 
     await world.admin.createTrustPolicy({ repository: identity.repository, agentId })
     const issue = await job.run({ uses: './issue-token', id: 'token', with: { 'api-url': world.apiUrl, 'agent-id': agentId } })
-    expect(issue.errors).toEqual([])
-    expect(issue.outcome).toBe('success')
+    expectSucceeded(issue)
     const accessToken = issue.outputs['access-token'] ?? ''
     expect(job.job.masker.has(accessToken)).toBe(true)
     expect(Date.parse(issue.outputs['expires-at'] ?? '')).toBeGreaterThan(Date.now())
@@ -57,8 +55,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
 
     const posts = await job.end()
     expect(posts).toHaveLength(1)
-    expect(posts[0]?.outcome).toBe('success')
-    expect(posts[0]?.warnings).toEqual([])
+    expectSucceeded(posts[0])
 
     expect(await world.admin.introspect(accessToken)).toMatchObject({ active: false })
     const afterRevoke = await bearerCall(new URL('/api/v1/agents', world.apiUrl).href, accessToken, {
@@ -83,7 +80,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
       uses: './issue-token',
       with: { 'api-url': world.apiUrl, 'agent-id': agentId, revoke: 'false', ttl: '120' }
     })
-    expect(issue.outcome).toBe('success')
+    expectSucceeded(issue)
     await job.end()
     const introspection = await world.admin.introspect(issue.outputs['access-token'] ?? '')
     expect(introspection.active).toBe(true)
@@ -111,8 +108,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
     await world.admin.createTrustPolicy({ repository: identity.repository, agentId })
     const second = await world.job(identity)
     const agent = await second.run({ uses: './agent', id: 'agent', with: inputs })
-    expect(agent.errors).toEqual([])
-    expect(agent.outcome).toBe('success')
+    expectSucceeded(agent)
     expect(agent.outputs['agent-id']).toBe(agentId)
     expect(agent.outputs.created).toBe('false')
     const accessToken = agent.outputs['access-token'] ?? ''
@@ -134,7 +130,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
       uses: './register-agent',
       with: { 'api-url': world.apiUrl, 'agent-name': 'dry-new@acme.example', 'dry-run': 'true' }
     })
-    expect(wouldRegister.outcome).toBe('success')
+    expectSucceeded(wouldRegister)
     expect(wouldRegister.outputs.allowed).toBe('true')
     expect(wouldRegister.outputs['agent-id'] ?? '').toBe('')
 
@@ -145,7 +141,6 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
     expect(message).toMatch(/trust polic/i)
     expect(message).toContain(agentId)
     expect(await world.admin.credentials(agentId)).toEqual([])
-    const posts = await job.end()
-    expect(posts.every((post) => post.outcome === 'success' && post.warnings.length === 0)).toBe(true)
+    for (const post of await job.end()) expectSucceeded(post)
   })
 })

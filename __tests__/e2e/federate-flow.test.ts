@@ -4,7 +4,7 @@
  * the token the action handed out.
  */
 import { describe, expect, it } from '@jest/globals'
-import { bearerCall, newIdentity, summaryText, useE2eWorld } from './world'
+import { bearerCall, expectSucceeded, newIdentity, summaryText, useE2eWorld } from './world'
 
 describe('e2e: federate through the bundle', () => {
   const world = useE2eWorld()
@@ -14,8 +14,7 @@ describe('e2e: federate through the bundle', () => {
     const job = await world.job(identity)
 
     const first = await job.run({ uses: '.', id: 'first', with: { 'api-url': world.apiUrl } })
-    expect(first.errors).toEqual([])
-    expect(first.outcome).toBe('success')
+    expectSucceeded(first)
     expect(first.outputs).toMatchObject({ created: 'true', database: 'main', identity: identity.repository })
     const namespace = first.outputs.namespace ?? ''
     expect(namespace).not.toBe('')
@@ -25,7 +24,7 @@ describe('e2e: federate through the bundle', () => {
     expect(summaryText(first)).toContain(identity.repository)
 
     const second = await job.run({ uses: './federate', id: 'second', with: { 'api-url': world.apiUrl } })
-    expect(second.outcome).toBe('success')
+    expectSucceeded(second)
     expect(second.outputs.created).toBe('false')
     expect(second.outputs.namespace).toBe(namespace)
     expect(second.outputs.url).toBe(first.outputs.url)

@@ -3,7 +3,7 @@
  * a compact happy path per action, so a Node 24-only API does not slip into dist/.
  */
 import { describe, expect, it } from '@jest/globals'
-import { newIdentity, useE2eWorld } from './world'
+import { expectSucceeded, newIdentity, useE2eWorld } from './world'
 
 describe('e2e smoke: the bundles under Node 20', () => {
   const world = useE2eWorld()
@@ -13,15 +13,16 @@ describe('e2e smoke: the bundles under Node 20', () => {
     await world.admin.createTrustPolicy({ repository: identity.repository })
     const job = await world.job(identity, { runtime: 'node20' })
     const register = await job.run({ uses: './register-agent', with: { 'api-url': world.apiUrl, 'agent-name': 'old-node@acme.example' } })
-    expect(register.errors).toEqual([])
+    expectSucceeded(register)
     const agentId = register.outputs['agent-id'] ?? ''
     await world.admin.createTrustPolicy({ repository: identity.repository, agentId })
     const issue = await job.run({ uses: './issue-token', with: { 'api-url': world.apiUrl, 'agent-id': agentId } })
-    expect(issue.errors).toEqual([])
+    expectSucceeded(issue)
     const federate = await job.run({ uses: './federate', with: { 'api-url': world.apiUrl } })
     expect(federate.outputs.created).toBe('true')
     const posts = await job.end()
-    expect(posts.map((post) => post.outcome)).toEqual(['success'])
+    expect(posts).toHaveLength(1)
+    expectSucceeded(posts[0])
     expect(await world.admin.introspect(issue.outputs['access-token'] ?? '')).toMatchObject({ active: false })
   })
 })

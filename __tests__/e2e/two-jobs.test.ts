@@ -4,7 +4,7 @@
  * through `needs`; job 2 gets its own tokens with issue-token and federate.
  */
 import { describe, expect, it } from '@jest/globals'
-import { bearerCall, newIdentity, useE2eWorld } from './world'
+import { bearerCall, expectSucceeded, newIdentity, useE2eWorld } from './world'
 
 describe('e2e: job 1 outputs feed job 2', () => {
   const world = useE2eWorld()
@@ -16,7 +16,8 @@ describe('e2e: job 1 outputs feed job 2', () => {
     const job1 = await world.job(identity, { github: { job: 'setup' } })
     const register = await job1.run({ uses: './register-agent', id: 'register', with: { 'api-url': world.apiUrl, 'agent-name': 'pipeline@acme.example' } })
     const federate = await job1.run({ uses: './federate', id: 'federate', with: { 'api-url': world.apiUrl } })
-    expect([register.outcome, federate.outcome]).toEqual(['success', 'success'])
+    expectSucceeded(register)
+    expectSucceeded(federate)
     // jobs.setup.outputs, as in the README's workflow.
     const { outputs: needs, skipped } = job1.job.jobOutputs({
       'agent-id': '${{ steps.register.outputs.agent-id }}',
@@ -32,7 +33,7 @@ describe('e2e: job 1 outputs feed job 2', () => {
     await world.admin.createTrustPolicy({ repository: identity.repository, agentId: needs['agent-id'] })
     const job2 = await world.job(identity, { github: { job: 'deploy' } })
     const issue = await job2.run({ uses: './issue-token', id: 'token', with: { 'api-url': world.apiUrl, 'agent-id': needs['agent-id'] ?? '' } })
-    expect(issue.errors).toEqual([])
+    expectSucceeded(issue)
     const accessToken = issue.outputs['access-token'] ?? ''
     expect(await world.admin.introspect(accessToken)).toMatchObject({ active: true, sub: needs['agent-id'] })
 
@@ -43,7 +44,9 @@ describe('e2e: job 1 outputs feed job 2', () => {
     expect(opened.status).toBe(200)
     expect(opened.body).toMatchObject({ data: { namespace: needs.namespace } })
 
-    await job2.end()
+    const posts = await job2.end()
+    expect(posts).toHaveLength(1)
+    expectSucceeded(posts[0])
     expect(await world.admin.introspect(accessToken)).toMatchObject({ active: false })
   })
 })

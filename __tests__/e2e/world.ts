@@ -150,6 +150,15 @@ function runFromIdentity(claims: GitHubClaims): JobOptions['github'] {
   }
 }
 
+/** Asserts a step succeeded; on failure jest shows the step's log (secrets masked). */
+export function expectSucceeded(run: StepResult | undefined): void {
+  expect(run && { name: run.name, phase: run.phase, outcome: run.outcome, errors: run.errors, warnings: run.warnings, log: run.log }).toMatchObject({
+    outcome: 'success',
+    errors: [],
+    warnings: []
+  })
+}
+
 /** The step's single failure message (core.setFailed), for "names the fix" assertions. */
 export function failureMessage(run: StepResult): string {
   expect(run.outcome).toBe('failure')

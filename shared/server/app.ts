@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsy
 import fp from 'fastify-plugin'
 import type { AppContext } from './context'
 import { ApiError, envelope } from './errors'
+import { newRequestId, quietLogController } from './logging'
 import { operations } from './operations'
 import { IDEMPOTENCY_TTL_MS } from './idempotency'
 import { agentRoutes } from './routes/agents'
@@ -109,6 +110,9 @@ export async function buildServer(
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // Never trust X-Forwarded-* by default; an operator behind a proxy sets PUBLIC_URL.
     trustProxy: false,
+    // One JSON line per request comes from logging.ts (no headers, no tokens); random ids.
+    logController: quietLogController(),
+    genReqId: newRequestId,
     return503OnClosing: true,
     forceCloseConnections: true
   })

@@ -2,6 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { ApiError, unauthorized } from './errors'
+import { noteIdentity } from './request-facts'
 
 export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 const UUID_RE = new RegExp(UUID_PATTERN)
@@ -31,6 +32,7 @@ export function requireAdmin(request: FastifyRequest, adminToken: string): void 
   if (!token || !secretEquals(token, adminToken)) {
     throw unauthorized('this endpoint needs the admin token as "Authorization: Bearer <ADMIN_TOKEN>"')
   }
+  noteIdentity(request, 'admin')
 }
 
 /** Path parameter that must be a UUID: 400 otherwise (never a database error). */

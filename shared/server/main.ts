@@ -5,6 +5,7 @@
 import { buildServer } from './app'
 import { ConfigError, loadConfig, resolvePublicUrl } from './config'
 import { createContext } from './context'
+import { loggerOptions } from './logging'
 import { openDatabase } from './store/open'
 
 async function main(): Promise<void> {
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
   const context = await createContext({ config, db })
   const app = await buildServer(context, {
-    logger: { level: config.logLevel, redact: ['req.headers.authorization'] }
+    logger: loggerOptions(config.logLevel)
   })
 
   await app.listen({ port: config.port, host: config.host })

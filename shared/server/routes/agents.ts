@@ -5,6 +5,7 @@ import type { AppContext } from '../context'
 import { ApiError, unauthorized } from '../errors'
 import { adminOnly, bearerToken, uuidParam } from '../http'
 import { idempotencyKey, withIdempotency } from '../idempotency'
+import { noteIdentity } from '../request-facts'
 import { SCOPE_BOOTSTRAP, TokenRejected, type AuthenticatedAccessToken } from '../tokens'
 import { agentView, auditView, credentialView } from '../views'
 
@@ -33,6 +34,7 @@ export async function accessToken(context: AppContext, request: FastifyRequest):
   try {
     const authenticated = await context.tokens.authenticateAccessToken(token)
     await context.store.touchCredential(authenticated.credential.id)
+    noteIdentity(request, authenticated.credential.agentId ?? `repo:${authenticated.credential.repository}`)
     return authenticated
   } catch (error) {
     if (error instanceof TokenRejected) {

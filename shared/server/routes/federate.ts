@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { AppOptions } from '../app'
 import { ApiError, unauthorized } from '../errors'
 import { bearerToken } from '../http'
+import { noteIdentity } from '../request-facts'
 import { TokenRejected } from '../tokens'
 import { federateDecision } from '../trust'
 import { rateLimit, verifyOidc } from './oidc-token'
@@ -30,6 +31,7 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
     const token = bearerToken(request)
     if (!token) throw unauthorized('missing "Authorization: Bearer <GitHub OIDC token>"')
     const { claims, tokenSha256 } = await verifyOidc(context, token, config.federateAudience, 'workspace.federate')
+    noteIdentity(request, `repo:${claims.repository}`)
     await rateLimit(context, claims, 'workspace.federate', tokenSha256)
     const base = { repository: claims.repository, repositoryId: claims.repository_id }
     const decision = federateDecision(claims, config.federateEvents)

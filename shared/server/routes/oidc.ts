@@ -4,6 +4,7 @@ import type { AppOptions } from '../app'
 import type { AppContext } from '../context'
 import { ApiError, badRequest } from '../errors'
 import { adminOnly, isUuid, uuidParam } from '../http'
+import { noteIdentity } from '../request-facts'
 import type { Agent } from '../store/store'
 import { decide, validatePolicyInput, type GitHubTokenClaims, type PolicyDecision } from '../trust'
 import { exchangeBodySchema, publicClaims, rateLimit, verifyOidc, type ExchangeBody } from './oidc-token'
@@ -74,6 +75,7 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
   app.post<{ Body: ExchangeBody }>('/api/v1/oidc/token', { schema: { body: exchangeBodySchema } }, async (request, reply) => {
     const body = request.body
     const evaluated = await evaluate(context, body, 'token.exchange')
+    noteIdentity(request, `repo:${evaluated.claims.repository}`)
     const { claims, agent, decision } = evaluated
     const base = { repository: claims.repository, repositoryId: claims.repository_id }
     if (body.agentId !== undefined && (!agent || agent.status !== 'active' || !decision)) {
@@ -124,6 +126,7 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
   app.post<{ Body: ExchangeBody }>('/api/v1/oidc/explain', { schema: { body: exchangeBodySchema } }, async (request) => {
     const body = request.body
     const evaluated = await evaluate(context, body, 'policy.explain')
+    noteIdentity(request, `repo:${evaluated.claims.repository}`)
     const { claims, agent, decision } = evaluated
     let answer: Record<string, unknown>
     if (!decision) {

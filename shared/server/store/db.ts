@@ -17,4 +17,6 @@ export interface Db extends Queryable {
   close(): Promise<void>
   /** 'pglite' or 'postgres', for the start-up message. */
   readonly kind: 'pglite' | 'postgres'
+  /** Connection pool counts (PostgreSQL only), for /metrics. */
+  poolStats?(): { total: number; idle: number; waiting: number; max: number }
 }

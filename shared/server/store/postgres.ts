@@ -19,6 +19,8 @@ export async function openPostgres(connectionString: string, maxConnections = 10
   await base.query('SELECT 1')
   return {
     kind: 'postgres',
+    // Read by /metrics (metrics.ts).
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections }),
     query: base.query,
     async transaction(fn) {
       const client = await pool.connect()
