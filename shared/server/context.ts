@@ -4,7 +4,7 @@
  */
 import type { ServerConfig } from './config'
 import { SigningKeys } from './keys'
-import { MemoryRateLimiter, type RateLimiter } from './rate-limit'
+import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimiter } from './rate-limit'
 import type { Db } from './store/db'
 import { Store } from './store/store'
 import { TokenService } from './tokens'
@@ -64,8 +64,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       return verifier.verify(token, audience)
     }
   }
+  // On PostgreSQL several instances may share the database: the bucket lives there too.
+  const { burst, perMinute } = config.rateLimit
   const limiter =
-    options.limiter ?? new MemoryRateLimiter(config.rateLimit.burst, config.rateLimit.perMinute, () => now().getTime())
+    options.limiter ??
+    (db.kind === 'postgres'
+      ? new DatabaseRateLimiter(db, burst, perMinute, () => now().getTime())
+      : new MemoryRateLimiter(burst, perMinute, () => now().getTime()))
 
   return {
     config,

@@ -1,8 +1,11 @@
 /**
  * Per-repository token buckets for the exchange and federate endpoints.
- * In memory, per instance: N instances behind a balancer allow up to N times the burst.
- * The interface is async so a shared (database) implementation can replace it.
+ * MemoryRateLimiter: per instance (the embedded database has one instance anyway).
+ * DatabaseRateLimiter: one bucket per key in the database, so N instances on one PostgreSQL
+ * share it (N per-instance buckets would allow N times the burst).
  */
+import type { Queryable } from './store/db'
+
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number }
 
 export interface RateLimiter {
@@ -38,5 +41,37 @@ export class MemoryRateLimiter implements RateLimiter {
     for (const [key, b] of this.buckets) {
       if (b.tokens + (now - b.at) * refillPerMs >= this.burst) this.buckets.delete(key)
     }
+  }
+}
+
+/**
+ * The same token bucket kept in the table rate_limit_buckets and updated in one atomic
+ * upsert (the row lock serializes concurrent takes on every instance). Uses the caller's
+ * clock, never running backwards: an instance with a slower clock refills nothing.
+ */
+export class DatabaseRateLimiter implements RateLimiter {
+  constructor(
+    private readonly db: Queryable,
+    private readonly burst: number,
+    private readonly perMinute: number,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  async take(key: string): Promise<RateDecision> {
+    const perSecond = this.perMinute / 60
+    const refilled = 'LEAST($2::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM ($4::timestamptz - b.updated_at))) * $3::float8)'
+    const { rows } = await this.db.query<{ allowed: boolean; tokens: number }>(
+      `INSERT INTO rate_limit_buckets AS b (key, tokens, updated_at, allowed)
+       VALUES ($1, $2::float8 - 1, $4::timestamptz, true)
+       ON CONFLICT (key) DO UPDATE SET
+         allowed = ${refilled} >= 1,
+         tokens = ${refilled} - CASE WHEN ${refilled} >= 1 THEN 1 ELSE 0 END,
+         updated_at = GREATEST(b.updated_at, $4::timestamptz)
+       RETURNING allowed, tokens`,
+      [key, this.burst, perSecond, new Date(this.now())]
+    )
+    const row = rows[0]!
+    if (row.allowed) return { ok: true }
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - Number(row.tokens)) / perSecond)) }
   }
 }

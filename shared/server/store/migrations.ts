@@ -110,6 +110,19 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (scope, key)
 );
 `
+  },
+  {
+    version: 2,
+    name: 'rate limit buckets shared by all instances',
+    sql: `
+-- One token bucket per key (repo:<repository_id>); see rate-limit.ts, DatabaseRateLimiter.
+CREATE TABLE rate_limit_buckets (
+  key text PRIMARY KEY,
+  tokens double precision NOT NULL,
+  updated_at timestamptz NOT NULL,
+  allowed boolean NOT NULL
+);
+`
   }
 ]
 

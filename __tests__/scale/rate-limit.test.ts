@@ -1,0 +1,47 @@
+/**
+ * The database-backed token bucket (what instances on one PostgreSQL share), on the embedded
+ * database with a hand-moved clock: burst, refusal with Retry-After, refill, per-key buckets,
+ * two limiters on one database sharing one bucket, a clock running backwards.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { DatabaseRateLimiter } from '../../shared/server/rate-limit'
+import type { Db } from '../../shared/server/store/db'
+import { openDatabase } from '../../shared/server/store/open'
+
+describe('DatabaseRateLimiter', () => {
+  let db: Db
+  let clock = Date.parse('2026-01-01T00:00:00Z')
+  const now = (): number => clock
+
+  beforeAll(async () => {
+    db = await openDatabase({})
+  })
+  afterAll(() => db.close())
+
+  it('allows the burst, then refuses with Retry-After until the bucket refills', async () => {
+    const limiter = new DatabaseRateLimiter(db, 3, 6, now) // one token per 10 s
+    for (let i = 0; i < 3; i++) expect(await limiter.take('repo:a')).toEqual({ ok: true })
+    expect(await limiter.take('repo:a')).toEqual({ ok: false, retryAfterSeconds: 10 })
+    clock += 4_000
+    expect(await limiter.take('repo:a')).toEqual({ ok: false, retryAfterSeconds: 6 })
+    clock += 6_000
+    expect(await limiter.take('repo:a')).toEqual({ ok: true })
+    expect((await limiter.take('repo:a')).ok).toBe(false)
+    // Another key has its own bucket.
+    expect(await limiter.take('repo:b')).toEqual({ ok: true })
+  })
+
+  it('two limiters on one database (two instances) spend one bucket', async () => {
+    const a = new DatabaseRateLimiter(db, 4, 1, now)
+    const b = new DatabaseRateLimiter(db, 4, 1, now)
+    const results = await Promise.all([a, b, a, b, a, b].map((l) => l.take('repo:shared')))
+    expect(results.filter((r) => r.ok)).toHaveLength(4)
+  })
+
+  it('a clock that runs backwards refills nothing', async () => {
+    const limiter = new DatabaseRateLimiter(db, 1, 60, now)
+    expect((await limiter.take('repo:skew')).ok).toBe(true)
+    clock -= 120_000
+    expect((await limiter.take('repo:skew')).ok).toBe(false)
+  })
+})
