@@ -5,10 +5,14 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppOptions } from './app'
+import { requestLogging } from './logging'
+import { metricsPlugin } from './metrics'
 import { apiDocs } from './openapi'
 
-const plugin: FastifyPluginAsync<AppOptions> = async (app) => {
+const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   await app.register(apiDocs)
+  await app.register(requestLogging)
+  await app.register(metricsPlugin, { context })
 }
 
 export const operations = fp(plugin, { name: 'federate-operations', fastify: '5.x' })

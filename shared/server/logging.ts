@@ -1,0 +1,99 @@
+/**
+ * Structured JSON logs: one line per request (method, route, status, duration, request id,
+ * identity when known, error code when refused) and never a token. Fastify's own request
+ * logging is off (quietLogController); its req/res serializers are replaced so that
+ * headers, bodies and query strings never reach a log line, and pino redaction catches
+ * token-shaped fields anyone might log by mistake.
+ */
+import { randomUUID } from 'node:crypto'
+import { LogController, type FastifyError, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ApiError } from './errors'
+import { requestFacts } from './request-facts'
+
+/** Field names whose values are secrets, at any of the first two levels of a log object. */
+const SECRET_FIELDS = [
+  'authorization',
+  'token',
+  'access_token',
+  'accessToken',
+  'id_token',
+  'adminToken',
+  'admin_token',
+  'password',
+  'client_secret',
+  'privateJwk',
+  'private_jwk',
+  'databaseUrl'
+]
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((field) => `*.${field}`)
+]
+
+/** Path only: a query string could carry anything a client chose to put there. */
+function pathOf(url: string): string {
+  const index = url.indexOf('?')
+  return index === -1 ? url : url.slice(0, index)
+}
+
+/** Pino options for the server: level from LOG_LEVEL, redaction, header-free serializers. */
+export function loggerOptions(level: string): Record<string, unknown> {
+  return {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: {
+      req: (req: { method?: string; url?: string; id?: string }) => ({ method: req.method, path: pathOf(req.url ?? ''), id: req.id }),
+      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode })
+    }
+  }
+}
+
+/** Fastify's own "incoming request"/"request completed" lines off: ours replace them. */
+export function quietLogController(): LogController {
+  return new LogController({ disableRequestLogging: true })
+}
+
+/** Request ids: random, so lines of several instances never collide. */
+export function newRequestId(): string {
+  return randomUUID()
+}
+
+function errorCode(error: FastifyError | ApiError): string {
+  if (error instanceof ApiError) return error.code
+  const status = (error as FastifyError).statusCode
+  return status !== undefined && status < 500 ? 'invalid_request' : 'server_error'
+}
+
+const INFO_ENABLED = new Set(['info', 'debug', 'trace'])
+
+const plugin: FastifyPluginAsync = async (app) => {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.addHook('onError', async (request, _reply, error) => {
+    requestFacts(request).errorCode = errorCode(error)
+  })
+  app.addHook('onResponse', async (request: FastifyRequest, reply) => {
+    if (!INFO_ENABLED.has(request.log.level)) return
+    const facts = requestFacts(request)
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        path: pathOf(request.url),
+        status: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        ...(facts.identity ? { identity: facts.identity } : {}),
+        ...(facts.errorCode ? { error: facts.errorCode } : {})
+      },
+      'request'
+    )
+  })
+}
+
+export const requestLogging = fp(plugin, { name: 'federate-request-logging', fastify: '5.x' })

@@ -1,0 +1,145 @@
+/**
+ * GET /metrics in the Prometheus text exposition format (0.0.4), written by hand: a few
+ * counters and one histogram do not justify prom-client, and the hot path stays a map
+ * lookup and a few increments per request (onResponse). Labels never carry a repository
+ * or an identity (unbounded cardinality, and they are not the operator's to scrape).
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { AppOptions } from './app'
+import { requestFacts } from './request-facts'
+import type { Db } from './store/db'
+
+/** Seconds; covers a cached in-memory answer up to a slow issuer key fetch. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+const EXCHANGE_ROUTE = 'POST /api/v1/oidc/token'
+const FEDERATE_ROUTE = 'POST /v1/identity/federate'
+const REGISTER_ROUTE = 'POST /api/v1/agents'
+
+export interface PoolStats {
+  total: number
+  idle: number
+  waiting: number
+  max: number
+}
+
+interface Histogram {
+  counts: number[]
+  sum: number
+  count: number
+}
+
+/** Escapes a label value (backslash, quote, newline), per the exposition format. */
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+}
+
+function labels(pairs: Record<string, string>): string {
+  const parts = Object.entries(pairs).map(([k, v]) => `${k}="${label(v)}"`)
+  return parts.length ? `{${parts.join(',')}}` : ''
+}
+
+export class Metrics {
+  private readonly counters = new Map<string, Map<string, number>>()
+  private readonly histograms = new Map<string, Histogram>()
+  private readonly help = new Map<string, [type: string, text: string]>()
+
+  constructor(private readonly poolStats: () => PoolStats | undefined = () => undefined) {
+    this.describe('federate_exchanges_total', 'counter', 'Access tokens issued by the OIDC exchange, by scope')
+    this.describe('federate_federations_total', 'counter', 'Workspace tokens issued by federate, by whether the workspace was created')
+    this.describe('federate_registrations_total', 'counter', 'Agent registrations answered, by whether the agent was created')
+    this.describe('federate_denials_total', 'counter', 'Refused requests by endpoint and error code (the denial reason)')
+    this.describe('federate_http_requests_total', 'counter', 'HTTP requests by route, method and status code')
+    this.describe('federate_http_request_duration_seconds', 'histogram', 'Time to answer an HTTP request, by route')
+  }
+
+  private describe(name: string, type: string, text: string): void {
+    this.help.set(name, [type, text])
+  }
+
+  inc(name: string, labelPairs: Record<string, string>, by = 1): void {
+    let series = this.counters.get(name)
+    if (!series) this.counters.set(name, (series = new Map()))
+    const key = labels(labelPairs)
+    series.set(key, (series.get(key) ?? 0) + by)
+  }
+
+  observe(name: string, labelPairs: Record<string, string>, seconds: number): void {
+    const key = `${name}${labels(labelPairs)}`
+    let h = this.histograms.get(key)
+    if (!h) this.histograms.set(key, (h = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }))
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]!) h.counts[i]!++
+    h.sum += seconds
+    h.count++
+  }
+
+  /** Counts one answered request (called from onResponse). */
+  record(route: string, method: string, status: number, seconds: number, body: unknown, errorCode: string | undefined): void {
+    const endpoint = `${method} ${route}`
+    this.inc('federate_http_requests_total', { route, method, status: String(status) })
+    this.observe('federate_http_request_duration_seconds', { route, method }, seconds)
+    if (status >= 400) {
+      this.inc('federate_denials_total', { endpoint, reason: errorCode ?? (status === 404 ? 'not_found' : 'invalid_request') })
+      return
+    }
+    if (endpoint === EXCHANGE_ROUTE) {
+      const agentId = (body as { agentId?: unknown } | undefined)?.agentId
+      this.inc('federate_exchanges_total', { scope: agentId === undefined ? 'agents:write' : 'agent' })
+    } else if (endpoint === FEDERATE_ROUTE) {
+      this.inc('federate_federations_total', { created: status === 201 ? 'true' : 'false' })
+    } else if (endpoint === REGISTER_ROUTE) {
+      this.inc('federate_registrations_total', { created: status === 201 ? 'true' : 'false' })
+    }
+  }
+
+  /** The exposition text. */
+  render(): string {
+    const out: string[] = []
+    for (const [name, [type, text]] of this.help) {
+      out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`)
+      if (type === 'counter') {
+        for (const [key, value] of this.counters.get(name) ?? []) out.push(`${name}${key} ${value}`)
+      } else {
+        for (const [key, h] of this.histograms) {
+          if (!key.startsWith(`${name}{`) && key !== name) continue
+          const inner = key.slice(name.length + 1, -1)
+          const withLe = (le: string): string => `{${inner ? `${inner},` : ''}le="${le}"}`
+          LATENCY_BUCKETS.forEach((bound, i) => out.push(`${name}_bucket${withLe(String(bound))} ${h.counts[i]}`))
+          out.push(`${name}_bucket${withLe('+Inf')} ${h.count}`)
+          out.push(`${name}_sum${key.slice(name.length)} ${h.sum}`, `${name}_count${key.slice(name.length)} ${h.count}`)
+        }
+      }
+    }
+    const pool = this.poolStats()
+    if (pool) {
+      out.push('# HELP federate_db_pool_connections PostgreSQL pool connections by state (max: the configured size)')
+      out.push('# TYPE federate_db_pool_connections gauge')
+      for (const state of ['total', 'idle', 'waiting', 'max'] as const) {
+        out.push(`federate_db_pool_connections{state="${state}"} ${pool[state]}`)
+      }
+    }
+    return `${out.join('\n')}\n`
+  }
+}
+
+/** Pool statistics when the driver has a pool (PostgreSQL); the embedded database has none. */
+export function poolStatsOf(db: Db): () => PoolStats | undefined {
+  return () => db.poolStats?.()
+}
+
+const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
+  const metrics = new Metrics(poolStatsOf(context.store.db))
+  const driver = context.store.db.kind
+  app.addHook('onResponse', async (request: FastifyRequest, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    if (route === '/metrics') return
+    metrics.record(route, request.method, reply.statusCode, reply.elapsedTime / 1000, request.body, requestFacts(request).errorCode)
+  })
+  app.get('/metrics', async (_request, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8')
+    return `${metrics.render()}# HELP federate_db_info The database driver in use\n# TYPE federate_db_info gauge\nfederate_db_info${labels({ driver })} 1\n`
+  })
+}
+
+export const metricsPlugin = fp(plugin, { name: 'federate-metrics', fastify: '5.x' })

@@ -1,0 +1,29 @@
+/**
+ * What the request log line and the metrics need to know about a request that only the
+ * route knows: who the caller turned out to be, and the error code it was refused with.
+ * Kept beside the request (WeakMap), never in a global, never a secret.
+ */
+import type { FastifyRequest } from 'fastify'
+
+export interface RequestFacts {
+  /** "admin", an agent id, or "repo:owner/repo" once a credential or OIDC token was verified. */
+  identity?: string
+  /** The stable error code of a refused request (trust_policy_violation, invalid_token, ...). */
+  errorCode?: string
+}
+
+const facts = new WeakMap<FastifyRequest, RequestFacts>()
+
+export function requestFacts(request: FastifyRequest): RequestFacts {
+  let found = facts.get(request)
+  if (!found) {
+    found = {}
+    facts.set(request, found)
+  }
+  return found
+}
+
+/** Records the verified caller; call it only after the credential or token was checked. */
+export function noteIdentity(request: FastifyRequest, identity: string): void {
+  requestFacts(request).identity = identity
+}
