@@ -1,0 +1,80 @@
+import { OidcTokenError, quote } from './errors'
+
+/**
+ * The claims of a GitHub Actions OIDC token that the server reads. All ids are strings,
+ * as GitHub sends them. Other claims GitHub adds are kept under the index signature.
+ */
+export interface GitHubTokenClaims {
+  iss: string
+  sub: string
+  aud: string | string[]
+  iat: number
+  exp: number
+  nbf: number
+  jti?: string
+  repository: string
+  repository_id: string
+  repository_owner: string
+  repository_owner_id: string
+  repository_visibility?: string
+  ref: string
+  ref_type?: string
+  sha?: string
+  event_name: string
+  environment?: string
+  workflow?: string
+  workflow_ref?: string
+  job_workflow_ref: string
+  actor?: string
+  actor_id?: string
+  run_id?: string
+  run_number?: string
+  run_attempt?: string
+  runner_environment?: string
+  head_ref?: string
+  base_ref?: string
+  [claim: string]: unknown
+}
+
+/** GitHub claims every decision depends on: a token without one of them cannot be matched to a policy. */
+export const REQUIRED_GITHUB_CLAIMS = [
+  'sub',
+  'repository',
+  'repository_id',
+  'repository_owner',
+  'repository_owner_id',
+  'ref',
+  'event_name',
+  'job_workflow_ref'
+] as const
+
+/** Optional claims that, when present, must be strings (policies compare them). */
+const OPTIONAL_STRING_CLAIMS = ['environment', 'ref_type', 'workflow', 'workflow_ref', 'sha'] as const
+
+/**
+ * Checks the GitHub-specific claims of an already signature-checked payload.
+ * @throws OidcTokenError invalid_token naming the missing or malformed claim
+ */
+export function assertGitHubClaims(payload: Record<string, unknown>): GitHubTokenClaims {
+  for (const claim of REQUIRED_GITHUB_CLAIMS) {
+    const value = payload[claim]
+    if (value === undefined) {
+      throw new OidcTokenError('invalid_token', `token has no "${claim}" claim; only GitHub Actions OIDC tokens are accepted`, { claim })
+    }
+    if (typeof value !== 'string' || value.length === 0) {
+      throw new OidcTokenError('invalid_token', `token claim "${claim}" must be a non-empty string, got ${quote(value, 40)}`, { claim })
+    }
+  }
+  for (const claim of ['repository_id', 'repository_owner_id'] as const) {
+    if (!/^[0-9]{1,20}$/.test(payload[claim] as string)) {
+      throw new OidcTokenError('invalid_token', `token claim "${claim}" must be a numeric string, got ${quote(payload[claim], 40)}`, { claim })
+    }
+  }
+  for (const claim of OPTIONAL_STRING_CLAIMS) {
+    const value = payload[claim]
+    if (value !== undefined && typeof value !== 'string') {
+      throw new OidcTokenError('invalid_token', `token claim "${claim}" must be a string, got ${quote(value, 40)}`, { claim })
+    }
+  }
+  return payload as GitHubTokenClaims
+}

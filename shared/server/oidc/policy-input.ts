@@ -1,0 +1,136 @@
+/**
+ * Validation of a trust policy sent to the admin API. Strict on purpose: a policy that can
+ * never match (a typo, a pattern, a full ref) is refused with a reason instead of stored.
+ *
+ * Decisions: `branch` is a bare branch name (`main`); `refs/...` is refused because a branch
+ * policy must never match tags or pull-request refs, and patterns are refused because
+ * matching is exact. Ids are numeric strings as in the token's claims. `agentId` is stored
+ * lower-case. `null` for an optional field means unset.
+ */
+import type { TrustPolicy } from './policy'
+import { GITHUB_EVENTS } from './events'
+
+export type PolicyInput = Omit<TrustPolicy, 'id' | 'createdAt'>
+export type PolicyInputResult = { ok: true; value: PolicyInput } | { ok: false; reason: string }
+
+const FIELDS = ['provider', 'repository', 'repositoryId', 'repositoryOwnerId', 'branch', 'environment', 'workflowRef', 'agentId', 'events'] as const
+
+/** GitHub owner: letters, digits, hyphens, at most 39, no leading hyphen; name: letters, digits, . _ -, at most 100. */
+const REPOSITORY = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100}$/
+const NUMERIC_ID = /^[1-9][0-9]{0,19}$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** owner/repo/path@ref, as GitHub writes job_workflow_ref. */
+const WORKFLOW_REF = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100}\/[^@\s]+@[^\s]+$/
+const PATTERN_CHARS = /[*?[\]]/
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
+
+class Invalid extends Error {}
+
+function optionalString(body: Record<string, unknown>, field: string, max: number): string | undefined {
+  const value = body[field]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') throw new Invalid(`${field} must be a string`)
+  if (value.length === 0) throw new Invalid(`${field} must not be empty (leave it out to not restrict it)`)
+  if (value.length > max) throw new Invalid(`${field} is longer than ${max} characters`)
+  if (CONTROL_CHARS.test(value)) throw new Invalid(`${field} must not contain control characters`)
+  return value
+}
+
+/** git check-ref-format rules for one branch name, plus "no refs/ prefix, no patterns". */
+function branchProblem(branch: string): string | undefined {
+  if (branch.startsWith('refs/')) {
+    return `branch must be a branch name without "refs/heads/" (e.g. "main"), got ${JSON.stringify(branch)}; tag and pull-request refs cannot be trusted by a branch policy`
+  }
+  if (PATTERN_CHARS.test(branch)) return `branch ${JSON.stringify(branch)} looks like a pattern; patterns are not supported, give one exact branch name`
+  const bad =
+    /[\s~^:\\]/.test(branch) ||
+    branch.includes('..') ||
+    branch.includes('@{') ||
+    branch.includes('//') ||
+    branch === '@' ||
+    branch.startsWith('/') ||
+    branch.startsWith('-') ||
+    branch.endsWith('/') ||
+    branch.endsWith('.') ||
+    branch.endsWith('.lock') ||
+    branch.split('/').some((part) => part.startsWith('.'))
+  return bad ? `branch ${JSON.stringify(branch)} is not a valid git branch name` : undefined
+}
+
+function parse(body: Record<string, unknown>): PolicyInput {
+  const unknown = Object.keys(body).filter((key) => !(FIELDS as readonly string[]).includes(key))
+  if (unknown.length > 0) {
+    throw new Invalid(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}; allowed: ${FIELDS.join(', ')}`)
+  }
+  if (body.provider !== 'github') throw new Invalid('provider must be "github"')
+
+  const repository = optionalString(body, 'repository', 140)
+  if (repository === undefined) throw new Invalid('repository is required ("owner/name")')
+  if (PATTERN_CHARS.test(repository)) throw new Invalid('repository must be one exact "owner/name"; patterns are not supported')
+  if (!REPOSITORY.test(repository) || repository.endsWith('/.') || repository.endsWith('/..')) {
+    throw new Invalid(`repository must be "owner/name" with GitHub's characters (letters, digits, "-" in the owner; letters, digits, ".", "_", "-" in the name), got ${JSON.stringify(repository)}`)
+  }
+  const value: PolicyInput = { provider: 'github', repository }
+
+  for (const field of ['repositoryId', 'repositoryOwnerId'] as const) {
+    const raw = body[field]
+    if (raw === undefined || raw === null) continue
+    if (typeof raw !== 'string' || !NUMERIC_ID.test(raw)) {
+      const claim = field === 'repositoryId' ? 'repository_id' : 'repository_owner_id'
+      throw new Invalid(`${field} must be a string of digits as in the token's ${claim} claim (e.g. "123456789")`)
+    }
+    value[field] = raw
+  }
+
+  const branch = optionalString(body, 'branch', 255)
+  if (branch !== undefined) {
+    const problem = branchProblem(branch)
+    if (problem) throw new Invalid(problem)
+    value.branch = branch
+  }
+
+  const environment = optionalString(body, 'environment', 255)
+  if (environment !== undefined) value.environment = environment
+
+  const workflowRef = optionalString(body, 'workflowRef', 512)
+  if (workflowRef !== undefined) {
+    if (!WORKFLOW_REF.test(workflowRef)) {
+      throw new Invalid(`workflowRef must be the token's job_workflow_ref, "owner/repo/path@ref" (e.g. "acme/widgets/.github/workflows/deploy.yml@refs/heads/main")`)
+    }
+    value.workflowRef = workflowRef
+  }
+
+  const agentId = body.agentId
+  if (agentId !== undefined && agentId !== null) {
+    if (typeof agentId !== 'string' || !UUID.test(agentId)) throw new Invalid('agentId must be a UUID (the agent-id output of register-agent)')
+    value.agentId = agentId.toLowerCase()
+  }
+
+  const events = body.events
+  if (events !== undefined && events !== null) {
+    if (!Array.isArray(events) || events.length === 0 || events.length > GITHUB_EVENTS.length) {
+      throw new Invalid('events must be a non-empty array of GitHub event names (leave it out to allow every event except pull_request_target and workflow_run)')
+    }
+    for (const event of events) {
+      if (typeof event !== 'string' || !GITHUB_EVENTS.includes(event)) {
+        throw new Invalid(`events: ${JSON.stringify(typeof event === 'string' ? event.slice(0, 40) : event)} is not a GitHub event name (e.g. "push", "pull_request", "workflow_dispatch")`)
+      }
+    }
+    value.events = [...new Set(events as string[])]
+  }
+  return value
+}
+
+/** Validates an admin's trust-policy body; the reason says which field is wrong and how to fix it. */
+export function validatePolicyInput(body: unknown): PolicyInputResult {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, reason: 'the body must be a JSON object' }
+  }
+  try {
+    return { ok: true, value: parse(body as Record<string, unknown>) }
+  } catch (error) {
+    if (error instanceof Invalid) return { ok: false, reason: error.message }
+    throw error
+  }
+}
