@@ -53,6 +53,11 @@ export class TokenService {
     private readonly now: () => Date = () => new Date()
   ) {}
 
+  /** The same service writing its credential rows through `store` (a transaction's). */
+  withStore(store: Store): TokenService {
+    return new TokenService(store, this.keys, this.publicUrl, this.now)
+  }
+
   /** A JWT for a bootstrap (agentId undefined) or agent-scoped exchange. */
   async issueAccessToken(input: {
     repository: string

@@ -63,7 +63,23 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
     const key = idempotencyKey(request)
 
     const result = await withIdempotency(store, `repo:${repositoryId}`, key, request.body, async () => {
-      const { agent, created } = await store.registerAgent({ name, description, repository, repositoryId })
+      // One transaction: an agent is never stored without its registration audit event.
+      const { agent, created } = await store.transaction(async (tx) => {
+        const registered = await tx.registerAgent({ name, description, repository, repositoryId })
+        if (registered.agent.repositoryId !== repositoryId) return registered // refused below, nothing written
+        if (!registered.created && registered.agent.repository !== repository) {
+          await tx.renameAgentRepository(registered.agent.id, repository)
+        }
+        await tx.audit({
+          action: 'agent.register',
+          identityId: registered.agent.id,
+          credentialId: caller.credential.id,
+          repository,
+          repositoryId,
+          detail: { outcome: registered.created ? 'created' : 'existing', name }
+        })
+        return registered
+      })
       if (agent.repositoryId !== repositoryId) {
         await store.audit({
           action: 'agent.register',
@@ -75,15 +91,6 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
         })
         throw new ApiError(409, 'agent_exists', `an agent named "${name}" already belongs to another repository; pick another name`)
       }
-      if (!created && agent.repository !== repository) await store.renameAgentRepository(agent.id, repository)
-      await store.audit({
-        action: 'agent.register',
-        identityId: agent.id,
-        credentialId: caller.credential.id,
-        repository,
-        repositoryId,
-        detail: { outcome: created ? 'created' : 'existing', name }
-      })
       return {
         status: created ? 201 : 200,
         body: {

@@ -43,19 +43,23 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
       })
       throw new ApiError(403, decision.code, decision.reason)
     }
-    const { workspace, created } = await store.federateWorkspace({
-      ...base,
-      namespace: namespaceFor(claims.repository, claims.repository_id),
-      database: DATABASE
-    })
-    const issued = await tokens.issueWorkspaceToken(workspace, config.workspaceTokenTtlSeconds)
-    await store.audit({
-      action: 'workspace.federate',
-      identityId: workspace.id,
-      credentialId: issued.credential.id,
-      workspaceId: workspace.id,
-      ...base,
-      detail: { outcome: created ? 'created' : 'existing', namespace: workspace.namespace, tokenSha256, ref: claims.ref, eventName: claims.event_name }
+    // One transaction: a crash never leaves a workspace without its token and audit event.
+    const { workspace, created, issued } = await store.transaction(async (tx) => {
+      const { workspace, created } = await tx.federateWorkspace({
+        ...base,
+        namespace: namespaceFor(claims.repository, claims.repository_id),
+        database: DATABASE
+      })
+      const issued = await tokens.withStore(tx).issueWorkspaceToken(workspace, config.workspaceTokenTtlSeconds)
+      await tx.audit({
+        action: 'workspace.federate',
+        identityId: workspace.id,
+        credentialId: issued.credential.id,
+        workspaceId: workspace.id,
+        ...base,
+        detail: { outcome: created ? 'created' : 'existing', namespace: workspace.namespace, tokenSha256, ref: claims.ref, eventName: claims.event_name }
+      })
+      return { workspace, created, issued }
     })
     reply.header('cache-control', 'no-store')
     return reply.code(created ? 201 : 200).send({

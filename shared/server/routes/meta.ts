@@ -5,6 +5,7 @@ import type { AppOptions } from '../app'
 export const metaRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300')
+    await context.keys.refreshIfStale() // a rotation on another instance shows within seconds
     return context.keys.jwks()
   })
 

@@ -103,13 +103,17 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
       throw new ApiError(403, denial.code, denial.reason)
     }
     const lifetime = Math.min(body.ttl ?? config.accessTokenTtlSeconds, config.accessTokenTtlSeconds)
-    const issued = await context.tokens.issueAccessToken({ ...base, agentId: agent?.id, lifetimeSeconds: lifetime })
-    await store.audit({
-      action: 'token.exchange',
-      identityId: agent?.id ?? null,
-      credentialId: issued.credential.id,
-      ...base,
-      detail: auditDetail(evaluated, { outcome: 'issued', scope: issued.credential.scope, policyId: decision!.policy.id })
+    // One transaction: no credential row without its audit event, even after a crash.
+    const issued = await store.transaction(async (tx) => {
+      const issued = await context.tokens.withStore(tx).issueAccessToken({ ...base, agentId: agent?.id, lifetimeSeconds: lifetime })
+      await tx.audit({
+        action: 'token.exchange',
+        identityId: agent?.id ?? null,
+        credentialId: issued.credential.id,
+        ...base,
+        detail: auditDetail(evaluated, { outcome: 'issued', scope: issued.credential.scope, policyId: decision!.policy.id })
+      })
+      return issued
     })
     if (agent) await store.touchAgent(agent.id)
     reply.header('cache-control', 'no-store')

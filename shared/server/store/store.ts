@@ -165,6 +165,24 @@ export class Store {
     private readonly now: () => Date = () => new Date()
   ) {}
 
+  /**
+   * Runs `fn` with a Store whose every statement is in one transaction: the rows of one
+   * request (workspace, credential, audit event) are all there or none is, even when the
+   * process is killed half-way. Inside, use only the given store: on the embedded database
+   * a statement on the outer one would wait for this transaction to end.
+   */
+  async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => {
+      const inner: Db = {
+        kind: this.db.kind,
+        query: (sql, params) => tx.query(sql, params),
+        transaction: (nested) => nested(tx), // already in one: join it
+        close: async () => undefined
+      }
+      return fn(new Store(inner, this.now))
+    })
+  }
+
   // --- signing keys -------------------------------------------------------------------
 
   async activeSigningKeys(): Promise<SigningKeyRow[]> {
@@ -195,6 +213,20 @@ export class Store {
         [key.kid, key.alg, JSON.stringify(key.publicJwk), JSON.stringify(key.privateJwk), 'active', this.now()]
       )
     })
+  }
+
+  /** Adds a key (rotation); it becomes the newest, so new tokens are signed with it. */
+  async addSigningKey(key: Omit<SigningKeyRow, 'createdAt'>): Promise<void> {
+    await this.db.query(
+      'INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [key.kid, key.alg, JSON.stringify(key.publicJwk), JSON.stringify(key.privateJwk), 'active', this.now()]
+    )
+  }
+
+  /** Takes keys out of the JWKS for good (their last token has expired). */
+  async retireSigningKeys(kids: string[]): Promise<void> {
+    if (kids.length === 0) return
+    await this.db.query("UPDATE signing_keys SET status = 'retired' WHERE kid = ANY($1::text[])", [kids])
   }
 
   // --- trust policies -----------------------------------------------------------------
