@@ -6,6 +6,7 @@ import { inputVariableName, LocalJob, runAction } from '../../shared/testing/loc
 import { evaluateCondition, interpolate, type ExpressionContext } from '../../shared/testing/runner-expressions'
 import { parseFileCommand, parseWorkflowCommand } from '../../shared/testing/runner-commands'
 import { findLeaks, labelled } from '../../shared/testing/secret-leaks'
+import { runWorkflow } from '../../shared/testing/workflow'
 
 // A fake node action with no dependencies: it speaks the runner protocol by hand, the way
 // the bundled @actions/core does (file commands + workflow commands on stdout).
@@ -208,6 +209,77 @@ describe('local runner', () => {
     const leaky = { ...run, log: `${run.outputs.token}\n${run.log}` }
     expect(findLeaks(leaky, secrets, { secretOutputs: ['token'] })).toEqual([`token #1 appears in ${run.name} (main) log`])
     expect(findLeaks(run, secrets)).toContain(`token #1 appears in ${run.name} (main) output "token"`)
+  })
+})
+
+const WORKFLOW_YML = `
+name: wf
+on: push
+env:
+  GREETING: hello
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    outputs:
+      who: \${{ steps.say.outputs.who }}
+    steps:
+      - uses: actions/checkout@v4
+      - run: npm ci
+      - id: say
+        run: echo "who=$GREETING from \${{ github.repository }}" >> "$GITHUB_OUTPUT"
+  second:
+    needs: first
+    runs-on: ubuntu-latest
+    permissions:
+      id-token: write
+    env:
+      WHO: \${{ needs.first.outputs.who }}
+    steps:
+      - id: fake
+        uses: ./fake
+        with:
+          api-url: \${{ needs.first.outputs.who }}
+      - id: broken
+        continue-on-error: true
+        run: exit 3
+      - run: test "\${{ steps.broken.outcome }}" = failure && test "$WHO" = "hello from octo/repo"
+  third:
+    needs: second
+    if: failure()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+`
+
+describe('workflow runner', () => {
+  it('runs jobs in needs order, passes outputs, grants id-token per job permissions, and emulates checkout', async () => {
+    const workspace = await mkdtemp(join(tmpdir(), 'workflow-test-'))
+    try {
+      await mkdir(join(workspace, 'fake', 'dist'), { recursive: true })
+      await writeFile(join(workspace, 'fake', 'action.yml'), ACTION_YML)
+      await writeFile(join(workspace, 'fake', 'dist', 'main.mjs'), MAIN)
+      await writeFile(join(workspace, 'fake', 'dist', 'post.mjs'), POST)
+      await writeFile(join(workspace, 'wf.yml'), WORKFLOW_YML)
+      const oidc = { runnerEnv: () => ({ ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/x', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 't' }) }
+      const jobs = await runWorkflow({
+        file: join(workspace, 'wf.yml'),
+        workspace,
+        oidc,
+        github: { repository: 'octo/repo' },
+        skipRun: (script) => script === 'npm ci'
+      })
+      expect(jobs.first?.result).toBe('success')
+      expect(jobs.first?.outputs).toEqual({ who: 'hello from octo/repo' })
+      expect(jobs.first?.steps.map((step) => step.outcome)).toEqual(['emulated', 'emulated', 'success'])
+      expect(jobs.second?.result).toBe('success')
+      const fake = jobs.second?.steps[0]?.result
+      expect(fake?.outputs['has-oidc']).toBe('true')
+      expect(fake?.outputs.greeting).toBe('hello world')
+      expect(jobs.second?.steps.map((step) => step.outcome)).toEqual(['success', 'failure', 'success'])
+      expect(jobs.third?.result).toBe('skipped')
+    } finally {
+      await rm(workspace, { recursive: true, force: true })
+    }
   })
 })
 

@@ -92,6 +92,22 @@ export interface JobOptions {
   workspace?: string
   /** Kill a step's process after this long (default 120 s). */
   stepTimeoutMs?: number
+  /** The event payload (`github.event`), e.g. for `if: github.event_name != 'pull_request' || ...`. */
+  event?: ExpressionObject
+  /** Other contexts a workflow's expressions read (`needs`, `vars`). */
+  contexts?: Record<string, ExpressionObject>
+}
+
+/** A `run:` step of a job. */
+export interface RunStep {
+  run: string
+  id?: string
+  name?: string
+  if?: string
+  shell?: string
+  env?: Record<string, string>
+  continueOnError?: boolean
+  workingDirectory?: string
 }
 
 export interface StepRun {
@@ -224,7 +240,11 @@ export class LocalJob {
   /** Results of every phase run so far, in order. */
   readonly results: StepResult[] = []
   private readonly exportedEnv: Record<string, string> = {}
+  /** The job's `env:` (from JobOptions.env; a workflow runner fills it once it is evaluated). */
+  readonly jobEnv: Record<string, string>
   private readonly pendingPosts: PendingPost[] = []
+  /** Process groups of the steps: a real runner kills what they left running at job end. */
+  private readonly processGroups = new Set<number>()
   private succeeded = true
   private stepCount = 0
   private ended = false
@@ -235,6 +255,7 @@ export class LocalJob {
     readonly workspace: string
   ) {
     this.run = { ...DEFAULT_RUN, ...runFromClaims(options.oidc?.runnerClaims), ...options.github }
+    this.jobEnv = { ...options.env }
   }
 
   /** Creates the job's RUNNER_TEMP and event file. */
@@ -309,9 +330,53 @@ export class LocalJob {
         results.push(result)
       }
     } finally {
+      this.killLeftovers()
       await rm(this.temp, { recursive: true, force: true })
     }
     return results
+  }
+
+  /**
+   * Runs a job-level `run:` step (expressions are evaluated here, like the runner does
+   * before handing the script to the shell).
+   */
+  async runScript(step: RunStep): Promise<StepResult> {
+    if (this.ended) throw new Error('the job has ended')
+    const context = this.expressionContext({}, this.steps)
+    const name = step.name ?? `Run ${step.run.split('\n')[0]}`
+    if (!evaluateCondition(step.if, context)) {
+      if (step.id) this.steps[step.id] = { outputs: {}, outcome: 'skipped' }
+      return skippedResult(name)
+    }
+    const script = interpolate(step.run, context)
+    const env = mapValues(step.env ?? {}, (value) => interpolate(String(value), context))
+    const cwd = step.workingDirectory ? resolve(this.workspace, interpolate(step.workingDirectory, context)) : this.workspace
+    this.log += this.masker.mask(`##[group]${name}\n${script.replace(/\s+$/, '')}\n##[endgroup]\n`)
+    const result = await this.runShell(name, script, step.shell ?? 'bash', this.workspace, env, cwd)
+    if (step.id) this.steps[step.id] = { outputs: result.outputs, outcome: result.outcome }
+    if (result.outcome === 'failure' && !step.continueOnError) this.succeeded = false
+    return result
+  }
+
+  /** Evaluates `${{ }}` in a string with the job's contexts (for a workflow's `with:`/`env:`). */
+  interpolate(template: string): string {
+    return interpolate(template, this.expressionContext({}, this.steps))
+  }
+
+  /** Evaluates an `if:` with the job's contexts. */
+  condition(condition: string | boolean | undefined): boolean {
+    return evaluateCondition(condition, this.expressionContext({}, this.steps))
+  }
+
+  private killLeftovers(): void {
+    for (const group of this.processGroups) {
+      try {
+        process.kill(-group, 'SIGKILL')
+      } catch {
+        // the group is gone already
+      }
+    }
+    this.processGroups.clear()
   }
 
   private resolveAction(uses: string): string {
@@ -456,14 +521,16 @@ export class LocalJob {
       job: this.run.job,
       workspace: this.workspace,
       server_url: 'https://github.com',
-      action_path: actionPath ?? ''
+      action_path: actionPath ?? '',
+      event: this.options.event ?? {}
     }
     return {
       contexts: {
+        ...this.options.contexts,
         inputs,
         steps: steps as unknown as ExpressionObject,
         github,
-        env: { ...this.options.env, ...this.exportedEnv },
+        env: { ...this.jobEnv, ...this.exportedEnv },
         runner: { temp: this.temp, os: 'Linux', arch: 'X64', debug: this.options.debug ? '1' : '' }
       },
       jobSucceeded: succeeded
@@ -510,7 +577,7 @@ export class LocalJob {
       RUNNER_TOOL_CACHE: join(this.temp, '_tool'),
       ...(this.options.oidc ? this.options.oidc.runnerEnv() : {}),
       ...(this.options.debug ? { RUNNER_DEBUG: '1' } : {}),
-      ...this.options.env,
+      ...this.jobEnv,
       ...this.exportedEnv
     }
     return env
@@ -573,7 +640,9 @@ export class LocalJob {
     const started = Date.now()
     const files = await this.fileCommands()
     const env: Record<string, string> = { ...this.baseEnv(actionPath, nodeDir), ...stepEnv, ...files }
-    const { lines, exitCode, signal, timedOut } = await spawnAndCollect(command, args, env, cwd, this.options.stepTimeoutMs ?? 120_000)
+    const { lines, exitCode, signal, timedOut } = await spawnAndCollect(command, args, env, cwd, this.options.stepTimeoutMs ?? 120_000, (group) =>
+      this.processGroups.add(group)
+    )
     const read = async (file: string): Promise<string> => readFile(file, 'utf8').catch(() => '')
     const raw = {
       output: await read(files.GITHUB_OUTPUT),
@@ -708,16 +777,24 @@ function spawnAndCollect(
   args: string[],
   env: Record<string, string>,
   cwd: string,
-  timeoutMs: number
+  timeoutMs: number,
+  onGroup: (group: number) => void
 ): Promise<{ lines: Line[]; exitCode: number | null; signal: NodeJS.Signals | null; timedOut: boolean }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Its own process group, so whatever the step leaves running (`nohup server &`) can be
+    // killed at job end, as GitHub's runner does.
+    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    if (child.pid !== undefined) onGroup(child.pid)
     const lines: Line[] = []
     const partial = { stdout: '', stderr: '' }
     let timedOut = false
     const timer = setTimeout(() => {
       timedOut = true
-      child.kill('SIGKILL')
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL')
+      } catch {
+        child.kill('SIGKILL')
+      }
     }, timeoutMs)
     const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
       const parts = (partial[stream] + chunk.toString('utf8')).split(/\r?\n/)

@@ -22,11 +22,23 @@ export function labelled(label: string, values: Iterable<string | undefined>): N
     .map((value, index) => ({ label: `${label} #${index + 1}`, value }))
 }
 
+export interface LeakOptions {
+  /** Outputs that carry a secret by design (they must be masked). */
+  secretOutputs?: string[]
+  /** Values the job masked (default: the step's own masks). */
+  maskedValues?: Iterable<string>
+  /**
+   * Accept a masked secret in GITHUB_ENV. Actions must never export one (every later step,
+   * third-party ones included, would get it); a workflow's own `run:` step may, on purpose.
+   */
+  allowMaskedEnv?: boolean
+}
+
 /** Where each secret appears unmasked in one step's output; empty when nothing leaked. */
 export function findLeaks(
   step: StepResult,
   secrets: NamedSecret[],
-  options: { secretOutputs?: string[]; maskedValues?: Iterable<string> } = {}
+  options: LeakOptions = {}
 ): string[] {
   const findings: string[] = []
   const allowedOutputs = new Set(options.secretOutputs ?? [])
@@ -36,7 +48,11 @@ export function findLeaks(
   }
   check(`${step.name} (${step.phase}) log`, step.log)
   check(`${step.name} (${step.phase}) job summary`, step.summary)
-  check(`${step.name} (${step.phase}) GITHUB_ENV`, step.files.env)
+  for (const secret of secrets) {
+    if (step.files.env.includes(secret.value) && !(options.allowMaskedEnv && masked.has(secret.value))) {
+      findings.push(`${secret.label} appears in ${step.name} (${step.phase}) GITHUB_ENV`)
+    }
+  }
   for (const [name, value] of Object.entries(parseFileCommand(step.files.output, 'GITHUB_OUTPUT'))) {
     if (!allowedOutputs.has(name)) check(`${step.name} (${step.phase}) output "${name}"`, value)
     else if (value !== '' && !masked.has(value)) findings.push(`${step.name} (${step.phase}) secret output "${name}" is not masked`)
@@ -55,7 +71,7 @@ export function findLeaks(
 export function findLeaksInAll(
   steps: StepResult[],
   secrets: NamedSecret[],
-  options: { secretOutputs?: string[]; maskedValues?: Iterable<string> } = {}
+  options: LeakOptions = {}
 ): string[] {
   return steps.flatMap((step) => findLeaks(step, secrets, options))
 }
