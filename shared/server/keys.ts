@@ -27,6 +27,7 @@ export const SIGNING_ALG = 'ES256'
 
 interface LoadedKey {
   kid: string
+  createdAt: Date
   publicJwk: JWK
   publicKey: CryptoKey | Uint8Array
   privateKey: CryptoKey | Uint8Array
@@ -35,9 +36,38 @@ interface LoadedKey {
 /** Unknown kids reload keys from the database at most this often (another instance may have rotated). */
 const RELOAD_INTERVAL_MS = 10_000
 
+/**
+ * How long a replaced key stays in the JWKS: the longest access token lifetime (config caps
+ * ACCESS_TOKEN_TTL at 900 s), plus the time another instance may still sign with it before
+ * it reloads, plus verifiers' clock tolerance.
+ */
+export const KEY_RETIREMENT_GRACE_MS = (900 + RELOAD_INTERVAL_MS / 1000 + 60) * 1000
+
+export interface SigningKeyInfo {
+  kid: string
+  alg: string
+  createdAt: string
+  /** The key new tokens are signed with. */
+  signing: boolean
+  /** When it leaves the JWKS; null for the signing key. */
+  retiresAt: string | null
+}
+
+async function generateSigningKey(): Promise<{ kid: string; alg: string; publicJwk: JWK; privateJwk: JWK }> {
+  const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true })
+  const kid = randomUUID()
+  return {
+    kid,
+    alg: SIGNING_ALG,
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' },
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG }
+  }
+}
+
 export class SigningKeys {
   private keys: LoadedKey[] = []
   private lastLoad = 0
+  private reloading: Promise<void> | undefined
 
   constructor(
     private readonly store: Store,
@@ -46,17 +76,55 @@ export class SigningKeys {
 
   /** Creates the first key if the database has none, then loads the active keys. */
   async init(): Promise<void> {
-    await this.store.ensureSigningKey(async () => {
-      const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true })
-      const kid = randomUUID()
+    await this.store.ensureSigningKey(generateSigningKey)
+    await this.reload()
+  }
+
+  /**
+   * Key rotation: adds a new key that signs every token from now on (on other instances
+   * within RELOAD_INTERVAL_MS); the replaced keys stay in the JWKS for KEY_RETIREMENT_GRACE_MS.
+   */
+  async rotate(): Promise<SigningKeyInfo> {
+    const key = await generateSigningKey()
+    await this.store.addSigningKey(key)
+    await this.reload()
+    return this.list().find((k) => k.kid === key.kid)!
+  }
+
+  /** The published keys with their role, newest first. */
+  list(): SigningKeyInfo[] {
+    const published = this.published()
+    return this.keys.flatMap((key, index) => {
+      if (!published.includes(key)) return []
+      const retiresAt = this.retiresAt(index)
       return {
-        kid,
+        kid: key.kid,
         alg: SIGNING_ALG,
-        publicJwk: { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' },
-        privateJwk: { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG }
+        createdAt: key.createdAt.toISOString(),
+        signing: index === 0,
+        retiresAt: retiresAt ? retiresAt.toISOString() : null
       }
     })
-    await this.reload()
+  }
+
+  /** Reloads the keys when the last load is older than RELOAD_INTERVAL_MS (a rotation elsewhere). */
+  async refreshIfStale(): Promise<void> {
+    if (Date.now() - this.lastLoad > RELOAD_INTERVAL_MS) {
+      this.reloading ??= this.reload().finally(() => (this.reloading = undefined))
+      await this.reloading
+    }
+  }
+
+  /** A replaced key retires once the grace after its successor's creation has passed. */
+  private retiresAt(index: number): Date | undefined {
+    const successor = this.keys[index - 1]
+    return successor ? new Date(successor.createdAt.getTime() + KEY_RETIREMENT_GRACE_MS) : undefined
+  }
+
+  /** The keys still published and accepted (the signing key and those in their grace). */
+  private published(): LoadedKey[] {
+    const now = this.now().getTime()
+    return this.keys.filter((_, index) => (this.retiresAt(index)?.getTime() ?? Infinity) > now)
   }
 
   private async reload(): Promise<void> {
@@ -65,6 +133,7 @@ export class SigningKeys {
     for (const row of rows) {
       loaded.push({
         kid: row.kid,
+        createdAt: row.createdAt,
         publicJwk: row.publicJwk as JWK,
         publicKey: await importJWK(row.publicJwk as JWK, row.alg),
         privateKey: await importJWK(row.privateJwk as JWK, row.alg)
@@ -72,14 +141,20 @@ export class SigningKeys {
     }
     this.keys = loaded
     this.lastLoad = Date.now()
+    const retired = loaded.filter((_, index) => (this.retiresAt(index)?.getTime() ?? Infinity) <= this.now().getTime())
+    if (retired.length > 0) {
+      await this.store.retireSigningKeys(retired.map((k) => k.kid))
+      this.keys = loaded.filter((k) => !retired.includes(k))
+    }
   }
 
   /** The JWKS document: public parts only, newest first. */
   jwks(): { keys: JWK[] } {
-    return { keys: this.keys.map((k) => k.publicJwk) }
+    return { keys: this.published().map((k) => k.publicJwk) }
   }
 
   async sign(payload: JWTPayload & { sub: string; jti: string; iss: string; aud: string; exp: number }): Promise<string> {
+    await this.refreshIfStale()
     const key = this.keys[0]
     if (!key) throw new Error('no signing key loaded; call init() first')
     return new SignJWT(payload)
@@ -95,10 +170,10 @@ export class SigningKeys {
   async verify(token: string, expected: { issuer: string; audience: string }): Promise<JWTPayload> {
     const { kid, alg } = decodeProtectedHeader(token)
     if (alg !== SIGNING_ALG || typeof kid !== 'string') throw new Error('not one of our tokens')
-    let key = this.keys.find((k) => k.kid === kid)
+    let key = this.published().find((k) => k.kid === kid)
     if (!key && Date.now() - this.lastLoad > RELOAD_INTERVAL_MS) {
-      await this.reload()
-      key = this.keys.find((k) => k.kid === kid)
+      await this.refreshIfStale()
+      key = this.published().find((k) => k.kid === kid)
     }
     if (!key) throw new Error('unknown key id')
     const { payload } = await jwtVerify(token, key.publicKey, {

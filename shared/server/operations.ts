@@ -8,11 +8,13 @@ import type { AppOptions } from './app'
 import { requestLogging } from './logging'
 import { metricsPlugin } from './metrics'
 import { apiDocs } from './openapi'
+import { keyRoutes } from './routes/keys'
 
 const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   await app.register(apiDocs)
   await app.register(requestLogging)
   await app.register(metricsPlugin, { context })
+  await app.register(keyRoutes, { context })
 }
 
 export const operations = fp(plugin, { name: 'federate-operations', fastify: '5.x' })
