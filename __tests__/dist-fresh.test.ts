@@ -11,7 +11,7 @@ import { join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
 
 const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
-const BUNDLED = ['federate', 'register-agent', 'issue-token']
+const BUNDLED = ['federate', 'register-agent', 'issue-token', 'vendor']
 
 async function files(dir: string): Promise<string[]> {
   const out: string[] = []

@@ -4,10 +4,10 @@
  * for issue-token). `node scripts/bundle.mjs [outRoot]` writes under outRoot (default:
  * dist/ of the repository); the freshness test builds into a temp dir and compares.
  *
- * Start-up: the bundles import @actions/core and @actions/http-client with
- * `import(/* webpackMode: "eager" *\/ ...)`: webpack keeps them in the same file (no chunk
- * files) but evaluates them only when first needed, so a run that fails on its inputs never
- * evaluates undici.
+ * Start-up: the action bundles hold only the client's own code. @actions/core and
+ * @actions/http-client (with undici) are one separate bundle, dist/vendor/index.js, that
+ * an action imports at run time only once its inputs are valid: a run that fails on its
+ * inputs never parses or evaluates it, and the four entries share one copy.
  */
 import { createRequire } from 'node:module'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
@@ -23,7 +23,9 @@ export const ENTRIES = [
   ['federate', 'index.js', 'federate/main.ts'],
   ['register-agent', 'index.js', 'register-agent/main.ts'],
   ['issue-token', 'index.js', 'issue-token/main.ts'],
-  ['issue-token', 'post.js', 'issue-token/post.ts']
+  ['issue-token', 'post.js', 'issue-token/post.ts'],
+  // @actions/core + @actions/http-client, shared by all of the above (shared/client/load-vendor.ts).
+  ['vendor', 'index.js', 'shared/client/vendor.ts']
 ]
 
 async function bundleOne(outRoot, [folder, file, entry]) {

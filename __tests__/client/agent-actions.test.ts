@@ -264,11 +264,18 @@ describe('dry-run', () => {
   it("sets allowed=false and fails with the real run's message when the exchange would be refused", async () => {
     nock(API)
       .post('/api/v1/oidc/explain', (body) => !('agentId' in body))
-      .reply(200, { allowed: false, reason: 'policy pol-1 allows branch main, token ref is refs/heads/dev', claims: {} })
+      .reply(200, { allowed: false, code: 'branch_not_permitted', reason: 'policy allows branch main, token ref is refs/heads/dev', policyId: 'pol-1', claim: 'ref', claims: {} })
     await runRegisterAgent(deps({ 'agent-name': 'bot@acme.io', 'dry-run': 'true' }))
     expect(rec.outputs).toEqual({ allowed: 'false' })
-    expect(rec.failed).toMatch(/dry run: the exchange would be refused: policy pol-1 allows branch main, token ref is refs\/heads\/dev/)
+    expect(rec.failed).toMatch(/dry run: the exchange would be refused: policy allows branch main, token ref is refs\/heads\/dev \(closest policy pol-1, differs in claim ref\)/)
     expect(rec.failed).toMatch(/A trust policy matches acme\/widgets but not ref refs\/heads\/dev/)
     expect(summaries[0]).toMatch(/❌ register-agent: dry run: the exchange would be refused \(branch_not_permitted\)/)
+  })
+
+  it('infers the code from the reason when the server gives none', async () => {
+    nock(API).post('/api/v1/oidc/explain').reply(200, { allowed: false, reason: 'no trust policy for acme/widgets', claims: {} })
+    await runIssueToken(deps({ 'agent-id': AGENT_ID, 'dry-run': 'true' }))
+    expect(rec.outputs).toEqual({ allowed: 'false' })
+    expect(rec.failed).toMatch(/No trust policy on https:\/\/idp.example.test matches acme\/widgets and agent/)
   })
 })

@@ -59,6 +59,8 @@ export interface Explanation {
   reason?: string
   /** The server's code for the refusal, when it gives one. */
   code?: string
+  /** The claim that differs from the closest policy, when the server names it. */
+  claim?: string
 }
 
 /** POST /api/v1/oidc/explain: which policy would match, or why none does; mints nothing. */
@@ -75,7 +77,8 @@ export async function explain(session: Session, tokens: IdTokenSource, request: 
     allowed: json.allowed,
     policyId: str(json, 'policyId'),
     reason: scrub(str(json, 'reason')),
-    code: str(json, 'code') ?? str(json, 'error')
+    code: str(json, 'code') ?? str(json, 'error'),
+    claim: str(json, 'claim')
   }
 }
 

@@ -1,10 +1,11 @@
 /**
  * The part of @actions/core the actions use, as an interface so tests hand in a recorder.
- * The real module is loaded lazily: importing it evaluates @actions/http-client and undici
- * (its OIDC client), which is most of a bundle's start-up time, and a run that fails on its
- * inputs needs none of it.
+ * The real module is loaded lazily (load-vendor.ts): importing it evaluates
+ * @actions/http-client and undici (its OIDC client), which is most of a bundle's start-up
+ * time, and a run that fails on its inputs needs none of it.
  */
 import { EOL } from 'node:os'
+import { loadVendor } from './load-vendor'
 
 export interface ActionCore {
   getIDToken(audience?: string): Promise<string>
@@ -21,7 +22,7 @@ export interface ActionCore {
 
 /** @actions/core itself (it satisfies ActionCore). */
 export async function loadRunnerCore(): Promise<ActionCore> {
-  return import(/* webpackMode: "eager" */ '@actions/core')
+  return (await loadVendor()).core
 }
 
 /** Same escaping as @actions/core's workflow commands. */

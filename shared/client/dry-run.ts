@@ -22,7 +22,9 @@ export async function dryRun(session: Session, tokens: IdTokenSource, request: E
   session.core.setOutput('allowed', String(decision.allowed))
   if (!decision.allowed) {
     const code = decision.code ?? refusalCode(decision.reason)
-    throw new ActionError('dry_run_denied', `dry run: the exchange would be refused: ${decision.reason ?? code}`, { serverCode: code, serverMessage: decision.reason })
+    const closest = [decision.policyId && `closest policy ${decision.policyId}`, decision.claim && `differs in claim ${decision.claim}`].filter(Boolean).join(', ')
+    const why = `${decision.reason ?? code}${closest ? ` (${closest})` : ''}`
+    throw new ActionError('dry_run_denied', `dry run: the exchange would be refused: ${why}`, { serverCode: code, serverMessage: decision.reason })
   }
   session.core.info(`Dry run: the exchange would be allowed${decision.policyId ? ` by trust policy ${decision.policyId}` : ''}. Nothing was minted.`)
   return {

@@ -1,10 +1,11 @@
 /**
  * The HTTP transport: @actions/http-client (it honours HTTPS_PROXY/NO_PROXY), loaded only
  * when the first request is made so that a run failing on its inputs never pays for
- * evaluating it (see scripts/bundle.mjs). No redirects, no built-in retries (retry.ts
+ * evaluating it (load-vendor.ts). No redirects, no built-in retries (retry.ts
  * decides), a timeout on every request.
  */
 import { ActionError } from './errors'
+import { loadVendor } from './load-vendor'
 
 export interface HttpRequest {
   method: 'GET' | 'POST'
@@ -39,8 +40,8 @@ export function networkError(error: unknown, request: HttpRequest): ActionError 
 /** The real transport. */
 export function createHttpTransport(userAgent = 'federate-action'): HttpTransport {
   return async (request) => {
-    // Eager mode: bundled into the same file, but evaluated only now (start-up cost).
-    const { HttpClient } = await import(/* webpackMode: "eager" */ '@actions/http-client')
+    // Loaded only now: a run that fails on its inputs never pays for it.
+    const { HttpClient } = await loadVendor()
     const client = new HttpClient(userAgent, [], {
       allowRedirects: false,
       allowRetries: false,

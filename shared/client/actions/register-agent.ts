@@ -34,7 +34,7 @@ export const registerAgentAction: ActionSpec<RegisterAgentInputs> = {
     const { core } = session
     const bootstrap = await exchange(session, tokens, { apiUrl: inputs.apiUrl })
     const agent = { name: inputs.agentName, description: inputs.agentDescription }
-    const key = idempotencyKey(session.deps.env, agent)
+    const key = await idempotencyKey(session.deps.env, agent)
     try {
       const registered = await registerAgent(session, inputs.apiUrl, bootstrap.accessToken, agent, key)
       core.setOutput('agent-id', registered.agentId)
