@@ -2,10 +2,10 @@
  * The one place the server imports the OIDC verifier and trust-policy decisions from
  * (shared/server/oidc/, maintained separately), so routes do not depend on its layout.
  */
-export { OidcVerifier, tokenSha256 } from './oidc-stub/verifier'
-export type { GitHubTokenClaims, VerifiedToken, VerifierOptions } from './oidc-stub/verifier'
-export { decide, federateDecision, validatePolicyInput } from './oidc-stub/policy'
-export type { PolicyDecision, TrustPolicy } from './oidc-stub/policy'
+export { OidcVerifier, tokenSha256 } from './oidc/verifier'
+export type { GitHubTokenClaims, VerifiedToken, VerifierOptions } from './oidc/verifier'
+export { decide, federateDecision, validatePolicyInput } from './oidc/policy'
+export type { PolicyDecision, TrustPolicy } from './oidc/policy'
 
 /** Duck-typed so it works whichever module defines the class. */
 export interface OidcTokenErrorLike {
