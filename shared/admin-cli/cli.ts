@@ -1,0 +1,343 @@
+/**
+ * federate-admin: the reference server's admin API from a shell. `run()` takes everything
+ * it touches (environment, output streams, stdin, fetch, sleep) so tests can drive it; the
+ * exit codes are in errors.ts and docs/server.md.
+ */
+import { Options, parseArgs } from './args'
+import { AdminClient, type FetchLike } from './client'
+import { CliError, EXIT, usageError, type ExitCode } from './errors'
+import { fields, table, type Cell } from './table'
+
+export interface CliDeps {
+  env: Record<string, string | undefined>
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+  /** All of standard input (token introspect reads the token there). */
+  readStdin: () => Promise<string>
+  fetch?: FetchLike
+  sleep?: (ms: number) => Promise<void>
+}
+
+export const USAGE = `usage: federate-admin <command> [options]
+
+Environment: FEDERATE_URL (the server, e.g. https://idp.example.com) and
+FEDERATE_ADMIN_TOKEN (its ADMIN_TOKEN). Add --json to any command for machine output.
+
+  policy create --repository OWNER/REPO [--branch B] [--agent-id ID] [--repository-id N]
+                [--owner-id N] [--environment E] [--workflow-ref REF] [--events e1,e2]
+  policy list
+  policy delete POLICY_ID
+  agent show AGENT_ID                 the agent and its credentials
+  agent disable AGENT_ID              no new tokens; existing ones stop working
+  credential revoke AGENT_ID CREDENTIAL_ID
+  audit tail [--agent AGENT_ID] [--limit N] [--follow [--interval S] [--for S]]
+  token introspect                    reads the token from standard input
+  keys list
+  keys rotate                         new tokens are signed with a new key
+
+Exit codes: 0 ok, 1 the server refused, 2 usage, 3 server unreachable or failing,
+4 admin token refused.
+`
+
+const BOOLEAN_OPTIONS = new Set(['json', 'follow', 'help'])
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+type Json = Record<string, unknown>
+
+interface Context {
+  client: AdminClient
+  options: Options
+  args: string[]
+  json: boolean
+  deps: CliDeps
+  print: (text: string) => void
+}
+
+function uuidArg(args: string[], index: number, what: string): string {
+  const value = args[index]
+  if (value === undefined) throw usageError(`missing ${what}`)
+  if (!UUID.test(value)) throw usageError(`${what} must be a UUID, got "${value.slice(0, 80)}"`)
+  return value
+}
+
+function noMoreArgs(args: string[], count: number): void {
+  if (args.length > count) throw usageError(`unexpected argument "${args[count]!.slice(0, 80)}"`)
+}
+
+const str = (value: unknown): Cell => (value === undefined ? undefined : (value as Cell))
+
+// --- commands ---------------------------------------------------------------------------
+
+function policyRows(items: Json[]): string {
+  return table(
+    ['id', 'repository', 'branch', 'agent', 'repository id', 'environment', 'events', 'created'],
+    items.map((p) => [
+      str(p.id),
+      str(p.repository),
+      str(p.branch),
+      str(p.agentId),
+      str(p.repositoryId),
+      str(p.environment),
+      Array.isArray(p.events) ? p.events.join(',') : undefined,
+      str(p.createdAt)
+    ])
+  )
+}
+
+async function policyCreate(c: Context): Promise<void> {
+  noMoreArgs(c.args, 0)
+  const repository = c.options.string('repository')
+  if (!repository) throw usageError('policy create needs --repository OWNER/REPO')
+  const body: Json = { provider: 'github', repository }
+  const optional: Array<[string, string]> = [
+    ['branch', 'branch'],
+    ['agent-id', 'agentId'],
+    ['repository-id', 'repositoryId'],
+    ['owner-id', 'repositoryOwnerId'],
+    ['environment', 'environment'],
+    ['workflow-ref', 'workflowRef']
+  ]
+  for (const [flag, field] of optional) {
+    const value = c.options.string(flag)
+    if (value !== undefined) body[field] = value
+  }
+  const events = c.options.string('events')
+  if (events !== undefined) body.events = events.split(',').map((e) => e.trim()).filter(Boolean)
+  c.options.rejectUnknown()
+  const policy = await c.client.post<Json>('/api/v1/oidc/trust-policies', body)
+  c.print(c.json ? `${JSON.stringify(policy, null, 2)}\n` : policyRows([policy]))
+}
+
+async function policyList(c: Context): Promise<void> {
+  noMoreArgs(c.args, 0)
+  c.options.rejectUnknown()
+  const { items } = await c.client.get<{ items: Json[] }>('/api/v1/oidc/trust-policies')
+  c.print(c.json ? `${JSON.stringify(items, null, 2)}\n` : items.length ? policyRows(items) : 'no trust policies\n')
+}
+
+async function policyDelete(c: Context): Promise<void> {
+  const id = uuidArg(c.args, 0, 'POLICY_ID')
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  await c.client.delete(`/api/v1/oidc/trust-policies/${id}`)
+  c.print(c.json ? `${JSON.stringify({ deleted: id })}\n` : `deleted trust policy ${id}\n`)
+}
+
+function credentialRows(items: Json[]): string {
+  return table(
+    ['credential', 'kind', 'status', 'scope', 'created', 'expires', 'last used', 'revoked'],
+    items.map((k) => [
+      str(k.id),
+      str(k.kind),
+      str(k.status),
+      str(k.scope),
+      str(k.createdAt),
+      str(k.expiresAt),
+      str(k.lastUsedAt),
+      str(k.revokedAt)
+    ])
+  )
+}
+
+function agentFields(agent: Json): string {
+  return fields([
+    ['agent', str(agent.agentId)],
+    ['name', str(agent.name)],
+    ['description', str(agent.description)],
+    ['repository', str(agent.repository)],
+    ['repository id', str(agent.repositoryId)],
+    ['status', str(agent.status)],
+    ['created', str(agent.createdAt)],
+    ['last used', str(agent.lastUsedAt)]
+  ])
+}
+
+async function agentShow(c: Context): Promise<void> {
+  const id = uuidArg(c.args, 0, 'AGENT_ID')
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  const agent = await c.client.get<Json>(`/api/v1/agents/${id}`)
+  const { items } = await c.client.get<{ items: Json[] }>(`/api/v1/agents/${id}/credentials`)
+  if (c.json) return c.print(`${JSON.stringify({ ...agent, credentials: items }, null, 2)}\n`)
+  c.print(`${agentFields(agent)}\n${items.length ? credentialRows(items) : 'no credentials\n'}`)
+}
+
+async function agentDisable(c: Context): Promise<void> {
+  const id = uuidArg(c.args, 0, 'AGENT_ID')
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  const agent = await c.client.post<Json>(`/api/v1/agents/${id}/disable`)
+  c.print(c.json ? `${JSON.stringify(agent, null, 2)}\n` : `disabled agent ${id} (${String(agent.name)})\n`)
+}
+
+async function credentialRevoke(c: Context): Promise<void> {
+  const agentId = uuidArg(c.args, 0, 'AGENT_ID')
+  const credentialId = uuidArg(c.args, 1, 'CREDENTIAL_ID')
+  noMoreArgs(c.args, 2)
+  c.options.rejectUnknown()
+  const credential = await c.client.post<Json>(`/api/v1/agents/${agentId}/credentials/${credentialId}/revoke`)
+  c.print(c.json ? `${JSON.stringify(credential, null, 2)}\n` : `revoked credential ${credentialId} of agent ${agentId}\n`)
+}
+
+function auditLine(event: Json): string {
+  const detail = (event.detail ?? {}) as Json
+  const outcome = [detail.outcome, detail.code].filter((v) => typeof v === 'string').join(' ')
+  return table(
+    ['at', 'action', 'outcome', 'repository', 'identity', 'credential'],
+    [[str(event.at), str(event.action), outcome, str(event.repository), str(event.identityId), str(event.credentialId)]]
+  )
+    .split('\n')[1]!
+    .concat('\n')
+}
+
+async function auditTail(c: Context): Promise<void> {
+  noMoreArgs(c.args, 0)
+  const agent = c.options.string('agent')
+  if (agent !== undefined && !UUID.test(agent)) throw usageError(`--agent must be a UUID, got "${agent.slice(0, 80)}"`)
+  const limit = c.options.number('limit', 20, 1, 500)
+  const follow = c.options.flag('follow')
+  const intervalMs = c.options.number('interval', 2, 0.1, 3600) * 1000
+  // Following is bounded: it ends after --for seconds (default 10 minutes), or on Ctrl-C.
+  const forMs = c.options.number('for', 600, 0, 86_400) * 1000
+  c.options.rejectUnknown()
+  const path = agent ? `/api/v1/agents/${agent}/audit` : '/api/v1/audit'
+  const sleep = c.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+
+  // The server answers newest first; print oldest first, each event once.
+  const seen = new Set<string>()
+  const printNew = (items: Json[], max: number): void => {
+    const fresh = items.filter((e) => !seen.has(String(e.id))).slice(0, max).reverse()
+    for (const event of fresh) {
+      seen.add(String(event.id))
+      c.print(c.json ? `${JSON.stringify(event)}\n` : auditLine(event))
+    }
+    // Remember what the server can still return, nothing older (bounded memory).
+    if (seen.size > 2000) {
+      const keep = new Set(items.map((e) => String(e.id)))
+      for (const id of seen) if (!keep.has(id)) seen.delete(id)
+    }
+  }
+
+  const first = await c.client.get<{ items: Json[] }>(path)
+  if (!c.json) c.print(table(['at', 'action', 'outcome', 'repository', 'identity', 'credential'], []))
+  printNew(first.items, limit)
+  if (!follow) return
+  const deadline = Date.now() + forMs
+  while (Date.now() < deadline) {
+    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())))
+    const next = await c.client.get<{ items: Json[] }>(path)
+    printNew(next.items, next.items.length)
+  }
+}
+
+async function tokenIntrospect(c: Context): Promise<void> {
+  c.options.rejectUnknown()
+  if (c.args.length > 0) {
+    // A token on the command line ends up in shell history and `ps`: refuse it.
+    throw usageError('pass the token on standard input, not as an argument: echo "$TOKEN" | federate-admin token introspect')
+  }
+  const token = (await c.deps.readStdin()).trim()
+  if (!token) throw usageError('no token on standard input: echo "$TOKEN" | federate-admin token introspect')
+  const answer = await c.client.post<Json>('/api/v1/oauth/introspect', { token })
+  if (c.json) return c.print(`${JSON.stringify(answer, null, 2)}\n`)
+  const time = (v: unknown): Cell => (typeof v === 'number' ? new Date(v * 1000).toISOString() : undefined)
+  c.print(
+    answer.active
+      ? fields([
+          ['active', true],
+          ['subject', str(answer.sub)],
+          ['scope', str(answer.scope)],
+          ['agent', str(answer.agent_id)],
+          ['repository', str(answer.repository)],
+          ['credential', str(answer.jti)],
+          ['issued', time(answer.iat)],
+          ['expires', time(answer.exp)]
+        ])
+      : 'active: false (unknown, expired, revoked, or its agent is disabled)\n'
+  )
+}
+
+function keyRows(items: Json[]): string {
+  return table(
+    ['kid', 'alg', 'signing', 'created', 'retires'],
+    items.map((k) => [str(k.kid), str(k.alg), k.signing ? 'yes' : 'no', str(k.createdAt), str(k.retiresAt)])
+  )
+}
+
+async function keysList(c: Context): Promise<void> {
+  noMoreArgs(c.args, 0)
+  c.options.rejectUnknown()
+  const { items } = await c.client.get<{ items: Json[] }>('/api/v1/signing-keys')
+  c.print(c.json ? `${JSON.stringify(items, null, 2)}\n` : keyRows(items))
+}
+
+async function keysRotate(c: Context): Promise<void> {
+  noMoreArgs(c.args, 0)
+  c.options.rejectUnknown()
+  const key = await c.client.post<Json>('/api/v1/signing-keys/rotate')
+  c.print(c.json ? `${JSON.stringify(key, null, 2)}\n` : `new signing key ${String(key.kid)}; the previous keys stay in the JWKS until their tokens expire\n`)
+}
+
+const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
+  'policy create': policyCreate,
+  'policy list': policyList,
+  'policy delete': policyDelete,
+  'agent show': agentShow,
+  'agent disable': agentDisable,
+  'credential revoke': credentialRevoke,
+  'audit tail': auditTail,
+  'token introspect': tokenIntrospect,
+  'keys list': keysList,
+  'keys rotate': keysRotate
+}
+
+function serverUrl(env: CliDeps['env']): string {
+  const raw = env.FEDERATE_URL?.trim()
+  if (!raw) throw usageError('set FEDERATE_URL to the server, e.g. FEDERATE_URL=https://idp.example.com')
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw usageError(`FEDERATE_URL "${raw.slice(0, 200)}" is not a URL; use e.g. https://idp.example.com`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw usageError('FEDERATE_URL must be an http(s) URL')
+  if (url.username || url.password) throw usageError('FEDERATE_URL must not carry credentials; use FEDERATE_ADMIN_TOKEN')
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
+}
+
+/** Runs one command; returns the process exit code. */
+export async function run(argv: string[], deps: CliDeps): Promise<ExitCode> {
+  const adminToken = deps.env.FEDERATE_ADMIN_TOKEN ?? ''
+  // Whatever happens, the admin token never reaches the terminal.
+  const scrub = (text: string): string => (adminToken.length >= 4 ? text.split(adminToken).join('[admin token]') : text)
+  const print = (text: string): void => deps.stdout(scrub(text))
+  try {
+    const parsed = parseArgs(argv, BOOLEAN_OPTIONS)
+    const [group, action, ...args] = parsed.positionals
+    if (group === undefined) {
+      deps.stderr(USAGE)
+      return EXIT.usage
+    }
+    if (parsed.options.has('help') || group === 'help') {
+      print(USAGE)
+      return EXIT.ok
+    }
+    const command = COMMANDS[`${group} ${action ?? ''}`]
+    if (!command) throw usageError(`unknown command "${[group, action].filter(Boolean).join(' ')}"; see federate-admin --help`)
+    const options = new Options(parsed)
+    const json = options.flag('json')
+    options.flag('help')
+    const baseUrl = serverUrl(deps.env)
+    if (!adminToken.trim()) throw usageError("set FEDERATE_ADMIN_TOKEN to the server's ADMIN_TOKEN")
+    const client = new AdminClient({ baseUrl, adminToken: adminToken.trim(), fetch: deps.fetch })
+    await command({ client, options, args, json, deps, print })
+    return EXIT.ok
+  } catch (error) {
+    if (error instanceof CliError) {
+      deps.stderr(scrub(`federate-admin: ${error.message}\n`))
+      return error.exitCode
+    }
+    deps.stderr(scrub(`federate-admin: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`))
+    return EXIT.unreachable
+  }
+}
