@@ -406,6 +406,13 @@ describe('OidcVerifier: discovery and key cache', () => {
       clock += 600_001
       await expect(verifier.verify(await fresh.mint({ iat: Math.floor(clock / 1000) }), AUD)).resolves.toBeDefined()
       expect(fresh.discoveryRequests).toBe(2)
+      // The issuer is still down: the next requests within the refetch interval do not retry.
+      clock += 30_000
+      await expect(verifier.verify(await fresh.mint({ iat: Math.floor(clock / 1000) }), AUD)).resolves.toBeDefined()
+      expect(fresh.discoveryRequests).toBe(2)
+      clock += 30_001
+      await expect(verifier.verify(await fresh.mint({ iat: Math.floor(clock / 1000) }), AUD)).resolves.toBeDefined()
+      expect(fresh.discoveryRequests).toBe(3)
     } finally {
       await fresh.close()
     }

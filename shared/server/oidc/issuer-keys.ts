@@ -46,8 +46,9 @@ export class IssuerKeys {
         throw this.lastFailure
       }
       await this.refresh()
-    } else if (now() - this.loadedAt >= maxCacheAgeMs) {
-      // Old keys: try to refresh (GitHub may have withdrawn one), keep serving the old set if the issuer is down.
+    } else if (now() - this.loadedAt >= maxCacheAgeMs && now() - (this.lastAttemptAt ?? 0) >= minRefetchIntervalMs) {
+      // Old keys: try to refresh (GitHub may have withdrawn one), keep serving the old set if the
+      // issuer is down, and try again only after the refetch interval, not on every request.
       await this.refresh().catch(() => undefined)
     }
     let key = this.keys.get(kid)

@@ -119,7 +119,7 @@ export class OidcVerifier {
 
     const issuer = payload.iss
     if (typeof issuer !== 'string' || issuer.length === 0) {
-      throw new OidcTokenError('invalid_token', 'token has no "iss" claim', { claim: 'iss' })
+      throw new OidcTokenError('invalid_token', 'token has no "iss" claim (a string)', { claim: 'iss' })
     }
     if (this.rejectIssuers.has(withoutTrailingSlash(issuer))) {
       throw new OidcTokenError(
