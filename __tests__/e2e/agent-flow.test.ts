@@ -69,6 +69,17 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
     expect(actions.length).toBeGreaterThanOrEqual(3)
   })
 
+  it('with step debug on, the log shows the token claims a trust policy needs, and still no secret', async () => {
+    const identity = newIdentity({ ref: 'refs/heads/release' })
+    const job = await world.job(identity, { debug: true })
+    const run = await job.run({ uses: './register-agent', with: { 'api-url': world.apiUrl, 'agent-name': 'debug@acme.example' } })
+    failureMessage(run)
+    const debugLog = run.log.split('\n').filter((line) => line.startsWith('##[debug]')).join('\n')
+    for (const claim of [`repo:${identity.repository}:ref:refs/heads/release`, identity.repository, 'refs/heads/release', '.github/workflows/ci.yml'])
+      expect(debugLog).toContain(claim)
+    // The afterEach leak check covers the debug lines too.
+  })
+
   it('keeps the token when revoke is false', async () => {
     const identity = newIdentity()
     await world.admin.createTrustPolicy({ repository: identity.repository })

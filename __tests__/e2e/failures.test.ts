@@ -87,6 +87,15 @@ describe('e2e: failures name the fix', () => {
     expect(failureMessage(federate)).toMatch(/audience/i)
   })
 
+  it('a pull_request_target run is refused with the event named', async () => {
+    const identity = newIdentity({ eventName: 'pull_request_target' })
+    const job = await world.job(identity)
+    const run = await job.run({ uses: './federate', with: { 'api-url': world.apiUrl } })
+    const message = failureMessage(run)
+    expect(message).toContain('pull_request_target')
+    expect(message).toMatch(/FEDERATE_EVENTS|another event/)
+  })
+
   it('an unknown agent id points at register-agent', async () => {
     const job = await world.job(newIdentity())
     const run = await job.run({ uses: './issue-token', with: { 'api-url': world.apiUrl, 'agent-id': '00000000-0000-4000-8000-000000000000' } })

@@ -49,7 +49,7 @@ describe('e2e: .github/workflows/e2e.yml on the local runner', () => {
       skipRun: (script) => script.trim() === 'npm ci',
       stepTimeoutMs: 90_000
     })
-  }, 240_000)
+  }, 400_000)
 
   afterAll(() => issuer?.close())
 

@@ -3,7 +3,7 @@
  * real process on its embedded database, and jobs on the local runner that run the committed
  * bundles under Node 24. After every test it checks that no secret leaked anywhere.
  */
-import { afterAll, afterEach, beforeAll, expect } from '@jest/globals'
+import { afterAll, afterEach, beforeAll, expect, jest } from '@jest/globals'
 import { fileURLToPath } from 'node:url'
 import { AdminApi } from '../../shared/testing/admin-api'
 import { LocalJob, type ActionRun, type JobOptions, type StepResult, type StepRun } from '../../shared/testing/local-runner'
@@ -72,6 +72,9 @@ export interface E2eWorld {
  * it (its fields are filled once beforeAll ran).
  */
 export function useE2eWorld(options: { serverEnv?: Record<string, string> } = {}): E2eWorld {
+  // A scenario spawns up to a dozen Node 24 processes; on a loaded 2-core machine that can
+  // take far longer than jest's 60 s default (no assertion here is about speed).
+  jest.setTimeout(240_000)
   const jobs: LocalJob[] = []
   const extraSecrets: NamedSecret[] = []
   const world = {
