@@ -140,6 +140,29 @@ describe('signature and algorithm', () => {
   })
 })
 
+describe('key cache', () => {
+  it('50 a flood of unknown-kid tokens does not refetch the JWKS per request: 401 each, at most one refetch', async () => {
+    await exchange(await mint()) // keys loaded
+    const before = server.issuer.jwksFetches
+    for (let i = 0; i < 20; i++) {
+      const token = await mint({ privateKey: attacker.privateKey, header: { kid: `random-kid-${i}` } })
+      expectRefused(await exchange(token), 401, 'invalid_token', token)
+    }
+    expect(server.issuer.jwksFetches - before).toBeLessThanOrEqual(1)
+  })
+
+  it('51 refuses an unknown critical header extension: 401', async () => {
+    // jose will not sign this, so sign by hand with the issuer's key (a private field, read for this test only).
+    const issuerKey = (server.issuer as unknown as { privateKey: CryptoKey }).privateKey
+    const input = `${b64({ alg: 'RS256', typ: 'JWT', kid: server.issuer.keyId, crit: ['exp-evil'], 'exp-evil': true })}.${(await mint()).split('.')[1]}`
+    const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', issuerKey, new TextEncoder().encode(input))
+    const token = `${input}.${Buffer.from(signature).toString('base64url')}`
+    const res = await exchange(token)
+    expectRefused(res, 401, 'invalid_token', token)
+    expect(res.body.error_description).toMatch(/"exp-evil" is not recognized/)
+  })
+})
+
 describe('times', () => {
   it('08 refuses an expired token (exp 100 s ago): 401', async () => {
     const token = await mint({ issuedAt: nowSeconds() - 400, lifetimeSeconds: 300 })
@@ -185,6 +208,11 @@ describe('issuer', () => {
 
   it('16 refuses an iss that is a prefix of the trusted one: 401', async () => {
     const token = await mint({ issuer: server.issuer.url.slice(0, -1) })
+    expectRefused(await exchange(token), 401, 'invalid_token', token)
+  })
+
+  it('16b refuses the same issuer spelled with localhost instead of 127.0.0.1: 401', async () => {
+    const token = await mint({ issuer: server.issuer.url.replace('127.0.0.1', 'localhost') })
     expectRefused(await exchange(token), 401, 'invalid_token', token)
   })
 
