@@ -211,6 +211,10 @@ describe('OidcVerifier: audience', () => {
     expect(error.message).toContain(`request the OIDC token with audience "${AUD}"`)
   })
 
+  it('refuses to verify without an expected audience (a caller bug, not a client error)', async () => {
+    await expect(verifierFor(issuer).verify(await issuer.mint({ audience: '' }), '')).rejects.toThrow(TypeError)
+  })
+
   it('refuses a token without aud', async () => {
     await expectRefused(verifierFor(issuer), await issuer.mint({ drop: ['aud'] }), 'invalid_token', 'aud')
   })

@@ -106,6 +106,8 @@ export class OidcVerifier {
    * @throws OidcTokenError invalid_request (not a JWT at all) or invalid_token (anything else)
    */
   async verify(token: string, audience: string): Promise<VerifiedToken> {
+    // A caller bug, not a client error: an empty expected audience would match an empty aud.
+    if (typeof audience !== 'string' || audience.length === 0) throw new TypeError('OidcVerifier.verify needs the expected audience')
     if (typeof token !== 'string' || token.length === 0) {
       throw new OidcTokenError('invalid_request', 'the OIDC token is missing')
     }
