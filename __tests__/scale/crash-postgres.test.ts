@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { admin, call, Cluster, repo } from './cluster'
 import { checkConsistency, emptyAcked, type Acked } from './consistency'
-import { startLoad } from './load'
+import { startLoad, untilAcknowledged } from './load'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -40,11 +40,11 @@ describe('crash safety on PostgreSQL (3 instances)', () => {
         acked,
         9
       )
-      await sleep(1500)
+      await untilAcknowledged(load.stats, 40)
       await cluster.kill(victim)
       await sleep(700)
       const stats = await load.stop()
-      expect(stats.ok).toBeGreaterThan(20)
+      expect(stats.ok).toBeGreaterThanOrEqual(40)
       // Only the dead instance failed, and only by not answering: no 5xx from the living.
       expect(stats.other).toEqual({})
       if (process.env.SCALE_VERBOSE) console.log(`kill -9 under load: ${JSON.stringify(stats)}; acknowledged so far ${acked.workspaces.length} federations, ${acked.credentials.length} exchanges, ${acked.agents.length} registrations`)

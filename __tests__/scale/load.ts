@@ -30,7 +30,7 @@ export interface LoadStats {
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
 
 /** Runs `workers` loops until stop() and records acknowledged writes into `acked`. */
-export function startLoad(target: LoadTarget, acked: Acked, workers = 8): { stop: () => Promise<LoadStats> } {
+export function startLoad(target: LoadTarget, acked: Acked, workers = 8): { stats: LoadStats; stop: () => Promise<LoadStats> } {
   const stats: LoadStats = { ok: 0, network: 0, other: {} }
   let running = true
   let n = 0
@@ -73,10 +73,17 @@ export function startLoad(target: LoadTarget, acked: Acked, workers = 8): { stop
   }
   const done = Promise.all(Array.from({ length: workers }, (_, w) => worker(w)))
   return {
+    stats,
     async stop() {
       running = false
       await done
       return stats
     }
   }
+}
+
+/** Waits until `ok` 2xx answers were counted (or `timeoutMs` passed): kill under real load, not after a fixed sleep. */
+export async function untilAcknowledged(stats: LoadStats, ok: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (stats.ok < ok && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25))
 }
