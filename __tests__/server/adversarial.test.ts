@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import { githubClaims, LocalOidcIssuer, type MintOptions, type RepoIdentity } from '../../shared/testing/oidc-issuer'
+import { startServerProcess } from '../../shared/testing/server-process'
 import { ACME, ADMIN_TOKEN, call, client, startTestServer, type ApiResponse, type TestServer } from './helpers'
 
 const AGENT_PATH = '/api/v1/oidc/token'
@@ -410,6 +411,46 @@ describe('audit', () => {
       expect(res.text).not.toContain(token)
       const signature = token.split('.')[2]
       if (signature && signature.length > 16) expect(res.text).not.toContain(signature)
+    }
+  })
+})
+
+describe('server process logs', () => {
+  it('52 a server process at LOG_LEVEL=trace logs crafted and valid tokens nowhere (SHA-256 at most)', async () => {
+    const issuer = await LocalOidcIssuer.start()
+    const proc = await startServerProcess({ issuerUrl: issuer.url, env: { LOG_LEVEL: 'trace' } })
+    try {
+      const admin = { authorization: `Bearer ${proc.adminToken}` }
+      const created = await call(proc.url, 'POST', '/api/v1/oidc/trust-policies', { body: { provider: 'github', repository: ACME.repository, branch: 'main' }, headers: admin })
+      expect(created.status).toBe(201)
+      const valid = await issuer.mint({ audience: proc.url, claims: githubClaims(ACME) })
+      const tokens = [
+        valid,
+        await issuer.mint({ audience: proc.url, claims: githubClaims({ ...ACME, ref: 'refs/heads/dev' }) }),
+        await issuer.mint({ audience: 'persql', claims: githubClaims(ACME) }),
+        await issuer.mint({ audience: proc.url, claims: githubClaims(ACME), privateKey: attacker.privateKey, header: { kid: attacker.kid } }),
+        `${b64({ alg: 'none' })}.${valid.split('.')[1]}.`
+      ]
+      const statuses: number[] = []
+      const issued: string[] = []
+      for (const token of tokens) {
+        const res = await call(proc.url, 'POST', AGENT_PATH, { body: { provider: 'github', token } })
+        statuses.push(res.status)
+        if (res.body?.access_token) issued.push(res.body.access_token as string)
+      }
+      statuses.push((await call(proc.url, 'POST', FEDERATE_PATH, { token: tokens[2] })).status)
+      expect(statuses).toEqual([200, 403, 401, 401, 401, 201])
+      await new Promise((resolve) => setTimeout(resolve, 200)) // let the last log lines arrive
+      const log = proc.output()
+      expect(log.match(/"route":"\/api\/v1\/oidc\/token"/g)?.length).toBe(5) // the requests were logged
+      for (const secret of [...tokens, ...issued, proc.adminToken]) {
+        expect(log).not.toContain(secret)
+        const signature = secret.split('.')[2]
+        if (signature && signature.length > 16) expect(log).not.toContain(signature)
+      }
+    } finally {
+      await proc.stop()
+      await issuer.close()
     }
   })
 })
