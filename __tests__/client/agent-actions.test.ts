@@ -159,9 +159,12 @@ describe('register-agent', () => {
 })
 
 describe('issue-token', () => {
-  it('exchanges for the agent with ttl, sets masked outputs and saves what the post step needs', async () => {
+  it('exchanges for the agent with ttl (a JSON body with its length), sets masked outputs and saves what the post step needs', async () => {
     nock(API)
       .post('/api/v1/oidc/token', (body) => body.agentId === AGENT_ID && body.ttl === 300 && body.provider === 'github')
+      .matchHeader('content-type', 'application/json')
+      .matchHeader('content-length', (value) => Number(value) > 100)
+      .matchHeader('transfer-encoding', (value) => value === undefined)
       .reply(200, { ...exchangeOk(ACCESS, 'agent'), agent_id: AGENT_ID })
     await runIssueToken(deps({ 'agent-id': AGENT_ID, ttl: '300' }))
     expect(rec.failed).toBeUndefined()

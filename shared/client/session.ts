@@ -75,13 +75,20 @@ export class Session {
     return doing(call.what, () =>
       retrying(call.what, policy, this.clock, (line) => this.core.info(this.secrets.scrub(line)), async (attempt) => {
         const { headers, body } = await call.build()
+        const text = body === undefined ? undefined : JSON.stringify(body)
         return callJson(
           this.deps.http,
           {
             method: 'POST',
             url: call.url,
-            headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-            body: body === undefined ? undefined : JSON.stringify(body),
+            headers: {
+              accept: 'application/json',
+              // An explicit length: some proxies and servers refuse or mishandle chunked POSTs.
+              'content-length': String(text === undefined ? 0 : Buffer.byteLength(text)),
+              ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+              ...headers
+            },
+            body: text,
             timeoutMs: attempt.timeoutMs
           },
           (text) => this.secrets.scrubEcho(text),
