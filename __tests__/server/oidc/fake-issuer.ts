@@ -31,6 +31,8 @@ export class FakeIssuer {
   discovery?: (issuerUrl: string) => unknown
   /** Answer every request with this status. */
   failStatus?: number
+  /** Answer the JWKS request with a 302 to this URL. */
+  redirectJwksTo?: string
   /** Wait this long before answering. */
   delayMs = 0
 
@@ -54,6 +56,7 @@ export class FakeIssuer {
         if (req.url === '/.well-known/openid-configuration') {
           return answer(200, issuer.discovery ? issuer.discovery(issuer.url) : { issuer: issuer.url, jwks_uri: `${issuer.url}/jwks` })
         }
+        if (req.url === '/jwks' && issuer.redirectJwksTo) return void res.writeHead(302, { location: issuer.redirectJwksTo }).end()
         if (req.url === '/jwks') return answer(200, { keys: issuer.published })
         answer(404, {})
       }

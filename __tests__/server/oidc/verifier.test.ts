@@ -342,6 +342,20 @@ describe('OidcVerifier: discovery and key cache', () => {
     }
   })
 
+  it('does not follow a redirect of the JWKS to another origin', async () => {
+    const fresh = await FakeIssuer.start()
+    const elsewhere = await FakeIssuer.start()
+    try {
+      fresh.redirectJwksTo = `${elsewhere.url}/jwks`
+      const error = await expectRefused(verifierFor(fresh), await fresh.mint({ key: elsewhere.key }), 'invalid_token')
+      expect(error.retryable).toBe(true)
+      expect(elsewhere.jwksRequests).toBe(0)
+    } finally {
+      await fresh.close()
+      await elsewhere.close()
+    }
+  })
+
   it('refuses a discovery document that names another issuer', async () => {
     const fresh = await FakeIssuer.start()
     try {
