@@ -314,13 +314,13 @@ export async function run(argv: string[], deps: CliDeps): Promise<ExitCode> {
   try {
     const parsed = parseArgs(argv, BOOLEAN_OPTIONS)
     const [group, action, ...args] = parsed.positionals
-    if (group === undefined) {
-      deps.stderr(USAGE)
-      return EXIT.usage
-    }
     if (parsed.options.has('help') || group === 'help') {
       print(USAGE)
       return EXIT.ok
+    }
+    if (group === undefined) {
+      deps.stderr(USAGE)
+      return EXIT.usage
     }
     const command = COMMANDS[`${group} ${action ?? ''}`]
     if (!command) throw usageError(`unknown command "${[group, action].filter(Boolean).join(' ')}"; see federate-admin --help`)

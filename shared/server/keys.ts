@@ -154,7 +154,10 @@ export class SigningKeys {
   }
 
   async sign(payload: JWTPayload & { sub: string; jti: string; iss: string; aud: string; exp: number }): Promise<string> {
-    await this.refreshIfStale()
+    // In the background: sign() runs inside the request's transaction, and on the embedded
+    // database a query outside it would wait for it to end (a deadlock if awaited here).
+    // A rotation elsewhere is thus picked up by the next token after the reload.
+    void this.refreshIfStale().catch(() => undefined)
     const key = this.keys[0]
     if (!key) throw new Error('no signing key loaded; call init() first')
     return new SignJWT(payload)

@@ -1,0 +1,226 @@
+/**
+ * The admin CLI as an operator runs it: a real CLI process against a real server process.
+ */
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { runCli, startOps, type CliResult, type Ops } from './fixture'
+
+jest.setTimeout(120_000)
+
+describe('federate-admin against a server process', () => {
+  let ops: Ops
+  let env: Record<string, string>
+  const outputs: CliResult[] = []
+  const cli = async (args: string[], options: { stdin?: string; env?: Record<string, string | undefined>; entry?: 'node' | 'npm' | 'npx' } = {}) => {
+    const result = await runCli(args, { ...env, ...options.env }, options)
+    outputs.push(result)
+    return result
+  }
+
+  let agentId: string
+  let agentToken: string
+
+  beforeAll(async () => {
+    ops = await startOps()
+    env = { FEDERATE_URL: ops.server.url, FEDERATE_ADMIN_TOKEN: ops.server.adminToken }
+  })
+  afterAll(async () => ops?.close())
+
+  it('creates, lists and deletes trust policies (table by default, --json for scripts)', async () => {
+    const created = await cli(['policy', 'create', '--repository', 'acme/gadgets', '--branch', 'main', '--events', 'push,workflow_dispatch', '--json'])
+    expect(created).toMatchObject({ code: 0, stderr: '' })
+    const policy = JSON.parse(created.stdout)
+    expect(policy).toMatchObject({ repository: 'acme/gadgets', branch: 'main', events: ['push', 'workflow_dispatch'] })
+
+    const table = await cli(['policy', 'list'])
+    expect(table.code).toBe(0)
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+REPOSITORY\s+BRANCH\s+AGENT/)
+    expect(table.stdout).toContain(policy.id)
+    expect(table.stdout).toMatch(/acme\/gadgets\s+main\s+-/)
+
+    const listed = JSON.parse((await cli(['policy', 'list', '--json'])).stdout)
+    expect(listed.map((p: { id: string }) => p.id)).toContain(policy.id)
+
+    expect(await cli(['policy', 'delete', policy.id])).toMatchObject({ code: 0, stdout: `deleted trust policy ${policy.id}\n` })
+    const again = await cli(['policy', 'delete', policy.id])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toBe(`federate-admin: no trust policy ${policy.id} (404 not_found)\n`)
+  })
+
+  it('refuses a policy the server finds invalid with exit code 1 and its reason', async () => {
+    const bad = await cli(['policy', 'create', '--repository', 'not a repository'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/^federate-admin: .*\(400 invalid_request\)\n$/)
+  })
+
+  it('shows an agent with its credentials, introspects a token read from stdin, revokes a credential', async () => {
+    expect((await cli(['policy', 'create', '--repository', 'acme/widgets'])).code).toBe(0)
+    const bootstrap = await ops.call('POST', '/api/v1/oidc/token', {
+      body: { provider: 'github', token: await ops.oidcToken(ops.server.url) }
+    })
+    expect(bootstrap.status).toBe(200)
+    const registered = await ops.call('POST', '/api/v1/agents', {
+      token: bootstrap.body.access_token,
+      body: { name: 'cli-bot@acme.example', description: 'made by the CLI test' }
+    })
+    agentId = registered.body.agentId
+    expect((await cli(['policy', 'create', '--repository', 'acme/widgets', '--agent-id', agentId])).code).toBe(0)
+    const exchanged = await ops.call('POST', '/api/v1/oidc/token', {
+      body: { provider: 'github', token: await ops.oidcToken(ops.server.url), agentId }
+    })
+    expect(exchanged.status).toBe(200)
+    agentToken = exchanged.body.access_token
+
+    const introspected = await cli(['token', 'introspect', '--json'], { stdin: `${agentToken}\n` })
+    expect(introspected.code).toBe(0)
+    const claims = JSON.parse(introspected.stdout)
+    expect(claims).toMatchObject({ active: true, sub: agentId, scope: 'agent' })
+    const credentialId = claims.jti as string
+
+    const shown = await cli(['agent', 'show', agentId])
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toMatch(new RegExp(`^agent:\\s+${agentId}$`, 'm'))
+    expect(shown.stdout).toMatch(/^name:\s+cli-bot@acme\.example$/m)
+    expect(shown.stdout).toMatch(/^status:\s+active$/m)
+    expect(shown.stdout).toMatch(new RegExp(`^${credentialId}\\s+agent\\s+active\\s+agent\\s`, 'm'))
+    const json = JSON.parse((await cli(['agent', 'show', agentId, '--json'])).stdout)
+    expect(json.credentials.map((c: { id: string }) => c.id)).toEqual([credentialId])
+
+    const human = await cli(['token', 'introspect'], { stdin: agentToken })
+    expect(human.stdout).toMatch(/^active:\s+true$/m)
+    expect(human.stdout).toMatch(new RegExp(`^subject:\\s+${agentId}$`, 'm'))
+
+    expect(await cli(['credential', 'revoke', agentId, credentialId])).toMatchObject({
+      code: 0,
+      stdout: `revoked credential ${credentialId} of agent ${agentId}\n`
+    })
+    expect((await cli(['token', 'introspect'], { stdin: agentToken })).stdout).toMatch(/^active: false/)
+    expect((await cli(['agent', 'show', agentId])).stdout).toMatch(new RegExp(`^${credentialId}\\s+agent\\s+revoked`, 'm'))
+  })
+
+  it('refuses a token given as an argument (it would land in shell history)', async () => {
+    const result = await cli(['token', 'introspect', 'eyJhbGciOi.eyJzdWIi.c2ln'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('standard input')
+    expect(result.stderr).not.toContain('eyJhbGciOi')
+  })
+
+  it('tails the audit log, and follows it for a bounded time', async () => {
+    const tail = await cli(['audit', 'tail', '--limit', '5'])
+    expect(tail.code).toBe(0)
+    const lines = tail.stdout.trim().split('\n')
+    expect(lines[0]).toMatch(/^AT\s+ACTION\s+OUTCOME/)
+    expect(lines.length).toBe(6)
+    expect(tail.stdout).toMatch(/credential\.revoke/)
+
+    const forAgent = await cli(['audit', 'tail', '--agent', agentId, '--json'])
+    const events = forAgent.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(events.every((e: { identityId: string }) => e.identityId === agentId)).toBe(true)
+    expect(events.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['agent.register', 'token.exchange', 'credential.revoke']))
+    // Oldest first, like `tail`.
+    expect(events.map((e: { at: string }) => e.at)).toEqual([...events.map((e: { at: string }) => e.at)].sort())
+
+    const following = cli(['audit', 'tail', '--limit', '1', '--follow', '--interval', '0.2', '--for', '4', '--json'])
+    await new Promise((r) => setTimeout(r, 2000))
+    const denied = await ops.call('POST', '/api/v1/oidc/token', {
+      body: { provider: 'github', token: await ops.oidcToken(ops.server.url, { repository: 'evil/repo', repositoryId: '666', ownerId: '7' }) }
+    })
+    expect(denied.status).toBe(403)
+    const followed = await following
+    expect(followed.code).toBe(0)
+    const seen = followed.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const denials = seen.filter((e: { repository: string }) => e.repository === 'evil/repo')
+    expect(denials).toHaveLength(1)
+    expect(denials[0].detail).toMatchObject({ outcome: 'denied', code: 'trust_policy_violation' })
+    expect(new Set(seen.map((e: { id: string }) => e.id)).size).toBe(seen.length)
+  })
+
+  it('disables an agent: its next exchange is refused', async () => {
+    expect(await cli(['agent', 'disable', agentId])).toMatchObject({ code: 0, stdout: `disabled agent ${agentId} (cli-bot@acme.example)\n` })
+    expect((await cli(['agent', 'show', agentId])).stdout).toMatch(/^status:\s+disabled$/m)
+    const refused = await ops.call('POST', '/api/v1/oidc/token', {
+      body: { provider: 'github', token: await ops.oidcToken(ops.server.url), agentId }
+    })
+    expect(refused.status).toBe(404)
+  })
+
+  it('rotates the signing key and lists the keys', async () => {
+    const before = JSON.parse((await cli(['keys', 'list', '--json'])).stdout)
+    const rotated = await cli(['keys', 'rotate'])
+    expect(rotated.code).toBe(0)
+    const kid = /^new signing key (\S+);/.exec(rotated.stdout)![1]
+    const listed = await cli(['keys', 'list'])
+    expect(listed.stdout).toMatch(new RegExp(`^${kid}\\s+ES256\\s+yes\\s`, 'm'))
+    expect(listed.stdout).toMatch(new RegExp(`^${before[0].kid}\\s+ES256\\s+no\\s+\\S+\\s+\\d{4}-`, 'm'))
+  })
+
+  it('exit code 2 with the usage for a bad command line or missing environment', async () => {
+    const none = await cli([])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('usage: federate-admin')
+    expect(await cli(['--help'])).toMatchObject({ code: 0 })
+    expect((await cli(['agent', 'explode', 'x'])).stderr).toBe('federate-admin: unknown command "agent explode"; see federate-admin --help\n')
+    expect((await cli(['agent', 'show', 'not-a-uuid'])).code).toBe(2)
+    expect((await cli(['policy', 'list', '--colour', 'red'])).stderr).toBe('federate-admin: unknown option --colour\n')
+    const noUrl = await cli(['policy', 'list'], { env: { FEDERATE_URL: undefined } })
+    expect(noUrl).toMatchObject({ code: 2, stderr: 'federate-admin: set FEDERATE_URL to the server, e.g. FEDERATE_URL=https://idp.example.com\n' })
+    const noToken = await cli(['policy', 'list'], { env: { FEDERATE_ADMIN_TOKEN: undefined } })
+    expect(noToken).toMatchObject({ code: 2, stderr: "federate-admin: set FEDERATE_ADMIN_TOKEN to the server's ADMIN_TOKEN\n" })
+  })
+
+  it('exit code 1 when the server says no (unknown agent)', async () => {
+    const result = await cli(['agent', 'show', '00000000-0000-4000-8000-000000000000'])
+    expect(result).toMatchObject({ code: 1, stdout: '', stderr: 'federate-admin: no agent 00000000-0000-4000-8000-000000000000 (404 agent_not_found)\n' })
+  })
+
+  it('exit code 4 and a clear message for a wrong admin token', async () => {
+    const result = await cli(['policy', 'list'], { env: { FEDERATE_ADMIN_TOKEN: 'wrong-admin-token-0123456789' } })
+    expect(result.code).toBe(4)
+    expect(result.stderr).toBe(
+      `federate-admin: the server at ${ops.server.url} refused the admin token (401 invalid_token); set FEDERATE_ADMIN_TOKEN to the server's ADMIN_TOKEN\n`
+    )
+    expect(result.stderr).not.toContain('wrong-admin-token')
+  })
+
+  it('exit code 3 and a clear message when nothing listens, or something else answers', async () => {
+    const closed = createServer()
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise((r) => closed.close(r))
+    const unreachable = await cli(['policy', 'list'], { env: { FEDERATE_URL: `http://127.0.0.1:${port}` } })
+    expect(unreachable).toMatchObject({
+      code: 3,
+      stderr: `federate-admin: cannot reach the federate server at http://127.0.0.1:${port} (ECONNREFUSED); check FEDERATE_URL and that the server is running\n`
+    })
+
+    const html: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>'))
+    await new Promise<void>((r) => html.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(html.address() as AddressInfo).port}`
+      const wrong = await cli(['policy', 'list'], { env: { FEDERATE_URL: url } })
+      expect(wrong.code).toBe(3)
+      expect(wrong.stderr).toBe(
+        `federate-admin: ${url} answered GET /api/v1/oidc/trust-policies with HTTP 200 (text/html), not the federate admin API; check FEDERATE_URL\n`
+      )
+    } finally {
+      await new Promise((r) => html.close(r))
+    }
+  })
+
+  it('runs as `npm run admin --` and as `npx federate-admin`', async () => {
+    for (const entry of ['npm', 'npx'] as const) {
+      const result = await cli(['policy', 'list', '--json'], { entry })
+      expect(result.code).toBe(0)
+      expect(Array.isArray(JSON.parse(result.stdout))).toBe(true)
+    }
+  })
+
+  it('never printed the admin token, nor any token it was given', () => {
+    expect(outputs.length).toBeGreaterThan(20)
+    for (const { stdout, stderr } of outputs) {
+      expect(stdout + stderr).not.toContain(ops.server.adminToken)
+      expect(stdout + stderr).not.toContain(agentToken)
+    }
+  })
+})
