@@ -81,13 +81,8 @@ export class Session {
           {
             method: 'POST',
             url: call.url,
-            headers: {
-              accept: 'application/json',
-              // An explicit length: some proxies and servers refuse or mishandle chunked POSTs.
-              'content-length': String(text === undefined ? 0 : Buffer.byteLength(text)),
-              ...(text === undefined ? {} : { 'content-type': 'application/json' }),
-              ...headers
-            },
+            // @actions/http-client adds Content-Length for string bodies.
+            headers: { accept: 'application/json', ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
             body: text,
             timeoutMs: attempt.timeoutMs
           },
