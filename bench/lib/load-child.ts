@@ -1,0 +1,62 @@
+/**
+ * The load generator, in its own process so it does not share the server's event loop:
+ * autocannon's API, one distinct token per request (setupRequest takes the next one).
+ * Reads the job from the JSON file named by argv[2]; answers over IPC.
+ */
+import { readFileSync } from 'node:fs'
+import autocannon from 'autocannon'
+import type { LoadJob, LoadResult } from './load-protocol'
+
+const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadJob
+const items = job.bodies ?? job.bearerTokens ?? []
+let next = 0
+let reused = 0
+const statuses: Record<string, number> = {}
+const sampleFailures: string[] = []
+
+// autocannon builds the next request of a connection when the previous answer arrives, and
+// once per connection up front, so it asks for up to amount + connections items.
+function take(): string {
+  if (next >= items.length) reused++
+  return items[next++ % items.length]!
+}
+
+const started = performance.now()
+const result = await autocannon({
+  url: job.url,
+  connections: job.connections,
+  amount: job.amount,
+  timeout: job.timeoutSeconds ?? 10,
+  requests: [
+    {
+      method: 'POST',
+      path: job.path,
+      setupRequest: (request) => {
+        const headers: Record<string, string> = job.bodies ? { 'content-type': 'application/json' } : { authorization: `Bearer ${take()}` }
+        return job.bodies ? { ...request, headers, body: take() } : { ...request, headers }
+      },
+      onResponse: (status, body) => {
+        statuses[status] = (statuses[status] ?? 0) + 1
+        if ((status < 200 || status > 299) && sampleFailures.length < 5) sampleFailures.push(`${status} ${String(body).slice(0, 300)}`)
+      }
+    }
+  ]
+})
+const durationMs = performance.now() - started
+
+const answer: LoadResult = {
+  requests: result.requests.total,
+  durationMs,
+  // Completed requests over the wall time of the run (autocannon's own average is per second-bucket).
+  requestsPerSecond: (result['2xx'] + result.non2xx) / (durationMs / 1000),
+  p50Ms: result.latency.p50,
+  p99Ms: result.latency.p99,
+  maxMs: result.latency.max,
+  errors: result.errors,
+  timeouts: result.timeouts,
+  non2xx: result.non2xx,
+  statuses,
+  sampleFailures,
+  reusedTokens: reused
+}
+process.send!(answer, () => process.exit(0))

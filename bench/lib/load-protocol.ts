@@ -1,0 +1,32 @@
+/** What the bench asks of its load-generator process, and what it answers. */
+
+export interface LoadJob {
+  url: string
+  path: string
+  connections: number
+  /** Exactly this many requests (each with its own token). */
+  amount: number
+  /** Exchange: one JSON body per request. */
+  bodies?: string[]
+  /** Federate: one bearer token per request (no body). */
+  bearerTokens?: string[]
+  timeoutSeconds?: number
+}
+
+export interface LoadResult {
+  requests: number
+  durationMs: number
+  requestsPerSecond: number
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+  errors: number
+  timeouts: number
+  non2xx: number
+  /** Status code counts. */
+  statuses: Record<string, number>
+  /** A few non-2xx bodies, to say why. */
+  sampleFailures: string[]
+  /** Requests that had to reuse a token (should be 0). */
+  reusedTokens: number
+}

@@ -1,0 +1,215 @@
+/**
+ * `npm run bench` — performance figures of the actions and the reference server, each beside
+ * a reference measured in the same run on the same machine (issue 6). Prints a table and
+ * writes bench/RESULTS.md.
+ *
+ *   npm run bench                    full run (~10 min on 2 cores)
+ *   npm run bench -- --quick         smoke run (~1-2 min); writes nothing unless --write
+ *   npm run bench -- --only=cold,size,crypto,embedded,postgres
+ *   npm run bench -- --profile       also CPU-profile the embedded server under exchange load
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { nodePath } from '../shared/testing/node24'
+import { startPostgres } from '../shared/testing/postgres'
+import { startBenchServer } from './lib/bench-server'
+import { formatSummary, summarizeProfile } from './lib/cpu-profile'
+import { describeMachine, type Machine } from './lib/machine'
+import { TokenMinter } from './lib/minter'
+import { ResultTable } from './lib/table'
+import { bundleSizes } from './sections/bundle-size'
+import { coldStart } from './sections/cold-start'
+import { cryptoReference } from './sections/crypto'
+import { memoryGrowth } from './sections/memory'
+import { exchangeRun, prepareAgent, serverLoad, type LoadPlan } from './sections/server-load'
+import { serverStartup } from './sections/startup'
+
+const SECTIONS = ['size', 'cold', 'crypto', 'embedded', 'postgres'] as const
+type Section = (typeof SECTIONS)[number]
+
+interface Plan {
+  coldRuns: number
+  startupRuns: number
+  cryptoSeconds: number
+  cryptoRepetitions: number
+  load: LoadPlan
+  memoryTotal: number
+  postgresMemoryTotal: number
+}
+
+const FULL: Plan = {
+  coldRuns: 10,
+  startupRuns: 7,
+  cryptoSeconds: 2,
+  cryptoRepetitions: 3,
+  load: {
+    runs: 3,
+    exchange: [
+      { connections: 1, amount: 1500 },
+      { connections: 16, amount: 5000 },
+      { connections: 64, amount: 5000 }
+    ],
+    federateAmount: 3000,
+    federateConnections: 16
+  },
+  memoryTotal: 100_000,
+  postgresMemoryTotal: 100_000
+}
+
+const QUICK: Plan = {
+  coldRuns: 3,
+  startupRuns: 2,
+  cryptoSeconds: 1,
+  cryptoRepetitions: 1,
+  load: {
+    runs: 1,
+    exchange: [
+      { connections: 1, amount: 200 },
+      { connections: 16, amount: 1000 },
+      { connections: 64, amount: 1000 }
+    ],
+    federateAmount: 500,
+    federateConnections: 16
+  },
+  memoryTotal: 5_000,
+  postgresMemoryTotal: 5_000
+}
+
+function parseArgs(argv: string[]): { quick: boolean; write: boolean; profile: boolean; only: Set<Section> } {
+  const quick = argv.includes('--quick')
+  const onlyArg = argv.find((a) => a.startsWith('--only='))
+  const only = new Set<Section>(onlyArg ? (onlyArg.slice(7).split(',') as Section[]) : SECTIONS)
+  for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (one of ${SECTIONS.join(', ')})`)
+  return { quick, write: argv.includes('--write') || (!quick && !onlyArg), profile: argv.includes('--profile'), only }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2))
+  const plan = args.quick ? QUICK : FULL
+  const started = Date.now()
+  const node24 = await nodePath('node24')
+  const runtimes = [
+    { label: 'Node 24', path: node24 },
+    { label: 'Node 20', path: await nodePath('node20') }
+  ]
+  const machine = describeMachine(Object.fromEntries(runtimes.map((r) => [r.label, r.path])))
+  console.log(`federate bench (${args.quick ? 'quick' : 'full'}) on ${machine.nproc} cores, ${machine.cpuModel}, ${Object.entries(machine.node).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+  const table = new ResultTable()
+  const notes: string[] = []
+
+  if (args.only.has('size')) bundleSizes(table)
+  if (args.only.has('cold')) await coldStart(table, { runs: plan.coldRuns, runtimes })
+  let cryptoRate = Number.NaN
+  if (args.only.has('crypto') || args.only.has('embedded') || args.only.has('postgres')) {
+    cryptoRate = (await cryptoReference(table, plan.cryptoSeconds, plan.cryptoRepetitions)).nodeCrypto
+  }
+
+  const needsServer = args.only.has('embedded') || args.only.has('postgres')
+  const minter = needsServer ? await TokenMinter.start() : undefined
+  try {
+    if (minter && args.only.has('embedded')) await databaseSuite(table, 'embedded PGlite', minter, plan, cryptoRate, {}, args.profile ? notes : undefined)
+    if (minter && args.only.has('postgres')) {
+      const pg = await startPostgres({ maxConnections: 100 })
+      try {
+        await databaseSuite(table, 'PostgreSQL', minter, { ...plan, memoryTotal: plan.postgresMemoryTotal }, cryptoRate, { databaseUrl: pg.url })
+      } finally {
+        await pg.stop()
+      }
+    }
+  } finally {
+    minter?.close()
+  }
+
+  const minutes = (Date.now() - started) / 60_000
+  console.log(`\n${table.text()}\n`)
+  const misses = table.misses()
+  console.log(misses.length ? `targets missed: ${misses.map((r) => `${r.section} ${r.metric}`).join('; ')}` : 'every target holds')
+  for (const note of notes) console.log(`\n${note}`)
+  console.log(`bench took ${minutes.toFixed(1)} min`)
+  if (args.write) {
+    const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url))
+    writeFileSync(file, resultsMarkdown(machine, table, args.quick, minutes, notes))
+    console.log(`wrote ${file}`)
+  }
+}
+
+/** Load, memory and start-up on one database. */
+async function databaseSuite(
+  table: ResultTable,
+  label: string,
+  minter: TokenMinter,
+  plan: Plan,
+  cryptoRate: number,
+  db: { databaseUrl?: string },
+  profileNotes?: string[]
+): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'federate-bench-data-'))
+  try {
+    const server = await startBenchServer({ issuerUrls: minter.issuerUrls, dataDir, ...db })
+    try {
+      await serverLoad(table, label, server, minter, plan.load, cryptoRate)
+    } finally {
+      await server.stop()
+    }
+    // Start-up on the data dir (or PostgreSQL schema) the load run left behind.
+    await serverStartup(table, label, { runs: plan.startupRuns, issuerUrls: minter.issuerUrls, dataDir, ...db })
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  // Memory on a fresh server: RSS after 1k and after memoryTotal exchanges.
+  const fresh = await startBenchServer({ issuerUrls: minter.issuerUrls, ...db })
+  try {
+    await memoryGrowth(table, label, fresh, minter, plan.memoryTotal)
+  } finally {
+    await fresh.stop()
+  }
+  if (profileNotes) profileNotes.push(await profileExchange(label, minter, db))
+}
+
+/** The exchange at 16 connections under --cpu-prof; returns the summary text. */
+async function profileExchange(label: string, minter: TokenMinter, db: { databaseUrl?: string }): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'federate-bench-prof-'))
+  try {
+    const server = await startBenchServer({ issuerUrls: minter.issuerUrls, cpuProfileDir: dir, ...db })
+    try {
+      const agentId = await prepareAgent(server, minter, 'bench-profile@agents.example')
+      await exchangeRun(server, minter, agentId, 16, 1000)
+      await exchangeRun(server, minter, agentId, 16, 5000)
+    } finally {
+      await server.stop()
+    }
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
+    if (!file) return `CPU profile (${label}): no profile was written`
+    return `CPU profile of the server (${label}), exchange at 16 connections:\n${formatSummary(summarizeProfile(join(dir, file)))}`
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function resultsMarkdown(machine: Machine, table: ResultTable, quick: boolean, minutes: number, notes: string[]): string {
+  const misses = table.misses()
+  return [
+    '# Benchmark results',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`npm run bench${quick ? ' -- --quick' : ''}\` (${minutes.toFixed(1)} min).`,
+    '',
+    `Machine: ${machine.nproc} cores (nproc), ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; ` +
+      Object.entries(machine.node).map(([k, v]) => `${k}: ${v}`).join(', ') + '.',
+    '',
+    'Every figure is the median of several runs, beside a reference measured in the same run on the same machine; ' +
+      'the ratio is what the targets of issue 6 judge. See bench/README.md for the method.',
+    '',
+    table.markdown(),
+    '',
+    misses.length ? `Targets missed: ${misses.map((r) => `${r.section}: ${r.metric}`).join('; ')}.` : 'Every target holds.',
+    ...notes.map((n) => `\n\`\`\`\n${n}\n\`\`\``),
+    ''
+  ].join('\n')
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})
