@@ -176,6 +176,16 @@ describe('nothing to talk to', () => {
   })
 })
 
+describe('a runner token endpoint that never answers', () => {
+  it('times each attempt out instead of waiting for the HTTP client', async () => {
+    const hanging = recordingCore()
+    hanging.core.getIDToken = () => new Promise<string>(() => undefined)
+    rec = hanging
+    await runIssueToken({ ...deps({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '1', 'timeout-seconds': '1' }) })
+    expect(rec.failed).toMatch(/requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 1 attempt .*the runner's OIDC token endpoint did not answer within 1 s/)
+  })
+})
+
 describe('invalid inputs', () => {
   it('fail before anything is loaded or minted, with every problem listed', async () => {
     const env = stepEnv({ 'api-url': 'http://idp.example.com', 'agent-id': 'nope', ttl: '0' }, issuer)

@@ -75,11 +75,22 @@ export class IdTokenSource {
   private async mintOnce(): Promise<IdToken> {
     const { core, env, clock, secrets } = this.deps
     assertIdTokenAvailable(env)
-    const value = await retrying('requesting the GitHub OIDC token', this.policy(), clock, (line) => core.info(line), async () => {
+    const value = await retrying('requesting the GitHub OIDC token', this.policy(), clock, (line) => core.info(line), async (attempt) => {
+      let timer: NodeJS.Timeout | undefined
+      // getIDToken has no timeout of its own (its HTTP client waits up to 3 minutes).
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ActionError('timeout', `the runner's OIDC token endpoint did not answer within ${Math.round(attempt.timeoutMs / 1000)} s`, { retryable: true })),
+          attempt.timeoutMs
+        )
+        timer.unref()
+      })
       try {
-        return await core.getIDToken(this.audience)
+        return await Promise.race([core.getIDToken(this.audience), timeout])
       } catch (error) {
-        throw idTokenFailure(error)
+        throw error instanceof ActionError ? error : idTokenFailure(error)
+      } finally {
+        clearTimeout(timer)
       }
     })
     secrets.add(value)
