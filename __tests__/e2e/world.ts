@@ -97,7 +97,7 @@ export function useE2eWorld(options: { serverEnv?: Record<string, string> } = {}
 
   beforeAll(async () => {
     world.issuer = await LocalOidcIssuer.start()
-    world.server = await startServerProcess({ issuerUrl: world.issuer.url, env: options.serverEnv })
+    world.server = await startServerProcess({ issuerUrl: world.issuer.url, env: options.serverEnv, startTimeoutMs: 180_000 })
     world.admin = new AdminApi(world.server.url, world.server.adminToken)
     world.apiUrl = world.server.url
   })
@@ -109,6 +109,7 @@ export function useE2eWorld(options: { serverEnv?: Record<string, string> } = {}
   })
 
   afterEach(async () => {
+    if (!world.server) return // beforeAll failed; that failure is reported already
     // End jobs a scenario left open (their post steps are part of what must not leak).
     for (const job of jobs) await job.end()
     const done = jobs.splice(0)
@@ -155,11 +156,11 @@ function runFromIdentity(claims: GitHubClaims): JobOptions['github'] {
 
 /** Asserts a step succeeded; on failure jest shows the step's log (secrets masked). */
 export function expectSucceeded(run: StepResult | undefined): void {
-  expect(run && { name: run.name, phase: run.phase, outcome: run.outcome, errors: run.errors, warnings: run.warnings, log: run.log }).toMatchObject({
-    outcome: 'success',
-    errors: [],
-    warnings: []
-  })
+  expect(run).toBeDefined()
+  if (run && (run.outcome !== 'success' || run.errors.length > 0 || run.warnings.length > 0)) {
+    const how = run.timedOut ? 'timed out' : `exit code ${run.exitCode ?? run.signal}`
+    throw new Error(`${run.name} (${run.phase}) did not succeed cleanly: ${run.outcome}, ${how}\n--- its log (masked) ---\n${run.log}`)
+  }
 }
 
 /** The step's single failure message (core.setFailed), for "names the fix" assertions. */
