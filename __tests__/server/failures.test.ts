@@ -58,7 +58,7 @@ describe('npm run server without ADMIN_TOKEN', () => {
     child.stderr.on('data', (c: Buffer) => (out += c.toString()))
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
     try {
-      const deadline = Date.now() + 60_000
+      const deadline = Date.now() + 100_000
       while (!/admin token.*: (\S+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
       const url = /federate server listening on (\S+)/.exec(out)![1]!
       const token = /admin token.*: (\S+)/.exec(out)![1]!
@@ -70,6 +70,44 @@ describe('npm run server without ADMIN_TOKEN', () => {
       child.kill('SIGINT')
       expect(await exited).toBe(0)
       rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 120_000)
+})
+
+describe('graceful close', () => {
+  it('lets a request in flight finish when the server closes', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let entered!: () => void
+    const inside = new Promise<void>((resolve) => (entered = resolve))
+    const real: { verify?: (t: string, a: string) => Promise<unknown> } = {}
+    const server = await startTestServer(
+      {},
+      {
+        verifier: {
+          async verify(token, audience) {
+            entered()
+            await gate
+            return real.verify!(token, audience) as never
+          }
+        }
+      }
+    )
+    const { OidcVerifier } = await import('../../shared/server/trust')
+    const verifier = new OidcVerifier({ issuers: [server.issuer.url], rejectIssuers: [server.url] })
+    real.verify = (t, a) => verifier.verify(t, a)
+    try {
+      const token = await server.issuer.mint({ audience: 'persql' })
+      const pending = call(server.url, 'POST', '/v1/identity/federate', { token })
+      await inside
+      const closing = server.app.close()
+      release()
+      const res = await pending
+      expect(res.status).toBe(201)
+      await closing
+    } finally {
+      await server.context.store.db.close()
+      await server.issuer.close()
     }
   })
 })

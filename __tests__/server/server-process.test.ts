@@ -9,7 +9,7 @@ describe('npm run server as a child process', () => {
   beforeAll(async () => {
     issuer = await LocalOidcIssuer.start()
     server = await startServerProcess({ issuerUrl: issuer.url })
-  })
+  }, 120_000)
   afterAll(async () => {
     await server?.stop()
     await issuer?.close()

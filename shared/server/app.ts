@@ -88,6 +88,17 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   })
   app.addHook('onClose', async () => clearInterval(pruneTimer))
 
+  // During a graceful close, answers to requests still in flight end their keep-alive
+  // connection, so close() does not wait for the client to drop it.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
+
   await app.register(operations, { context })
   await app.register(metaRoutes, { context })
   await app.register(oidcRoutes, { context })
@@ -113,8 +124,10 @@ export async function buildServer(
     // One JSON line per request comes from logging.ts (no headers, no tokens); random ids.
     logController: quietLogController(),
     genReqId: newRequestId,
-    return503OnClosing: true,
-    forceCloseConnections: true
+    // Graceful close: requests in flight finish, idle keep-alive connections are closed,
+    // new requests on open connections get a 503 (never 'forceCloseConnections: true',
+    // which would cut requests in flight).
+    return503OnClosing: true
   })
   await app.register(federateApp, { context })
   return app

@@ -17,7 +17,7 @@ export interface ServerProcessOptions {
   env?: Record<string, string | undefined>
   /** Reuse a data directory (restart tests); default a fresh temporary one, removed by stop(). */
   dataDir?: string
-  /** How long to wait for the server to be ready; default 60 s. */
+  /** How long to wait for the server to be ready; default 90 s. */
   startTimeoutMs?: number
 }
 
@@ -94,8 +94,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   }
 
   try {
-    const url = await waitForUrl(() => output, exited, options.startTimeoutMs ?? 60_000)
-    await waitForHealth(url, options.startTimeoutMs ?? 60_000)
+    const url = await waitForUrl(() => output, exited, options.startTimeoutMs ?? 90_000)
+    await waitForHealth(url, options.startTimeoutMs ?? 90_000)
     return {
       url,
       adminToken,
