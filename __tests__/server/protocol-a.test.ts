@@ -339,6 +339,29 @@ describe('credentials, introspection, revocation, disable, audit', () => {
   })
 })
 
+describe('admin endpoints', () => {
+  const id = '00000000-0000-4000-8000-000000000000'
+  it.each([
+    ['GET', '/api/v1/oidc/trust-policies'],
+    ['POST', '/api/v1/oidc/trust-policies'],
+    ['DELETE', `/api/v1/oidc/trust-policies/${id}`],
+    ['GET', `/api/v1/agents/${id}`],
+    ['GET', `/api/v1/agents/${id}/credentials`],
+    ['POST', `/api/v1/agents/${id}/credentials/${id}/revoke`],
+    ['POST', `/api/v1/agents/${id}/disable`],
+    ['GET', `/api/v1/agents/${id}/audit`],
+    ['GET', '/api/v1/audit'],
+    ['POST', '/api/v1/oauth/introspect']
+  ])('%s %s answers 401 without the admin token, and with an access token', async (method, path) => {
+    const body = method === 'POST' ? {} : undefined
+    const none = await c.api(method, path, { body })
+    expect(none.status).toBe(401)
+    expect(none.body.error).toBe('invalid_token')
+    const bootstrap = await c.bootstrap()
+    expect((await c.api(method, path, { token: bootstrap, body })).status).toBe(401)
+  })
+})
+
 describe('Idempotency-Key on register', () => {
   it('replays the first response for the same key and body, 422 for another body', async () => {
     const token = await c.bootstrap()
