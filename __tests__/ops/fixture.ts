@@ -121,3 +121,84 @@ export function runCli(
     child.stdin.end(options.stdin ?? '')
   })
 }
+
+const EVIL: RepoIdentity = { repository: 'acme/widgets-evil', repositoryId: '999', ownerId: '4242' }
+
+/**
+ * Every endpoint once, answers good and bad, as the integration suite and the actions use
+ * them: trust policies, explain, exchange, register (new, again, idempotent, conflict),
+ * agent administration, introspection, revocation, federate, the workspace, keys, meta.
+ */
+export async function fullFlow(ops: Ops): Promise<void> {
+  const url = ops.server.url
+  const must = (answer: Answer, status: number): Answer => {
+    if (answer.status !== status) throw new Error(`expected ${status}, got ${answer.status}: ${answer.text.slice(0, 300)}`)
+    return answer
+  }
+  must(await ops.call('GET', '/healthz'), 200)
+  must(await ops.call('GET', '/.well-known/jwks.json'), 200)
+  must(await ops.call('GET', '/openapi.json'), 200)
+
+  const bootstrapPolicy = must(await ops.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'acme/widgets', branch: 'main' }), 201).body
+  must(await ops.admin('GET', '/api/v1/oidc/trust-policies'), 200)
+  must(await ops.call('GET', '/api/v1/oidc/trust-policies', { token: 'not-the-admin-token-0000' }), 401)
+  must(await ops.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'no slash' }), 400)
+
+  const exchange = async (identity: RepoIdentity, extra: Record<string, unknown> = {}): Promise<Answer> =>
+    ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await ops.oidcToken(url, identity), ...extra } })
+  must(await ops.call('POST', '/api/v1/oidc/explain', { body: { provider: 'github', token: await ops.oidcToken(url) } }), 200)
+  must(await ops.call('POST', '/api/v1/oidc/explain', { body: { provider: 'github', token: await ops.oidcToken(url, EVIL) } }), 200)
+  must(await exchange(EVIL), 403)
+  must(await exchange({ ...ACME, ref: 'refs/heads/dev' }), 403)
+  must(await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'gitlab', token: 'a.b.c' } }), 400)
+  must(await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await ops.oidcToken('https://wrong.example') } }), 401)
+  must(await exchange(ACME, { agentId: '00000000-0000-4000-8000-000000000000' }), 404)
+
+  const bootstrap = must(await exchange(ACME), 200).body.access_token as string
+  const register = (name: string, token = bootstrap): Promise<Answer> =>
+    ops.call('POST', '/api/v1/agents', { token, body: { name, description: 'flow' } })
+  const agent = must(await register('flow-bot@acme.example'), 201).body
+  must(await register('flow-bot@acme.example'), 200)
+  must(await ops.call('POST', '/api/v1/agents', { body: { name: 'x@acme.example' } }), 401)
+
+  must(await ops.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'acme/widgets', agentId: agent.agentId }), 201)
+  const agentToken = must(await exchange(ACME, { agentId: agent.agentId, ttl: 300 }), 200).body.access_token as string
+  must(await register('other@acme.example', agentToken), 403)
+  const introspected = must(await ops.admin('POST', '/api/v1/oauth/introspect', { token: agentToken }), 200).body
+  must(await ops.admin('POST', '/api/v1/oauth/introspect', { token: 'garbage' }), 200)
+  must(await ops.admin('GET', `/api/v1/agents/${agent.agentId}`), 200)
+  must(await ops.admin('GET', `/api/v1/agents/${agent.agentId}/credentials`), 200)
+  must(await ops.admin('GET', `/api/v1/agents/${agent.agentId}/audit`), 200)
+  must(await ops.admin('GET', '/api/v1/agents/00000000-0000-4000-8000-000000000000'), 404)
+  must(await ops.admin('GET', '/api/v1/agents/not-a-uuid'), 400)
+  must(await ops.admin('GET', '/api/v1/audit'), 200)
+  must(await ops.admin('POST', `/api/v1/agents/${agent.agentId}/credentials/${introspected.jti}/revoke`), 200)
+  must(await ops.call('POST', '/api/v1/oauth/revoke', { body: { token: bootstrap } }), 200)
+
+  // The same agent name from another repository.
+  must(await ops.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'other/gadgets' }), 201)
+  const other = must(await exchange({ repository: 'other/gadgets', repositoryId: '987654321', ownerId: '5151' }), 200).body.access_token as string
+  must(await register('flow-bot@acme.example', other), 409)
+
+  // Protocol B.
+  const federate = async (identity: RepoIdentity = ACME, audience = 'persql'): Promise<Answer> =>
+    ops.call('POST', '/v1/identity/federate', { token: await ops.oidcToken(audience, identity) })
+  const first = must(await federate(), 201).body.data
+  must(await federate(), 200)
+  must(await federate(ACME, url), 401)
+  must(await federate({ ...ACME, eventName: 'pull_request_target' }), 403)
+  const path = new URL(first.url).pathname
+  must(await ops.call('GET', path, { token: first.token }), 200)
+  const otherWorkspace = must(await federate({ repository: 'other/gadgets', repositoryId: '987654321', ownerId: '5151' }), 201).body.data
+  must(await ops.call('GET', path, { token: otherWorkspace.token }), 403)
+  must(await ops.call('GET', path, { token: 'fws_not-a-real-token' }), 401)
+  must(await ops.call('POST', '/api/v1/oauth/revoke', { body: { token: first.token } }), 200)
+  must(await ops.call('GET', path, { token: first.token }), 401)
+
+  must(await ops.admin('POST', `/api/v1/agents/${agent.agentId}/disable`), 200)
+  must(await ops.admin('GET', '/api/v1/signing-keys'), 200)
+  must(await ops.admin('POST', '/api/v1/signing-keys/rotate'), 201)
+  must(await ops.admin('DELETE', `/api/v1/oidc/trust-policies/${bootstrapPolicy.id}`), 204)
+  must(await ops.admin('DELETE', `/api/v1/oidc/trust-policies/${bootstrapPolicy.id}`), 404)
+  must(await ops.call('GET', '/metrics'), 200)
+}
