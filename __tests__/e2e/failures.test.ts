@@ -105,18 +105,17 @@ describe('e2e: failures name the fix', () => {
   it('a server that is down fails within the time budget and says it tried', async () => {
     const url = await deadUrl()
     const job = await world.job(newIdentity())
-    const started = Date.now()
     const run = await job.run({
       uses: './issue-token',
       with: { 'api-url': url, 'agent-id': '00000000-0000-4000-8000-000000000000', 'max-attempts': '3', 'timeout-seconds': '5' }
     })
-    const elapsed = Date.now() - started
     const message = failureMessage(run)
     expect(message).toContain(new URL(url).host)
     expect(message).toMatch(/3 attempts|attempt 3|3 tries/i)
     expect(message).toMatch(/max-attempts|timeout-seconds|reachable/i)
-    // The budget is 5 s of attempts and waits; allow for process start and the post step.
-    expect(elapsed).toBeLessThan(15_000)
+    // The budget is 5 s of attempts and waits (the default would be 90 s); the slack is for
+    // starting Node on a busy machine.
+    expect(run.durationMs).toBeLessThan(20_000)
     expect(run.log).toMatch(/attempt 2 of 3/i)
   })
 
