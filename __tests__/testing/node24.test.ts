@@ -1,0 +1,34 @@
+import { afterEach, describe, expect, it } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
+import { node24Path, nodePath } from '../../shared/testing/node24'
+
+describe('Node 24 resolver', () => {
+  const saved = process.env.NODE24_BIN
+  afterEach(() => {
+    if (saved === undefined) delete process.env.NODE24_BIN
+    else process.env.NODE24_BIN = saved
+  })
+
+  it('refuses a NODE24_BIN that is another Node version, naming the variable', async () => {
+    if (process.versions.node.startsWith('24.')) return // needs a runtime that is not 24 at hand
+    process.env.NODE24_BIN = process.execPath
+    await expect(node24Path()).rejects.toThrow(/NODE24_BIN points at .* which is Node [0-9.]+, not Node 24/)
+  })
+
+  it('refuses a NODE24_BIN that does not run', async () => {
+    process.env.NODE24_BIN = '/nonexistent/node'
+    await expect(node24Path()).rejects.toThrow(/NODE24_BIN points at "\/nonexistent\/node", which does not run/)
+  })
+
+  it('finds a Node 24 binary (a failed lookup earlier is not cached) and returns the same path every time', async () => {
+    delete process.env.NODE24_BIN
+    const path = await node24Path()
+    expect(execFileSync(path, ['-p', 'process.versions.node']).toString().trim()).toMatch(/^24\./)
+    expect(await node24Path()).toBe(path)
+  })
+
+  it('uses this process for node20 when it is Node 20', async () => {
+    if (!process.versions.node.startsWith('20.')) return
+    expect(await nodePath('node20')).toBe(process.execPath)
+  })
+})
