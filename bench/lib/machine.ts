@@ -1,6 +1,6 @@
 /** The machine a run was measured on, for RESULTS.md: cores, CPU model, memory, Node versions. */
 import { readFileSync } from 'node:fs'
-import { availableParallelism, cpus, totalmem } from 'node:os'
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import { execFileSync } from 'node:child_process'
 
 export interface Machine {
@@ -9,6 +9,13 @@ export interface Machine {
   memoryGiB: number
   kernel: string
   node: Record<string, string>
+  /** 1-minute load average when the run started (other work on the machine skews every figure). */
+  loadAverage: number
+}
+
+/** The 1-minute load average now. */
+export function loadAverage(): number {
+  return loadavg()[0] ?? Number.NaN
 }
 
 export function describeMachine(binaries: Record<string, string>): Machine {
@@ -33,5 +40,5 @@ export function describeMachine(binaries: Record<string, string>): Machine {
   } catch {
     // not Linux
   }
-  return { nproc: availableParallelism(), cpuModel, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel, node }
+  return { nproc: availableParallelism(), cpuModel, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel, node, loadAverage: loadAverage() }
 }
