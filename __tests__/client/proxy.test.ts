@@ -91,6 +91,14 @@ describe('proxies', () => {
     expect(stdout).toContain('::set-output name=expires-at::')
   })
 
+  it('fails at once, without retrying, when the certificate is not trusted, and says what to do', async () => {
+    const { code, stdout } = await runBundle({ HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, NODE_EXTRA_CA_CERTS: '', 'INPUT_MAX-ATTEMPTS': '3' })
+    expect(code).toBe(1)
+    expect(connects).toEqual(['idp.example.test:443'])
+    expect(stdout).toMatch(/::error::issue-token: exchanging .*the TLS certificate of https:\/\/idp.example.test is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE|::error::issue-token: exchanging .*the TLS certificate of https:\/\/idp.example.test is not trusted \(/)
+    expect(stdout).toMatch(/NODE_EXTRA_CA_CERTS/)
+  })
+
   it('bypasses the proxy for hosts in NO_PROXY', async () => {
     const { code, stdout } = await runBundle({ HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: 'example.test' })
     expect(code).toBe(1)

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'unreachable'
   /** No answer within the per-request timeout. */
   | 'timeout'
+  /** The server's TLS certificate is not trusted (not transient: never retried). */
+  | 'tls'
   /** An HTML page (or other non-JSON) where JSON was expected. */
   | 'not_json'
   /** JSON, but not the shape the protocol promises. */

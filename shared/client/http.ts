@@ -25,12 +25,21 @@ export type HttpTransport = (request: HttpRequest) => Promise<HttpResponse>
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'UND_ERR_SOCKET'])
 
-/** Turns a transport failure into a retryable ActionError that says what happened. */
+const TLS_CODES = /^(CERT_|ERR_TLS_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(VERIFY|GET_ISSUER)|ERR_SSL_)/
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`
+}
+
+/** Turns a transport failure into an ActionError that says what happened (retryable unless TLS). */
 export function networkError(error: unknown, request: HttpRequest): ActionError {
   const err = error as NodeJS.ErrnoException
   const origin = new URL(request.url).origin
+  if (err?.code && TLS_CODES.test(err.code)) {
+    return new ActionError('tls', `the TLS certificate of ${origin} is not trusted (${err.code}: ${err.message})`, { cause: error })
+  }
   if (/timeout/i.test(err?.message ?? '') || err?.code === 'ETIMEDOUT') {
-    return new ActionError('timeout', `no answer from ${origin} within ${Math.round(request.timeoutMs / 1000)} s`, { cause: error, retryable: true })
+    return new ActionError('timeout', `no answer from ${origin} within ${seconds(request.timeoutMs)}`, { cause: error, retryable: true })
   }
   const code = err?.code && NETWORK_CODES.has(err.code) ? err.code : undefined
   const detail = code ? `${code}${err.message.includes(code) ? '' : `: ${err.message}`}` : (err?.message ?? String(error))

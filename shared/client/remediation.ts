@@ -100,6 +100,8 @@ export function remediation(error: ActionError, context: FailureContext): string
     case 'unreachable':
     case 'timeout':
       return `Check that ${api} is right and reachable from the runner (DNS, firewall; HTTPS_PROXY and NO_PROXY are honoured), or raise 'max-attempts'/'timeout-seconds' if the server is slow to start.`
+    case 'tls':
+      return `Use a certificate the runner trusts. On a self-hosted runner behind a company CA, point NODE_EXTRA_CA_CERTS at the CA bundle (a job-level env).`
     case 'not_json':
       return `${api} probably points at a web page (a landing or login page) rather than the API: set it to the server's base URL.`
     case 'redirected':
