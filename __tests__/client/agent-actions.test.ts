@@ -180,6 +180,12 @@ describe('issue-token', () => {
     expectNoSecretPrinted()
   })
 
+  it('computes expires-at from expires_in when the server gives no expires_at', async () => {
+    nock(API).post('/api/v1/oidc/token').reply(200, { access_token: ACCESS, token_type: 'Bearer', expires_in: 120, scope: 'agent' })
+    await runIssueToken(deps({ 'agent-id': AGENT_ID }))
+    expect(rec.outputs['expires-at']).toBe(new Date(clock.now() + 120_000).toISOString())
+  })
+
   it('saves nothing for the post step with revoke: false', async () => {
     nock(API).post('/api/v1/oidc/token').reply(200, exchangeOk(ACCESS, 'agent'))
     await runIssueToken(deps({ 'agent-id': AGENT_ID, revoke: 'false' }))

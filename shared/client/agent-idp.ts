@@ -49,7 +49,8 @@ export async function exchange(session: Session, tokens: IdTokenSource, request:
   if (accessToken) session.secrets.add(accessToken)
   if (!accessToken) throw new ActionError('invalid_response', `${url} answered without an access_token`)
   const expiresIn = typeof json.expires_in === 'number' ? json.expires_in : undefined
-  const expiresAt = str(json, 'expires_at') ?? new Date(session.deps.now() + (expiresIn ?? 0) * 1000).toISOString()
+  // Without either field the expiry is unknown (''), which the post step treats as "still valid".
+  const expiresAt = str(json, 'expires_at') ?? (expiresIn === undefined ? '' : new Date(session.deps.now() + expiresIn * 1000).toISOString())
   return { accessToken, expiresAt, expiresIn, scope: str(json, 'scope'), agentId: str(json, 'agent_id') }
 }
 
