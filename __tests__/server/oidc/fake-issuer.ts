@@ -60,7 +60,7 @@ export class FakeIssuer {
         if (req.url === '/jwks') return answer(200, { keys: issuer.published })
         answer(404, {})
       }
-      if (issuer.delayMs > 0) setTimeout(respond, issuer.delayMs)
+      if (issuer.delayMs > 0) setTimeout(respond, issuer.delayMs).unref()
       else respond()
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
