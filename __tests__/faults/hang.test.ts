@@ -28,7 +28,8 @@ describe('faults: a server that never answers', () => {
       expect(run.errors).toHaveLength(1)
       expect(faulty().requestsTo(FEDERATE).length).toBeGreaterThanOrEqual(2)
       expect(message).toMatch(/gave up after \d+ attempts in [\d.]+ s/)
-      expect(message).toMatch(new RegExp(`timeout-seconds is ${TIMEOUT}`))
+      // The client names what is left of the budget when the call starts (the OIDC token came first).
+      expect(message).toMatch(/timeout-seconds is \d+/)
       expect(message).toMatch(/no answer/)
       expect(run.outputs.token ?? '').toBe('')
       expectWithinBound(run, TIMEOUT)
