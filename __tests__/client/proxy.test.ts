@@ -27,6 +27,8 @@ let idpPort: number
 let proxyPort: number
 let connects: string[]
 let idpRequests: string[]
+/** Tunnel sockets leave the HTTP server's bookkeeping after CONNECT: closed by hand. */
+const tunnels = new Set<import('node:net').Socket>()
 
 function listen(server: Server): Promise<number> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok((server.address() as AddressInfo).port)))
@@ -46,6 +48,10 @@ beforeAll(async () => {
   proxy.on('connect', (req, client, head) => {
     connects.push(String(req.url))
     const upstream = connect(idpPort, '127.0.0.1', () => {
+      for (const socket of [client, upstream]) {
+        tunnels.add(socket)
+        socket.once('close', () => tunnels.delete(socket))
+      }
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       upstream.write(head)
       upstream.pipe(client).pipe(upstream)
@@ -57,6 +63,7 @@ beforeAll(async () => {
   proxyPort = await listen(proxy)
 })
 afterAll(async () => {
+  for (const socket of tunnels) socket.destroy()
   idp.closeAllConnections()
   proxy.closeAllConnections()
   await Promise.all([new Promise((ok) => idp.close(ok)), new Promise((ok) => proxy.close(ok)), issuer.close()])
