@@ -18,6 +18,17 @@ export interface Answer {
   text: string
 }
 
+export interface CallOptions {
+  token?: string
+  /** Sent as JSON. */
+  body?: unknown
+  /** Sent as is, with `contentType`. */
+  raw?: string
+  contentType?: string
+  headers?: Record<string, string>
+  route?: string
+}
+
 export interface Ops {
   issuer: LocalOidcIssuer
   server: ServerProcess
@@ -25,7 +36,7 @@ export interface Ops {
   secrets: Set<string>
   /** Every (method, route, status, body) answered so far, for the OpenAPI validation. */
   answers: Array<{ method: string; route: string; answer: Answer }>
-  call(method: string, path: string, options?: { token?: string; body?: unknown; route?: string }): Promise<Answer>
+  call(method: string, path: string, options?: CallOptions): Promise<Answer>
   admin(method: string, path: string, body?: unknown, route?: string): Promise<Answer>
   oidcToken(audience: string, identity?: RepoIdentity): Promise<string>
   close(): Promise<void>
@@ -48,13 +59,14 @@ export async function startOps(env: Record<string, string> = {}): Promise<Ops> {
   }
 
   const call: Ops['call'] = async (method, path, options = {}) => {
-    const headers: Record<string, string> = {}
+    const headers: Record<string, string> = { ...options.headers }
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
     if (options.body !== undefined) headers['content-type'] = 'application/json'
+    if (options.raw !== undefined) headers['content-type'] = options.contentType ?? 'application/json'
     const res = await fetch(`${server.url}${path}`, {
       method,
       headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body)
+      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body))
     })
     const text = await res.text()
     let body: unknown
@@ -160,6 +172,18 @@ export async function fullFlow(ops: Ops): Promise<void> {
   const agent = must(await register('flow-bot@acme.example'), 201).body
   must(await register('flow-bot@acme.example'), 200)
   must(await ops.call('POST', '/api/v1/agents', { body: { name: 'x@acme.example' } }), 401)
+  // Idempotency-Key: a replay answers the first response; another body with the key is a 422.
+  const keyed = (name: string): Promise<Answer> =>
+    ops.call('POST', '/api/v1/agents', { token: bootstrap, headers: { 'idempotency-key': 'flow-key-1' }, body: { name } })
+  must(await keyed('keyed@acme.example'), 201)
+  must(await keyed('keyed@acme.example'), 201)
+  must(await keyed('other-keyed@acme.example'), 422)
+  // Malformed requests: 400, 413, 415, never a 5xx.
+  must(await ops.call('POST', '/api/v1/oidc/token', { raw: '{"provider": "github", ' }), 400)
+  must(await ops.call('POST', '/api/v1/oidc/token', { raw: JSON.stringify({ provider: 'github', token: 'x'.repeat(70_000) }) }), 413)
+  must(await ops.call('POST', '/api/v1/oidc/token', { raw: '<provider>github</provider>', contentType: 'application/xml' }), 415)
+  must(await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: 'a.b.c', extra: 1 } }), 400)
+  must(await ops.call('GET', '/api/v1/nothing-here'), 404)
 
   must(await ops.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'acme/widgets', agentId: agent.agentId }), 201)
   const agentToken = must(await exchange(ACME, { agentId: agent.agentId, ttl: 300 }), 200).body.access_token as string
