@@ -24,7 +24,14 @@ export interface PoolStats {
   max: number
 }
 
+interface Series {
+  labels: Record<string, string>
+  value: number
+}
+
 interface Histogram {
+  labels: Record<string, string>
+  /** Per bucket, not cumulative (render adds them up): one increment per observation. */
   counts: number[]
   sum: number
   count: number
@@ -35,14 +42,22 @@ function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 }
 
-function labels(pairs: Record<string, string>): string {
+function labels(pairs: Record<string, string>, extra = ''): string {
   const parts = Object.entries(pairs).map(([k, v]) => `${k}="${label(v)}"`)
+  if (extra) parts.push(extra)
   return parts.length ? `{${parts.join(',')}}` : ''
 }
 
+/** Series key: the label values joined (label names are fixed per metric). */
+function keyOf(pairs: Record<string, string>): string {
+  let key = ''
+  for (const k in pairs) key += `${pairs[k]}\u0001`
+  return key
+}
+
 export class Metrics {
-  private readonly counters = new Map<string, Map<string, number>>()
-  private readonly histograms = new Map<string, Histogram>()
+  private readonly counters = new Map<string, Map<string, Series>>()
+  private readonly histograms = new Map<string, Map<string, Histogram>>()
   private readonly help = new Map<string, [type: string, text: string]>()
 
   constructor(private readonly poolStats: () => PoolStats | undefined = () => undefined) {
@@ -59,17 +74,23 @@ export class Metrics {
   }
 
   inc(name: string, labelPairs: Record<string, string>, by = 1): void {
-    let series = this.counters.get(name)
-    if (!series) this.counters.set(name, (series = new Map()))
-    const key = labels(labelPairs)
-    series.set(key, (series.get(key) ?? 0) + by)
+    let family = this.counters.get(name)
+    if (!family) this.counters.set(name, (family = new Map()))
+    const key = keyOf(labelPairs)
+    const series = family.get(key)
+    if (series) series.value += by
+    else family.set(key, { labels: labelPairs, value: by })
   }
 
   observe(name: string, labelPairs: Record<string, string>, seconds: number): void {
-    const key = `${name}${labels(labelPairs)}`
-    let h = this.histograms.get(key)
-    if (!h) this.histograms.set(key, (h = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }))
-    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]!) h.counts[i]!++
+    let family = this.histograms.get(name)
+    if (!family) this.histograms.set(name, (family = new Map()))
+    const key = keyOf(labelPairs)
+    let h = family.get(key)
+    if (!h) family.set(key, (h = { labels: labelPairs, counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }))
+    let i = 0
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++
+    if (i < LATENCY_BUCKETS.length) h.counts[i]!++
     h.sum += seconds
     h.count++
   }
@@ -99,16 +120,17 @@ export class Metrics {
     for (const [name, [type, text]] of this.help) {
       out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`)
       if (type === 'counter') {
-        for (const [key, value] of this.counters.get(name) ?? []) out.push(`${name}${key} ${value}`)
-      } else {
-        for (const [key, h] of this.histograms) {
-          if (!key.startsWith(`${name}{`) && key !== name) continue
-          const inner = key.slice(name.length + 1, -1)
-          const withLe = (le: string): string => `{${inner ? `${inner},` : ''}le="${le}"}`
-          LATENCY_BUCKETS.forEach((bound, i) => out.push(`${name}_bucket${withLe(String(bound))} ${h.counts[i]}`))
-          out.push(`${name}_bucket${withLe('+Inf')} ${h.count}`)
-          out.push(`${name}_sum${key.slice(name.length)} ${h.sum}`, `${name}_count${key.slice(name.length)} ${h.count}`)
-        }
+        for (const series of this.counters.get(name)?.values() ?? []) out.push(`${name}${labels(series.labels)} ${series.value}`)
+        continue
+      }
+      for (const h of this.histograms.get(name)?.values() ?? []) {
+        let cumulative = 0
+        LATENCY_BUCKETS.forEach((bound, i) => {
+          cumulative += h.counts[i]!
+          out.push(`${name}_bucket${labels(h.labels, `le="${bound}"`)} ${cumulative}`)
+        })
+        out.push(`${name}_bucket${labels(h.labels, 'le="+Inf"')} ${h.count}`)
+        out.push(`${name}_sum${labels(h.labels)} ${h.sum}`, `${name}_count${labels(h.labels)} ${h.count}`)
       }
     }
     const pool = this.poolStats()
