@@ -44,4 +44,18 @@ describe('DatabaseRateLimiter', () => {
     clock -= 120_000
     expect((await limiter.take('repo:skew')).ok).toBe(false)
   })
+
+  it('prunes only buckets that are full again', async () => {
+    const limiter = new DatabaseRateLimiter(db, 2, 60, now) // full 2 s after the last take
+    await limiter.take('repo:old')
+    clock += 5_000
+    await limiter.take('repo:recent')
+    const before = await db.query<{ key: string }>("SELECT key FROM rate_limit_buckets WHERE key IN ('repo:old', 'repo:recent')")
+    expect(before.rows).toHaveLength(2)
+    await limiter.prune()
+    const after = await db.query<{ key: string }>("SELECT key FROM rate_limit_buckets WHERE key IN ('repo:old', 'repo:recent')")
+    expect(after.rows.map((r) => r.key)).toEqual(['repo:recent'])
+    // A pruned bucket starts full again.
+    expect(await limiter.take('repo:old')).toEqual({ ok: true })
+  })
 })

@@ -57,7 +57,11 @@ export class DatabaseRateLimiter implements RateLimiter {
     private readonly now: () => number = Date.now
   ) {}
 
+  private takes = 0
+
   async take(key: string): Promise<RateDecision> {
+    // Now and then, drop buckets that are full again (as good as absent): one row per active repository.
+    if (++this.takes % 1000 === 0) void this.prune().catch(() => undefined)
     const perSecond = this.perMinute / 60
     const refilled = 'LEAST($2::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM ($4::timestamptz - b.updated_at))) * $3::float8)'
     const { rows } = await this.db.query<{ allowed: boolean; tokens: number }>(
@@ -73,5 +77,12 @@ export class DatabaseRateLimiter implements RateLimiter {
     const row = rows[0]!
     if (row.allowed) return { ok: true }
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - Number(row.tokens)) / perSecond)) }
+  }
+
+  /** Deletes buckets untouched for longer than a full refill takes; returns how many. */
+  async prune(): Promise<number> {
+    const fullAfterMs = (this.burst / this.perMinute) * 60_000
+    const { rowCount } = await this.db.query('DELETE FROM rate_limit_buckets WHERE updated_at < $1', [new Date(this.now() - fullAfterMs)])
+    return rowCount
   }
 }
