@@ -110,6 +110,8 @@ export function remediation(error: ActionError, context: FailureContext): string
       return `The server at ${api} does not answer as this action expects: check api-url and the server's version.`
     case 'server_error':
       return `The server failed. Re-run later; if it persists, give its operator the time of this run.`
+    case 'internal':
+      return 'This is unexpected: re-run with debug logging (ACTIONS_STEP_DEBUG) and report it with that log. Pin the action to a release tag, whose dist/ is complete.'
     case 'rejected':
       if (error.status === 401) return `The server refused the credentials (${identityText(context)}). Check 'audience' and the server's trusted issuers.`
       if (error.status === 404) return `${api} has no such endpoint: set it to the server's base URL.`

@@ -4,7 +4,7 @@
  * with the fix, and every run (success or failure) writes its job summary.
  */
 import { failWithoutCore, loadRunnerCore } from './core'
-import { ActionError, withContext } from './errors'
+import { ActionError, doing, withContext } from './errors'
 import type { Env, RetryInputs } from './inputs'
 import { IdTokenSource } from './oidc'
 import { remediation, type FailureContext } from './remediation'
@@ -53,7 +53,7 @@ export async function runAction<I extends RetryInputs>(spec: ActionSpec<I>, over
   }
   try {
     inputs = spec.parse(base.env)
-    core ??= await loadRunnerCore()
+    core ??= await doing('loading the action runtime (dist/vendor/index.js)', loadRunnerCore)
     session = new Session({ ...base, core }, inputs)
     const current = session
     tokens = new IdTokenSource({ core, env: base.env, clock: session.clock, secrets: session.secrets }, spec.audience(inputs), () => current.policy())
