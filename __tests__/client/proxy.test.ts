@@ -28,7 +28,7 @@ let proxyPort: number
 let connects: string[]
 let idpRequests: string[]
 /** Tunnel sockets leave the HTTP server's bookkeeping after CONNECT: closed by hand. */
-const tunnels = new Set<import('node:net').Socket>()
+const tunnels = new Set<import('node:stream').Duplex>()
 
 function listen(server: Server): Promise<number> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok((server.address() as AddressInfo).port)))
