@@ -10,7 +10,7 @@
  * inputs never parses or evaluates it, and the four entries share one copy.
  */
 import { createRequire } from 'node:module'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -52,11 +52,22 @@ async function bundleOne(outRoot, [folder, file, entry]) {
 }
 
 async function build(outRoot) {
-  for (const folder of new Set(ENTRIES.map(([f]) => f))) await rm(join(outRoot, folder), { recursive: true, force: true })
-  const written = []
-  // One after the other: side by side is no faster on a small machine and doubles the memory.
-  for (const entry of ENTRIES) written.push(...(await bundleOne(outRoot, entry)))
-  return written
+  // Built aside, then swapped in folder by folder: dist/ is never half-built for long
+  // (tests and running actions read it while a rebuild is going on).
+  await mkdir(outRoot, { recursive: true })
+  const staging = await mkdtemp(join(outRoot, '.staging-'))
+  try {
+    const written = []
+    // One after the other: side by side is no faster on a small machine and doubles the memory.
+    for (const entry of ENTRIES) written.push(...(await bundleOne(staging, entry)))
+    for (const folder of new Set(ENTRIES.map(([f]) => f))) {
+      await rm(join(outRoot, folder), { recursive: true, force: true })
+      await rename(join(staging, folder), join(outRoot, folder))
+    }
+    return written
+  } finally {
+    await rm(staging, { recursive: true, force: true })
+  }
 }
 
 const outRoot = resolve(process.argv[2] ?? join(root, 'dist'))
