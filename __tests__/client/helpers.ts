@@ -24,6 +24,21 @@ export interface Recorded {
   printed(): string
 }
 
+/**
+ * The real getIDToken masks the token and logs a debug line through its own @actions/core,
+ * straight to stdout; keep those runner commands (they hold the test token) out of the test log.
+ */
+async function withoutRunnerCommands<T>(call: () => Promise<T>): Promise<T> {
+  const write = process.stdout.write
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) =>
+    String(chunk).startsWith('::') ? true : (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof write
+  try {
+    return await call()
+  } finally {
+    process.stdout.write = write
+  }
+}
+
 export function recordingCore(initialState: Record<string, string> = {}): Recorded {
   const rec: Recorded = {
     calls: [],
@@ -39,7 +54,7 @@ export function recordingCore(initialState: Record<string, string> = {}): Record
         .map((call) => call.join(' '))
         .join('\n'),
     core: {
-      getIDToken: (audience?: string) => realCore.getIDToken(audience),
+      getIDToken: (audience?: string) => withoutRunnerCommands(() => realCore.getIDToken(audience)),
       setSecret: (secret) => {
         rec.calls.push(['setSecret', secret])
         rec.masked.push(secret)
