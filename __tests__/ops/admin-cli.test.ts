@@ -149,10 +149,14 @@ describe('federate-admin against a server process', () => {
     const before = JSON.parse((await cli(['keys', 'list', '--json'])).stdout)
     const rotated = await cli(['keys', 'rotate'])
     expect(rotated.code).toBe(0)
-    const kid = /^new signing key (\S+);/.exec(rotated.stdout)![1]
+    const [, kid, signsFrom] = /^new signing key (\S+): in the JWKS now, signs new tokens from (\S+);/.exec(rotated.stdout)!
+    expect(Date.parse(signsFrom!)).toBeGreaterThan(Date.now())
     const listed = await cli(['keys', 'list'])
-    expect(listed.stdout).toMatch(new RegExp(`^${kid}\\s+ES256\\s+yes\\s`, 'm'))
-    expect(listed.stdout).toMatch(new RegExp(`^${before[0].kid}\\s+ES256\\s+no\\s+\\S+\\s+\\d{4}-`, 'm'))
+    // Published now, signing after the activation delay; the old key signs until then.
+    expect(listed.stdout).toMatch(new RegExp(`^${kid}\\s+ES256\\s+no\\s+${signsFrom}\\s+-$`, 'm'))
+    expect(listed.stdout).toMatch(new RegExp(`^${before[0].kid}\\s+ES256\\s+yes\\s+\\S+\\s+\\d{4}-`, 'm'))
+    const jwks = (await ops.call('GET', '/.well-known/jwks.json')).body.keys.map((k: { kid: string }) => k.kid)
+    expect(jwks).toEqual([kid, before[0].kid])
   })
 
   it('exit code 2 with the usage for a bad command line or missing environment', async () => {

@@ -1,10 +1,11 @@
 /**
- * Signing key rotation: a new key signs every new token at once, the JWKS keeps the old key
- * until the last token it signed has expired (plus the grace), then drops it.
+ * Signing key rotation: the new key is published at once and signs new tokens after the
+ * activation delay (every instance knows it by then); the JWKS keeps the old key until the
+ * last token it signed has expired (plus clock tolerance), then drops it.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
-import { KEY_RETIREMENT_GRACE_MS, SigningKeys } from '../../shared/server/keys'
+import { KEY_ACTIVATION_DELAY_MS, KEY_RETIREMENT_GRACE_MS, SigningKeys } from '../../shared/server/keys'
 import { client, startTestServer, type TestServer } from '../server/helpers'
 
 describe('signing key rotation', () => {
@@ -37,46 +38,63 @@ describe('signing key rotation', () => {
     expect((await api.api('POST', '/api/v1/signing-keys/rotate')).status).toBe(401)
   })
 
-  it('new tokens use the new key; the old key stays published until its last token has expired', async () => {
+  it('publishes the new key at once, signs with it after the activation delay, retires the old one after its last token', async () => {
     const before = await api.bootstrap()
     const oldKid = decodeProtectedHeader(before).kid!
     expect((await jwks()).keys.map((k) => k.kid)).toEqual([oldKid])
+    // Another instance on the same database, started before the rotation.
+    const other = new SigningKeys(server.context.store, () => new Date(Date.now() + server.clock.offsetMs))
+    await other.init()
 
     const rotated = await api.admin('POST', '/api/v1/signing-keys/rotate')
     expect(rotated.status).toBe(201)
     const newKid = rotated.body.kid as string
     expect(newKid).not.toBe(oldKid)
-    expect(rotated.body).toMatchObject({ signing: true, retiresAt: null, alg: 'ES256' })
+    expect(rotated.body).toMatchObject({ signing: false, retiresAt: null, alg: 'ES256' })
+    expect(Date.parse(rotated.body.signsFrom) - Date.parse(rotated.body.createdAt)).toBe(KEY_ACTIVATION_DELAY_MS)
 
+    // Published at once, not used yet: every instance learns it before it signs anything.
+    expect((await jwks()).keys.map((k) => k.kid)).toEqual([newKid, oldKid])
+    const during = await api.bootstrap()
+    expect(decodeProtectedHeader(during).kid).toBe(oldKid)
+
+    server.clock.offsetMs = KEY_ACTIVATION_DELAY_MS
     const after = await api.bootstrap()
     expect(decodeProtectedHeader(after).kid).toBe(newKid)
-    expect((await jwks()).keys.map((k) => k.kid)).toEqual([newKid, oldKid])
     expect(await verifiesOffline(before)).toBe(true)
     expect(await verifiesOffline(after)).toBe(true)
+    // The other instance accepts the new key's token (it reloads on the unknown kid).
+    const url = server.url
+    await expect(other.verify(after, { issuer: url, audience: url })).resolves.toMatchObject({ jti: expect.any(String) })
+    expect(other.list().find((k) => k.signing)!.kid).toBe(newKid)
 
     const listed = await api.admin('GET', '/api/v1/signing-keys')
-    expect(listed.body.items.map((k: { kid: string }) => k.kid)).toEqual([newKid, oldKid])
+    expect(listed.body.items.map((k: { kid: string; signing: boolean }) => [k.kid, k.signing])).toEqual([
+      [newKid, true],
+      [oldKid, false]
+    ])
     const retiresAt = Date.parse(listed.body.items[1].retiresAt)
-    const tokenExpiry = (await api.admin('POST', '/api/v1/oauth/introspect', { token: before })).body.exp * 1000
-    expect(retiresAt).toBeGreaterThan(tokenExpiry)
+    const lastOldExpiry = (await api.admin('POST', '/api/v1/oauth/introspect', { token: during })).body.exp * 1000
+    expect(retiresAt).toBeGreaterThan(lastOldExpiry + 60_000)
 
-    // 14 minutes later the old token is still live, so its key is still published.
+    // 14 minutes later the old key's last token is still live, so the key is still published.
     server.clock.offsetMs = 14 * 60_000
-    expect((await api.admin('POST', '/api/v1/oauth/introspect', { token: before })).body.active).toBe(true)
+    expect((await api.admin('POST', '/api/v1/oauth/introspect', { token: during })).body.active).toBe(true)
     expect((await jwks()).keys.map((k) => k.kid)).toEqual([newKid, oldKid])
 
     // Past the grace every token of the old key has expired: the key leaves the JWKS.
     server.clock.offsetMs = KEY_RETIREMENT_GRACE_MS + 1000
     expect((await jwks()).keys.map((k) => k.kid)).toEqual([newKid])
-    expect((await api.admin('POST', '/api/v1/oauth/introspect', { token: before })).body.active).toBe(false)
+    expect((await api.admin('POST', '/api/v1/oauth/introspect', { token: during })).body.active).toBe(false)
   })
 
-  it('another instance (or a restart) on the same database signs with the rotated key', async () => {
+  it('a restart on the same database signs with the rotated key and drops the retired one', async () => {
     const listed = (await api.admin('GET', '/api/v1/signing-keys')).body.items as Array<{ kid: string; signing: boolean }>
-    const other = new SigningKeys(server.context.store, () => new Date(Date.now() + server.clock.offsetMs))
-    await other.init()
-    expect(other.list().find((k) => k.signing)!.kid).toBe(listed.find((k) => k.signing)!.kid)
-    expect(other.jwks().keys.map((k) => k.kid)).toEqual(listed.map((k) => k.kid))
+    const restarted = new SigningKeys(server.context.store, () => new Date(Date.now() + server.clock.offsetMs))
+    await restarted.init()
+    expect(restarted.list().find((k) => k.signing)!.kid).toBe(listed.find((k) => k.signing)!.kid)
+    expect(restarted.jwks().keys.map((k) => k.kid)).toEqual(listed.map((k) => k.kid))
+    expect((await server.context.store.activeSigningKeys()).map((k) => k.kid)).toEqual(listed.map((k) => k.kid))
   })
 
   it('records the rotation in the audit log without key material', async () => {

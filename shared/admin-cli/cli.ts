@@ -259,8 +259,8 @@ async function tokenIntrospect(c: Context): Promise<void> {
 
 function keyRows(items: Json[]): string {
   return table(
-    ['kid', 'alg', 'signing', 'created', 'retires'],
-    items.map((k) => [str(k.kid), str(k.alg), k.signing ? 'yes' : 'no', str(k.createdAt), str(k.retiresAt)])
+    ['kid', 'alg', 'signing', 'signs from', 'retires'],
+    items.map((k) => [str(k.kid), str(k.alg), k.signing ? 'yes' : 'no', str(k.signsFrom), str(k.retiresAt)])
   )
 }
 
@@ -275,7 +275,11 @@ async function keysRotate(c: Context): Promise<void> {
   noMoreArgs(c.args, 0)
   c.options.rejectUnknown()
   const key = await c.client.post<Json>('/api/v1/signing-keys/rotate')
-  c.print(c.json ? `${JSON.stringify(key, null, 2)}\n` : `new signing key ${String(key.kid)}; the previous keys stay in the JWKS until their tokens expire\n`)
+  c.print(
+    c.json
+      ? `${JSON.stringify(key, null, 2)}\n`
+      : `new signing key ${String(key.kid)}: in the JWKS now, signs new tokens from ${String(key.signsFrom)}; the previous keys stay in the JWKS until their tokens expire\n`
+  )
 }
 
 const COMMANDS: Record<string, (c: Context) => Promise<void>> = {

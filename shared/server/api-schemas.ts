@@ -192,12 +192,13 @@ const workspace = {
 const signingKey = {
   type: 'object',
   additionalProperties: false,
-  required: ['kid', 'alg', 'createdAt', 'signing', 'retiresAt'],
+  required: ['kid', 'alg', 'createdAt', 'signing', 'signsFrom', 'retiresAt'],
   properties: {
     kid: string,
     alg: string,
     createdAt: dateTime,
-    signing: { type: 'boolean', description: 'true for the key new tokens are signed with' },
+    signing: { type: 'boolean', description: 'true for the key new tokens are signed with now' },
+    signsFrom: { ...dateTime, description: 'when it signs new tokens: 15 s after a rotation, once every instance knows it' },
     retiresAt: { ...nullableDateTime, description: 'when the key leaves the JWKS (its last token has expired)' }
   }
 } as const
@@ -387,7 +388,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     tags: ['admin', 'signing keys']
   },
   'POST /api/v1/signing-keys/rotate': {
-    ...admin('Add a new signing key; new tokens use it, the old one stays in the JWKS until its last token expires', {
+    ...admin('Add a new signing key: published at once, signing 15 s later; the old one stays in the JWKS until its last token expires', {
       201: { description: 'the new key', ...signingKey }
     }),
     tags: ['admin', 'signing keys']

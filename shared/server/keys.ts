@@ -33,23 +33,32 @@ interface LoadedKey {
   privateKey: CryptoKey | Uint8Array
 }
 
-/** Unknown kids reload keys from the database at most this often (another instance may have rotated). */
+/** Keys are reloaded from the database at most this often (another instance may have rotated). */
 const RELOAD_INTERVAL_MS = 10_000
 
 /**
- * How long a replaced key stays in the JWKS: the longest access token lifetime (config caps
- * ACCESS_TOKEN_TTL at 900 s), plus the time another instance may still sign with it before
- * it reloads, plus verifiers' clock tolerance.
+ * A new key is published at once but signs only this long after its creation: by then every
+ * instance has reloaded its keys (they do at least every RELOAD_INTERVAL_MS when asked for
+ * an unknown kid), so no instance ever refuses a token signed with it.
  */
-export const KEY_RETIREMENT_GRACE_MS = (900 + RELOAD_INTERVAL_MS / 1000 + 60) * 1000
+export const KEY_ACTIVATION_DELAY_MS = RELOAD_INTERVAL_MS + 5_000
+
+/**
+ * How long after a rotation the replaced key stays in the JWKS: the activation delay, the
+ * longest access token lifetime (config caps ACCESS_TOKEN_TTL at 900 s), and verifiers'
+ * clock tolerance (60 s).
+ */
+export const KEY_RETIREMENT_GRACE_MS = KEY_ACTIVATION_DELAY_MS + (900 + 60) * 1000
 
 export interface SigningKeyInfo {
   kid: string
   alg: string
   createdAt: string
-  /** The key new tokens are signed with. */
+  /** The key new tokens are signed with now. */
   signing: boolean
-  /** When it leaves the JWKS; null for the signing key. */
+  /** When it signs (or started to sign) new tokens. */
+  signsFrom: string
+  /** When it leaves the JWKS; null while no newer key exists. */
   retiresAt: string | null
 }
 
@@ -81,8 +90,9 @@ export class SigningKeys {
   }
 
   /**
-   * Key rotation: adds a new key that signs every token from now on (on other instances
-   * within RELOAD_INTERVAL_MS); the replaced keys stay in the JWKS for KEY_RETIREMENT_GRACE_MS.
+   * Key rotation: adds a new key, published at once, signing every token from
+   * KEY_ACTIVATION_DELAY_MS on (on every instance); the replaced keys stay in the JWKS for
+   * KEY_RETIREMENT_GRACE_MS.
    */
   async rotate(): Promise<SigningKeyInfo> {
     const key = await generateSigningKey()
@@ -94,6 +104,7 @@ export class SigningKeys {
   /** The published keys with their role, newest first. */
   list(): SigningKeyInfo[] {
     const published = this.published()
+    const signing = this.signingIndex()
     return this.keys.flatMap((key, index) => {
       if (!published.includes(key)) return []
       const retiresAt = this.retiresAt(index)
@@ -101,7 +112,8 @@ export class SigningKeys {
         kid: key.kid,
         alg: SIGNING_ALG,
         createdAt: key.createdAt.toISOString(),
-        signing: index === 0,
+        signing: index === signing,
+        signsFrom: this.signsFrom(index).toISOString(),
         retiresAt: retiresAt ? retiresAt.toISOString() : null
       }
     })
@@ -109,10 +121,23 @@ export class SigningKeys {
 
   /** Reloads the keys when the last load is older than RELOAD_INTERVAL_MS (a rotation elsewhere). */
   async refreshIfStale(): Promise<void> {
-    if (Date.now() - this.lastLoad > RELOAD_INTERVAL_MS) {
+    if (this.now().getTime() - this.lastLoad > RELOAD_INTERVAL_MS) {
       this.reloading ??= this.reload().finally(() => (this.reloading = undefined))
       await this.reloading
     }
+  }
+
+  /** The oldest loaded key (the first ever, or the survivor of retirements) signs at once. */
+  private signsFrom(index: number): Date {
+    const key = this.keys[index]!
+    return index === this.keys.length - 1 ? key.createdAt : new Date(key.createdAt.getTime() + KEY_ACTIVATION_DELAY_MS)
+  }
+
+  /** The newest key whose activation time has come. */
+  private signingIndex(): number {
+    const now = this.now().getTime()
+    const index = this.keys.findIndex((_, i) => this.signsFrom(i).getTime() <= now)
+    return index === -1 ? this.keys.length - 1 : index
   }
 
   /** A replaced key retires once the grace after its successor's creation has passed. */
@@ -140,7 +165,7 @@ export class SigningKeys {
       })
     }
     this.keys = loaded
-    this.lastLoad = Date.now()
+    this.lastLoad = this.now().getTime()
     const retired = loaded.filter((_, index) => (this.retiresAt(index)?.getTime() ?? Infinity) <= this.now().getTime())
     if (retired.length > 0) {
       await this.store.retireSigningKeys(retired.map((k) => k.kid))
@@ -158,7 +183,7 @@ export class SigningKeys {
     // database a query outside it would wait for it to end (a deadlock if awaited here).
     // A rotation elsewhere is thus picked up by the next token after the reload.
     void this.refreshIfStale().catch(() => undefined)
-    const key = this.keys[0]
+    const key = this.keys[this.signingIndex()]
     if (!key) throw new Error('no signing key loaded; call init() first')
     return new SignJWT(payload)
       .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: 'at+jwt' })
@@ -174,7 +199,7 @@ export class SigningKeys {
     const { kid, alg } = decodeProtectedHeader(token)
     if (alg !== SIGNING_ALG || typeof kid !== 'string') throw new Error('not one of our tokens')
     let key = this.published().find((k) => k.kid === kid)
-    if (!key && Date.now() - this.lastLoad > RELOAD_INTERVAL_MS) {
+    if (!key && this.now().getTime() - this.lastLoad > RELOAD_INTERVAL_MS) {
       await this.refreshIfStale()
       key = this.published().find((k) => k.kid === kid)
     }
