@@ -112,3 +112,18 @@ describe('LOG_LEVEL=warn (the default of the test servers)', () => {
     expect(ops.server.output()).not.toContain('"msg":"request"')
   })
 })
+
+describe('logger options', () => {
+  it('redact token-shaped fields and never serialize request headers, even when code logs them by mistake', async () => {
+    const { pino } = await import('pino')
+    const { loggerOptions } = await import('../../shared/server/logging')
+    const lines: string[] = []
+    const logger = pino(loggerOptions('info') as object, { write: (line: string) => void lines.push(line) })
+    logger.info({ token: 'SECRET-1', body: { access_token: 'SECRET-2', adminToken: 'SECRET-3' }, headers: { authorization: 'Bearer SECRET-4' } }, 'oops')
+    logger.info({ req: { method: 'POST', url: '/v1/x?token=SECRET-5', id: 'r1', headers: { authorization: 'Bearer SECRET-6' } } }, 'req')
+    const text = lines.join('')
+    expect(text).not.toMatch(/SECRET/)
+    expect(JSON.parse(lines[1]!).req).toEqual({ method: 'POST', path: '/v1/x', id: 'r1' })
+    expect(JSON.parse(lines[0]!).body).toEqual({ access_token: '[redacted]', adminToken: '[redacted]' })
+  })
+})
