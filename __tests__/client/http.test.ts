@@ -17,6 +17,13 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === '/silent') return // never answers
     if (req.url === '/reset') return void req.socket.destroy()
+    if (req.url === '/cut-off' || req.url === '/cut-off-chunked') {
+      // Headers and part of the body, then the connection drops (with or without Content-Length).
+      const length = req.url === '/cut-off' ? { 'Content-Length': '4096' } : {}
+      res.writeHead(200, { 'Content-Type': 'application/json', ...length })
+      res.write('{"access_token": "eyJhbGciOi')
+      return void setTimeout(() => req.socket.destroy(), 20)
+    }
     req.resume().on('end', () => res.writeHead(200, { 'Content-Type': 'application/json', 'X-Thing': 'a' }).end('{"ok":true}'))
   })
   server.on('connection', (socket) => {
@@ -53,6 +60,19 @@ describe('http transport', () => {
     expect(error.code).toBe('unreachable')
     expect(error.retryable).toBe(true)
     expect(error.message).toMatch(new RegExp(`^could not connect to ${base} \\((ECONNRESET|socket hang up)`))
+  })
+
+  it.each([
+    ['/cut-off', 'after 28 of 4096 bytes'],
+    ['/cut-off-chunked', 'after 28 bytes']
+  ])('rejects an answer cut off mid-body (%s) as a retryable network error, never as success', async (path, got) => {
+    const error = (await http({ method: 'POST', url: `${base}${path}`, body: '{}', timeoutMs: 5000 }).catch((e: unknown) => e)) as ActionError
+    expect(error).toBeInstanceOf(ActionError)
+    expect(error.code).toBe('unreachable')
+    expect(error.retryable).toBe(true)
+    expect(error.message).toMatch(new RegExp(`^the answer from ${base} was cut off \\(the connection (closed|failed) ${got}`))
+    // The partial body (a token prefix) is not in the message.
+    expect(error.message).not.toContain('eyJ')
   })
 
   it('reports a refused connection with its code', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { ActionError } from '../../shared/client/errors'
-import { backoffMs, parseRetryAfter, retrying, type RetryPolicy } from '../../shared/client/retry'
+import { attemptTimeoutMs, backoffMs, parseRetryAfter, retrying, type RetryPolicy } from '../../shared/client/retry'
 import { fakeClock } from './helpers'
 
 const transient = (retryAfterMs?: number): ActionError =>
@@ -81,14 +81,51 @@ describe('retrying', () => {
     const clock = fakeClock(0)
     const timeouts: number[] = []
     let n = 0
-    await retrying('x', { maxAttempts: 3, budgetMs: 40_000 }, clock, () => undefined, async (attempt) => {
+    await retrying('x', { maxAttempts: 3, budgetMs: 90_000 }, clock, () => undefined, async (attempt) => {
       timeouts.push(attempt.timeoutMs)
       clock.advance(attempt.timeoutMs)
-      if (++n < 2) throw transient()
+      if (++n < 3) throw transient()
       return 'ok'
     })
-    expect(timeouts[0]).toBe(30_000)
-    expect(timeouts[1]).toBe(40_000 - 30_000 - 750)
+    // 30 s cap; then half of what is left (a retry must fit); the last attempt takes all that is left.
+    expect(timeouts).toEqual([30_000, (90_000 - 30_000 - 750) / 2, 90_000 - 30_000 - 750 - 29_625 - 1500])
+  })
+
+  it('leaves room for a retry after a hang when timeout-seconds is small (36 s)', async () => {
+    const clock = fakeClock(0)
+    const timeouts: number[] = []
+    const run = retrying('x', { maxAttempts: 5, budgetMs: 36_000, configuredSeconds: 36 }, clock, () => undefined, async (attempt) => {
+      timeouts.push(attempt.timeoutMs)
+      clock.advance(attempt.timeoutMs) // the server never answers
+      throw new ActionError('timeout', 'no answer from https://idp.example.com within 1 s', { retryable: true })
+    })
+    const error = (await run.catch((e: unknown) => e)) as ActionError
+    expect(timeouts.length).toBeGreaterThanOrEqual(2)
+    expect(timeouts[0]).toBe(18_000)
+    expect(timeouts[1]).toBe(Math.round((36_000 - 18_000 - 750) / 2))
+    // Attempts and waits stay within the budget.
+    expect(clock.now()).toBeLessThanOrEqual(36_000)
+    expect(error.message).toMatch(new RegExp(`^gave up after ${timeouts.length} attempts in [\\d.]+ s \\(timeout-seconds is 36\\); last error: no answer`))
+  })
+
+  it.each([
+    // [remaining, last attempt?, expected timeout]
+    [90_000, false, 30_000],
+    [36_000, false, 18_000],
+    [8_000, false, 5_000],
+    [3_000, false, 3_000],
+    [36_000, true, 30_000],
+    [12_000, true, 12_000],
+    [100, false, 250]
+  ])('attemptTimeoutMs(%d ms left, last: %s) is %d ms', (remaining, last, expected) => {
+    expect(attemptTimeoutMs(remaining, last, { maxAttempts: 5, budgetMs: 90_000 })).toBe(expected)
+  })
+
+  it('names the configured timeout-seconds, not what was left of it when the call started', async () => {
+    // The OIDC token took 1.2 s of a configured 36 s: the call starts with 34.8 s left.
+    const run = attemptsOf([transient(60_000)], { maxAttempts: 5, budgetMs: 34_800, configuredSeconds: 36 })
+    const error = (await run.promise.catch((e: unknown) => e)) as ActionError
+    expect(error.message).toMatch(/gave up after 1 attempt in 0 s \(the server asked to wait 60 s, timeout-seconds is 36, 34\.8 s of it left for this call\)/)
   })
 })
 

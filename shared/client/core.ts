@@ -38,3 +38,8 @@ export function failWithoutCore(message: string): void {
   process.exitCode = 1
   process.stdout.write(`::error::${escapeData(message)}${EOL}`)
 }
+
+/** `core.warning` without @actions/core (the last-resort exit guard may run without it). */
+export function warnWithoutCore(message: string): void {
+  process.stdout.write(`::warning::${escapeData(message)}${EOL}`)
+}

@@ -6,6 +6,7 @@
  */
 import { ActionError } from './errors'
 import { loadVendor } from './load-vendor'
+import { readWholeBody, TRUNCATED } from './read-body'
 
 export interface HttpRequest {
   method: 'GET' | 'POST'
@@ -41,6 +42,10 @@ export function networkError(error: unknown, request: HttpRequest): ActionError 
   if (/timeout/i.test(err?.message ?? '') || err?.code === 'ETIMEDOUT') {
     return new ActionError('timeout', `no answer from ${origin} within ${seconds(request.timeoutMs)}`, { cause: error, retryable: true })
   }
+  if (err?.code === TRUNCATED) {
+    // Retrying is safe: register carries an Idempotency-Key and exchanges are idempotent in effect.
+    return new ActionError('unreachable', `the answer from ${origin} was cut off (${err.message})`, { cause: error, retryable: true })
+  }
   const code = err?.code && NETWORK_CODES.has(err.code) ? err.code : undefined
   const detail = code ? `${code}${err.message.includes(code) ? '' : `: ${err.message}`}` : (err?.message ?? String(error))
   return new ActionError('unreachable', `could not connect to ${origin} (${detail})`, { cause: error, retryable: true })
@@ -58,23 +63,28 @@ export function createHttpTransport(userAgent = 'federate-action'): HttpTranspor
       socketTimeout: request.timeoutMs
     })
     let timer: NodeJS.Timeout | undefined
-    // A hard bound in case the socket trickles bytes past the idle timeout.
+    // A hard bound in case the socket trickles bytes past the idle timeout. Deliberately
+    // not unref()'d: while a request is in flight, this timer keeps Node from exiting.
     const hardTimeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('Request timeout (total)')), request.timeoutMs + 1000)
-      timer.unref()
     })
+    let message: { destroy(): void } | undefined
     try {
       const response = await Promise.race([
         client.request(request.method, request.url, request.body ?? null, { ...request.headers }),
         hardTimeout
       ])
-      const body = await Promise.race([response.readBody(), hardTimeout])
+      message = response.message
+      const body = await Promise.race([readWholeBody(response.message), hardTimeout])
+      message = undefined
       const headers: Record<string, string | undefined> = {}
       for (const [name, value] of Object.entries(response.message.headers)) {
         headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
       }
       return { status: response.message.statusCode ?? 0, headers, body }
     } catch (error) {
+      // A half-read answer must not keep its socket (and the process) alive.
+      message?.destroy()
       throw networkError(error, request)
     } finally {
       clearTimeout(timer)

@@ -77,13 +77,13 @@ export class IdTokenSource {
     assertIdTokenAvailable(env)
     const value = await retrying('requesting the GitHub OIDC token', this.policy(), clock, (line) => core.info(line), async (attempt) => {
       let timer: NodeJS.Timeout | undefined
-      // getIDToken has no timeout of its own (its HTTP client waits up to 3 minutes).
+      // getIDToken has no timeout of its own (its HTTP client waits up to 3 minutes, and its
+      // readBody() never settles when the answer is cut off). Not unref()'d: it keeps Node alive.
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new ActionError('timeout', `the runner's OIDC token endpoint did not answer within ${Math.round(attempt.timeoutMs / 1000)} s`, { retryable: true })),
           attempt.timeoutMs
         )
-        timer.unref()
       })
       try {
         return await Promise.race([core.getIDToken(this.audience), timeout])

@@ -14,6 +14,11 @@ export interface RetryPolicy {
   maxDelayMs?: number
   /** Upper bound of one request; the remaining budget lowers it. */
   requestTimeoutMs?: number
+  /**
+   * The timeout-seconds the user configured, for messages: budgetMs is only what was left
+   * of it when this call started (the OIDC token came first). Without it, messages name budgetMs.
+   */
+  configuredSeconds?: number
 }
 
 export interface RetryClock {
@@ -35,6 +40,28 @@ const DEFAULT_MAX_DELAY_MS = 15_000
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 /** Below this there is no point starting a request. */
 const MIN_ATTEMPT_MS = 250
+/** An attempt that leaves room for a retry still gets at least this long (when there is that much). */
+const MIN_SHARED_ATTEMPT_MS = 5000
+
+/**
+ * The timeout of one attempt. Unless it is the last allowed one, it takes at most half of
+ * what is left (but at least a few seconds), so that a server that never answers still
+ * gets a retry: with timeout-seconds 36, a 30 s first attempt would leave none.
+ */
+export function attemptTimeoutMs(remainingMs: number, isLast: boolean, policy: RetryPolicy): number {
+  const cap = policy.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+  const share = isLast ? remainingMs : Math.max(remainingMs / 2, MIN_SHARED_ATTEMPT_MS)
+  return Math.max(MIN_ATTEMPT_MS, Math.round(Math.min(cap, share, remainingMs)))
+}
+
+/** "timeout-seconds is 36", plus what was left of it when the budget was already partly spent. */
+function budgetText(policy: RetryPolicy): string {
+  const budget = Math.round(policy.budgetMs / 1000)
+  if (policy.configuredSeconds === undefined) return `timeout-seconds is ${budget}`
+  const spentBefore = policy.configuredSeconds * 1000 - policy.budgetMs
+  const left = spentBefore >= 1000 ? `, ${seconds(policy.budgetMs)} of it left for this call` : ''
+  return `timeout-seconds is ${policy.configuredSeconds}${left}`
+}
 
 /** Backoff before attempt `next` (2, 3, ...): base * 2^(next-2), capped, with "equal jitter". */
 export function backoffMs(next: number, policy: RetryPolicy, random: number): number {
@@ -69,8 +96,7 @@ export async function retrying<T>(
   const started = clock.now()
   const deadline = started + policy.budgetMs
   for (let number = 1; ; number++) {
-    const remaining = deadline - clock.now()
-    const timeoutMs = Math.max(MIN_ATTEMPT_MS, Math.min(policy.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, remaining))
+    const timeoutMs = attemptTimeoutMs(deadline - clock.now(), number >= policy.maxAttempts, policy)
     try {
       return await work({ number, timeoutMs })
     } catch (error) {
@@ -87,7 +113,7 @@ export async function retrying<T>(
       const wait = error.retryAfterMs ?? backoffMs(number + 1, policy, clock.random())
       if (clock.now() + wait + MIN_ATTEMPT_MS > deadline) {
         const asked = error.retryAfterMs !== undefined ? `the server asked to wait ${seconds(wait)}, ` : ''
-        throw giveUp(`${asked}timeout-seconds is ${Math.round(policy.budgetMs / 1000)}`)
+        throw giveUp(`${asked}${budgetText(policy)}`)
       }
       log(`${what}: attempt ${number} of ${policy.maxAttempts} failed (${error.message}); retrying in ${seconds(wait)}`)
       await clock.sleep(wait)

@@ -5,6 +5,7 @@
  */
 import { failWithoutCore, loadRunnerCore } from './core'
 import { ActionError, doing, withContext } from './errors'
+import { guardEarlyExit } from './exit-guard'
 import type { Env, RetryInputs } from './inputs'
 import { IdTokenSource } from './oidc'
 import { remediation, type FailureContext } from './remediation'
@@ -36,7 +37,18 @@ function failureHeadline(error: ActionError): string {
 }
 
 /** Runs one action; never throws (the outcome is the exit code, outputs and summary). */
-export async function runAction<I extends RetryInputs>(spec: ActionSpec<I>, overrides: Partial<RunDeps> = {}): Promise<void> {
+export function runAction<I extends RetryInputs>(spec: ActionSpec<I>, overrides: Partial<RunDeps> = {}): Promise<void> {
+  return guardEarlyExit(
+    () => runGuarded(spec, overrides),
+    // Never exit 0 without a result: something it waited for can no longer happen.
+    () =>
+      failWithoutCore(
+        `${spec.name}: stopped before it finished: the process ran out of work while a step of the action was still waiting (a request that can never complete). This is a bug in the action; re-run the job, and report it if it happens again.`
+      )
+  )
+}
+
+async function runGuarded<I extends RetryInputs>(spec: ActionSpec<I>, overrides: Partial<RunDeps>): Promise<void> {
   const base = baseDeps(overrides)
   let core = overrides.core
   let inputs: I | undefined

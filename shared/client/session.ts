@@ -67,7 +67,11 @@ export class Session {
 
   /** Attempts and what is left of the run's timeout-seconds budget. */
   policy(): RetryPolicy {
-    return { maxAttempts: this.retry.maxAttempts, budgetMs: Math.max(0, this.deadline - this.deps.now()) }
+    return {
+      maxAttempts: this.retry.maxAttempts,
+      budgetMs: Math.max(0, this.deadline - this.deps.now()),
+      configuredSeconds: this.retry.timeoutSeconds
+    }
   }
 
   /** POSTs JSON with the narrow retry; returns the 2xx answer or throws with context. */

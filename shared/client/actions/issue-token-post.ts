@@ -4,13 +4,22 @@
  * most 10 s, and never fails the job: a failed revocation is a warning.
  */
 import { revokeToken } from '../agent-idp'
-import { loadRunnerCore } from '../core'
+import { loadRunnerCore, warnWithoutCore } from '../core'
+import { guardEarlyExit } from '../exit-guard'
 import { baseDeps, Session, type RunDeps } from '../session'
 import { STATE } from './issue-token'
 
 export const POST_BUDGET_SECONDS = 10
 
-export async function runPost(overrides: Partial<RunDeps> = {}): Promise<void> {
+export function runPost(overrides: Partial<RunDeps> = {}): Promise<void> {
+  // The post step never fails the job, but must not end silently either.
+  return guardEarlyExit(
+    () => revokeSaved(overrides),
+    () => warnWithoutCore('issue-token (post): stopped before the revocation finished (a request that can never complete); the access token stays valid until it expires.')
+  )
+}
+
+async function revokeSaved(overrides: Partial<RunDeps>): Promise<void> {
   const base = baseDeps(overrides)
   const core = overrides.core ?? (await loadRunnerCore())
   const token = core.getState(STATE.token)
