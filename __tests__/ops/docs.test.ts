@@ -179,19 +179,25 @@ describe('docs/server.md', () => {
     it('`sh server`: each start command prints where it listens', async () => {
       const lines = commands('server')
       expect(lines.length).toBeGreaterThanOrEqual(4)
-      const dataDir = mkdtempSync(join(tmpdir(), 'federate-docs-'))
+      const dataDirs = lines.map(() => mkdtempSync(join(tmpdir(), 'federate-docs-')))
       try {
-        for (const line of lines) {
-          // PORT=0 so nothing clashes; the example database URL becomes the test cluster.
-          const command = line.replace(/postgres:\/\/federate:secret@db\.internal:5432\/federate/, pg.url).replace(/^(?!PORT=)/, 'PORT=0 ')
-          const output = await startAndStop(command, { DATA_DIR: dataDir, OIDC_ISSUERS: issuer.url })
+        // All at once (each its own data directory): the embedded database is one process's.
+        const outputs = await Promise.all(
+          lines.map((line, i) => {
+            // PORT=0 so nothing clashes; the example database URL becomes the test cluster.
+            const command = line.replace(/postgres:\/\/federate:secret@db\.internal:5432\/federate/, pg.url).replace(/^(?!PORT=)/, 'PORT=0 ')
+            return startAndStop(command, { DATA_DIR: dataDirs[i]!, OIDC_ISSUERS: issuer.url })
+          })
+        )
+        lines.forEach((line, i) => {
+          const output = outputs[i]!
           expect(output).toMatch(/federate server listening on (http:\/\/127\.0\.0\.1:\d+|https:\/\/idp\.example\.com)/)
           if (line.includes('DATABASE_URL')) expect(output).toContain('database: PostgreSQL (DATABASE_URL)')
           if (!line.includes('ADMIN_TOKEN')) expect(output).toMatch(/admin token \(generated, shown once/)
           expect(output).not.toContain(pg.url)
-        }
+        })
       } finally {
-        rmSync(dataDir, { recursive: true, force: true })
+        for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
       }
     })
 
