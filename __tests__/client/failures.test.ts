@@ -3,59 +3,37 @@
  * (naming repository, ref and audience), web pages instead of the API, unreachable
  * servers, missing permissions, bad inputs. One setFailed, never a secret.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
+import { afterEach, describe, expect, it } from '@jest/globals'
 import nock from 'nock'
 import { run as runFederate } from '../../shared/client/actions/federate'
 import { run as runIssueToken } from '../../shared/client/actions/issue-token'
 import type { RunDeps } from '../../shared/client/session'
-import { githubClaims, LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
-import { captureStdout, closedPort, fakeClock, recordingCore, stepEnv, useIssuerForRealCore, type Recorded } from './helpers'
+import { githubClaims } from '../../shared/testing/oidc-issuer'
+import { captureStdout, closedPort, recordingCore, stepEnv, useClientWorld } from './helpers'
 
 const API = 'https://idp.example.test'
 const AGENT_ID = '0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30'
 
-let issuer: LocalOidcIssuer
-let restoreEnv: () => void
-let rec: Recorded
-let summaries: string[]
-let clock: ReturnType<typeof fakeClock>
-
-beforeAll(async () => {
-  issuer = await LocalOidcIssuer.start()
-  restoreEnv = useIssuerForRealCore(issuer)
-  nock.disableNetConnect()
-  nock.enableNetConnect('127.0.0.1')
-})
-afterAll(async () => {
-  nock.enableNetConnect()
-  restoreEnv()
-  await issuer.close()
-})
-beforeEach(() => {
-  rec = recordingCore()
-  summaries = []
-  clock = fakeClock()
-  issuer.runnerClaims = githubClaims({ repository: 'acme/widgets', repositoryId: '123456789', ownerId: '4242', ref: 'refs/heads/dev' })
-})
+const world = useClientWorld({ runnerIdentity: { repository: 'acme/widgets', repositoryId: '123456789', ownerId: '4242', ref: 'refs/heads/dev' } })
 afterEach(() => nock.cleanAll())
 
 function deps(inputs: Record<string, string>, env?: Record<string, string | undefined>): Partial<RunDeps> {
   return {
-    core: rec.core,
-    env: env ?? stepEnv(inputs, issuer),
-    writeSummary: async (markdown) => void summaries.push(markdown),
-    now: clock.now,
-    sleep: clock.sleep,
-    random: clock.random
+    core: world.rec.core,
+    env: env ?? stepEnv(inputs, world.issuer),
+    writeSummary: async (markdown) => void world.summaries.push(markdown),
+    now: world.clock.now,
+    sleep: world.clock.sleep,
+    random: world.clock.random
   }
 }
 
 async function issueFailsWith(status: number, body: unknown, headers: Record<string, string> = {}): Promise<string> {
   nock(API).post('/api/v1/oidc/token').reply(status, body as Record<string, unknown>, headers)
   await runIssueToken(deps({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '1' }))
-  expect(rec.calls.filter(([m]) => m === 'setFailed')).toHaveLength(1)
-  expect(rec.outputs).toEqual({})
-  return rec.failed ?? ''
+  expect(world.rec.calls.filter(([m]) => m === 'setFailed')).toHaveLength(1)
+  expect(world.rec.outputs).toEqual({})
+  return world.rec.failed ?? ''
 }
 
 const WHO = /repository acme\/widgets, ref refs\/heads\/dev, event push, audience https:\/\/idp.example.test/
@@ -66,9 +44,9 @@ describe('each server error code has its fix', () => {
     expect(message).toMatch(/^issue-token: exchanging the GitHub OIDC token at https:\/\/idp.example.test\/api\/v1\/oidc\/token for agent .*: the server refused it with 403 \(trust_policy_violation: no trust policy matches\)\n/)
     expect(message).toMatch(new RegExp(`No trust policy on https://idp.example.test matches acme/widgets and agent ${AGENT_ID} \\(${WHO.source}\\)`))
     expect(message).toContain(`POST /api/v1/oidc/trust-policies {"provider":"github","repository":"acme/widgets","branch":"dev","agentId":"${AGENT_ID}"}`)
-    expect(summaries[0]).toMatch(/❌ issue-token: refused by the server \(trust_policy_violation\)/)
-    expect(summaries[0]).toMatch(/\*\*What to do:\*\* No trust policy/)
-    expect(summaries[0]).toContain('| ref | refs/heads/dev |')
+    expect(world.summaries[0]).toMatch(/❌ issue-token: refused by the server \(trust_policy_violation\)/)
+    expect(world.summaries[0]).toMatch(/\*\*What to do:\*\* No trust policy/)
+    expect(world.summaries[0]).toContain('| ref | refs/heads/dev |')
   })
 
   it('branch_not_permitted: says which ref the token has', async () => {
@@ -77,7 +55,7 @@ describe('each server error code has its fix', () => {
   })
 
   it('event_not_permitted: explains pull_request_target and workflow_run', async () => {
-    issuer.runnerClaims = githubClaims({ repository: 'acme/widgets', repositoryId: '1', ownerId: '2', eventName: 'pull_request_target' })
+    world.issuer.runnerClaims = githubClaims({ repository: 'acme/widgets', repositoryId: '1', ownerId: '2', eventName: 'pull_request_target' })
     const message = await issueFailsWith(403, { error: 'event_not_permitted', error_description: 'event refused' })
     expect(message).toMatch(/Tokens of 'pull_request_target' events are refused .*list the event in the policy's "events"/)
   })
@@ -105,23 +83,23 @@ describe('each server error code has its fix', () => {
   it('rate_limited: gives up when Retry-After exceeds the budget, and says so', async () => {
     nock(API).post('/api/v1/oidc/token').reply(429, { error: 'rate_limited', error_description: 'too many' }, { 'Retry-After': '600' })
     await runIssueToken(deps({ 'api-url': API, 'agent-id': AGENT_ID }))
-    expect(rec.failed).toMatch(/gave up after 1 attempt in 0 s \(the server asked to wait 600 s, timeout-seconds is 90\)/)
-    expect(rec.failed).toMatch(/The server is rate-limiting acme\/widgets. Retry later, or raise 'timeout-seconds'/)
+    expect(world.rec.failed).toMatch(/gave up after 1 attempt in 0 s \(the server asked to wait 600 s, timeout-seconds is 90\)/)
+    expect(world.rec.failed).toMatch(/The server is rate-limiting acme\/widgets. Retry later, or raise 'timeout-seconds'/)
   })
 
   it('a 5xx carries the server message and is not retried unless 502/503/504', async () => {
     const scope = nock(API).post('/api/v1/oidc/token').reply(500, { error: 'server_error', error_description: 'database is on fire' })
     await runIssueToken(deps({ 'api-url': API, 'agent-id': AGENT_ID }))
     scope.done()
-    expect(rec.failed).toMatch(/the server failed with 500 \(server_error: database is on fire\)\nThe server failed. Re-run later/)
-    expect(clock.sleeps).toEqual([])
+    expect(world.rec.failed).toMatch(/the server failed with 500 \(server_error: database is on fire\)\nThe server failed. Re-run later/)
+    expect(world.clock.sleeps).toEqual([])
   })
 
   it('reads the federate envelope {success:false, error, code}', async () => {
     nock(API).post('/v1/identity/federate').reply(401, { success: false, error: 'audience mismatch', code: 'invalid_token' })
     await runFederate(deps({ 'api-url': API }))
-    expect(rec.failed).toMatch(/the server refused it with 401 \(invalid_token: audience mismatch\)/)
-    expect(rec.failed).toMatch(/the server expects its federate audience \(FEDERATE_AUDIENCE, default 'persql'\)/)
+    expect(world.rec.failed).toMatch(/the server refused it with 401 \(invalid_token: audience mismatch\)/)
+    expect(world.rec.failed).toMatch(/the server expects its federate audience \(FEDERATE_AUDIENCE, default 'persql'\)/)
   })
 })
 
@@ -152,27 +130,27 @@ describe('nothing to talk to', () => {
   it('an unreachable server: retried max-attempts times, then says how long it tried and what to check', async () => {
     const port = await closedPort()
     await runIssueToken(deps({ 'api-url': `http://127.0.0.1:${port}`, 'agent-id': AGENT_ID, 'max-attempts': '3' }))
-    expect(rec.failed).toMatch(new RegExp(`gave up after 3 attempts in 2\\.3 s \\(max-attempts is 3\\); last error: could not connect to http://127.0.0.1:${port} \\(ECONNREFUSED\\)`))
-    expect(rec.failed).toMatch(/Check that api-url \(http:\/\/127.0.0.1:\d+\/\) is right and reachable from the runner/)
-    expect(rec.infos.filter((line) => /attempt \d of 3 failed/.test(line))).toHaveLength(2)
+    expect(world.rec.failed).toMatch(new RegExp(`gave up after 3 attempts in 2\\.3 s \\(max-attempts is 3\\); last error: could not connect to http://127.0.0.1:${port} \\(ECONNREFUSED\\)`))
+    expect(world.rec.failed).toMatch(/Check that api-url \(http:\/\/127.0.0.1:\d+\/\) is right and reachable from the runner/)
+    expect(world.rec.infos.filter((line) => /attempt \d of 3 failed/.test(line))).toHaveLength(2)
   })
 
   it('no id-token permission: says to add permissions: id-token: write', async () => {
     const env = stepEnv({ 'api-url': API, 'agent-id': AGENT_ID })
     await runIssueToken(deps({}, env))
-    expect(rec.failed).toMatch(/^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): this job cannot request a GitHub OIDC token \(ACTIONS_ID_TOKEN_REQUEST_URL is not set\)\nAdd `permissions: id-token: write` to the job/)
-    expect(summaries[0]).toMatch(/No OIDC token was minted/)
+    expect(world.rec.failed).toMatch(/^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): this job cannot request a GitHub OIDC token \(ACTIONS_ID_TOKEN_REQUEST_URL is not set\)\nAdd `permissions: id-token: write` to the job/)
+    expect(world.summaries[0]).toMatch(/No OIDC token was minted/)
   })
 
   it("the runner's token endpoint failing: retried, then reported", async () => {
-    issuer.failRunnerRequests = { count: 100, status: 500 }
+    world.issuer.failRunnerRequests = { count: 100, status: 500 }
     try {
       await runIssueToken(deps({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '2' }))
     } finally {
-      issuer.failRunnerRequests = { count: 0, status: 500 }
+      world.issuer.failRunnerRequests = { count: 0, status: 500 }
     }
-    expect(rec.failed).toMatch(/^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 2 attempts in 0.8 s \(max-attempts is 2\); last error: the runner's OIDC token endpoint failed: Failed to get ID Token. Error Code : 500 Error Message: injected failure\n/)
-    expect(rec.failed).toMatch(/The runner could not mint an OIDC token/)
+    expect(world.rec.failed).toMatch(/^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 2 attempts in 0.8 s \(max-attempts is 2\); last error: the runner's OIDC token endpoint failed: Failed to get ID Token. Error Code : 500 Error Message: injected failure\n/)
+    expect(world.rec.failed).toMatch(/The runner could not mint an OIDC token/)
   })
 })
 
@@ -180,20 +158,20 @@ describe('a runner token endpoint that never answers', () => {
   it('times each attempt out instead of waiting for the HTTP client', async () => {
     const hanging = recordingCore()
     hanging.core.getIDToken = () => new Promise<string>(() => undefined)
-    rec = hanging
+    world.rec = hanging
     await runIssueToken({ ...deps({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '1', 'timeout-seconds': '1' }) })
-    expect(rec.failed).toMatch(/requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 1 attempt .*the runner's OIDC token endpoint did not answer within 1 s/)
+    expect(world.rec.failed).toMatch(/requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 1 attempt .*the runner's OIDC token endpoint did not answer within 1 s/)
   })
 })
 
 describe('invalid inputs', () => {
   it('fail before anything is loaded or minted, with every problem listed', async () => {
-    const env = stepEnv({ 'api-url': 'http://idp.example.com', 'agent-id': 'nope', ttl: '0' }, issuer)
-    const minted = issuer.issuedByRunner.length
+    const env = stepEnv({ 'api-url': 'http://idp.example.com', 'agent-id': 'nope', ttl: '0' }, world.issuer)
+    const minted = world.issuer.issuedByRunner.length
     await runIssueToken(deps({}, env))
-    expect(rec.failed).toMatch(/^issue-token: Invalid inputs:\n- Input 'api-url' must use https.*\n- Input 'agent-id' must be an agent id.*\n- Input 'ttl' must be a positive whole number/)
-    expect(issuer.issuedByRunner.length).toBe(minted)
-    expect(summaries[0]).toMatch(/❌ issue-token: invalid inputs/)
+    expect(world.rec.failed).toMatch(/^issue-token: Invalid inputs:\n- Input 'api-url' must use https.*\n- Input 'agent-id' must be an agent id.*\n- Input 'ttl' must be a positive whole number/)
+    expect(world.issuer.issuedByRunner.length).toBe(minted)
+    expect(world.summaries[0]).toMatch(/❌ issue-token: invalid inputs/)
   })
 
   it('without an injected core: prints ::error:: and sets exit code 1 without loading @actions/core', async () => {

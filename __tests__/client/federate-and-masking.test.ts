@@ -4,7 +4,7 @@
  * ::add-mask:: before it appears anywhere else, and never appears in clear in the log,
  * the messages or the job summary.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
 import nock from 'nock'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,41 +13,21 @@ import { run as runFederate } from '../../shared/client/actions/federate'
 import { run as runIssueToken } from '../../shared/client/actions/issue-token'
 import { SecretRegistry } from '../../shared/client/secrets'
 import type { RunDeps } from '../../shared/client/session'
-import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
-import { captureStdout, fakeClock, recordingCore, stepEnv, useIssuerForRealCore, type Recorded } from './helpers'
+import { captureStdout, fakeClock, stepEnv, useClientWorld } from './helpers'
 
 const API = 'https://db.example.test'
 const WORKSPACE_TOKEN = 'ws_live_7c1d9e0f2a3b4c5d'
 const AGENT_ID = '0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30'
 
-let issuer: LocalOidcIssuer
-let restoreEnv: () => void
-let rec: Recorded
-let summaries: string[]
-
-beforeAll(async () => {
-  issuer = await LocalOidcIssuer.start()
-  restoreEnv = useIssuerForRealCore(issuer)
-  nock.disableNetConnect()
-  nock.enableNetConnect('127.0.0.1')
-})
-afterAll(async () => {
-  nock.enableNetConnect()
-  restoreEnv()
-  await issuer.close()
-})
-beforeEach(() => {
-  rec = recordingCore()
-  summaries = []
-})
+const world = useClientWorld()
 afterEach(() => nock.cleanAll())
 
 function deps(inputs: Record<string, string>): Partial<RunDeps> {
   const clock = fakeClock()
   return {
-    core: rec.core,
-    env: stepEnv({ 'api-url': API, ...inputs }, issuer),
-    writeSummary: async (markdown) => void summaries.push(markdown),
+    core: world.rec.core,
+    env: stepEnv({ 'api-url': API, ...inputs }, world.issuer),
+    writeSummary: async (markdown) => void world.summaries.push(markdown),
     now: clock.now,
     sleep: clock.sleep,
     random: clock.random
@@ -79,12 +59,12 @@ describe('federate', () => {
         return [201, workspace(true)]
       })
     await runFederate(deps({}))
-    expect(rec.failed).toBeUndefined()
-    const oidc = issuer.issuedByRunner.at(-1)!
+    expect(world.rec.failed).toBeUndefined()
+    const oidc = world.issuer.issuedByRunner.at(-1)!
     expect(authorization).toBe(`Bearer ${oidc}`)
     expect(body).toBe('')
     expect(JSON.parse(Buffer.from(oidc.split('.')[1]!, 'base64url').toString()).aud).toBe('persql')
-    expect(rec.outputs).toEqual({
+    expect(world.rec.outputs).toEqual({
       token: WORKSPACE_TOKEN,
       url: `${API}/v1/db/ns_acme_widgets/main`,
       namespace: 'ns_acme_widgets',
@@ -94,25 +74,25 @@ describe('federate', () => {
       'expires-at': '2030-01-01T01:00:00.000Z'
     })
     // Only the token is masked: the rest must pass through job outputs.
-    expect(rec.masked).toEqual([oidc, WORKSPACE_TOKEN])
-    expect(summaries[0]).toMatch(/### ✅ federate: workspace created for acme\/widgets/)
-    expect(summaries[0]).toContain('| namespace | ns_acme_widgets |')
-    expect(summaries[0]).toContain('| audience | persql |')
-    expect(summaries[0]).not.toContain(WORKSPACE_TOKEN)
+    expect(world.rec.masked).toEqual([oidc, WORKSPACE_TOKEN])
+    expect(world.summaries[0]).toMatch(/### ✅ federate: workspace created for acme\/widgets/)
+    expect(world.summaries[0]).toContain('| namespace | ns_acme_widgets |')
+    expect(world.summaries[0]).toContain('| audience | persql |')
+    expect(world.summaries[0]).not.toContain(WORKSPACE_TOKEN)
   })
 
   it("reports created=false on a later run (200) and says it reused the workspace", async () => {
     nock(API).post('/v1/identity/federate').reply(200, workspace(false))
     await runFederate(deps({}))
-    expect(rec.outputs.created).toBe('false')
-    expect(rec.infos.at(-1)).toMatch(/^Reusing workspace ns_acme_widgets for acme\/widgets/)
+    expect(world.rec.outputs.created).toBe('false')
+    expect(world.rec.infos.at(-1)).toMatch(/^Reusing workspace ns_acme_widgets for acme\/widgets/)
   })
 
   it('refuses an answer without the envelope', async () => {
     nock(API).post('/v1/identity/federate').reply(200, { token: WORKSPACE_TOKEN })
     await runFederate(deps({}))
-    expect(rec.failed).toMatch(/without the expected \{success: true, data: \{token, url, \.\.\.\}\} envelope/)
-    expect(rec.outputs).toEqual({})
+    expect(world.rec.failed).toMatch(/without the expected \{success: true, data: \{token, url, \.\.\.\}\} envelope/)
+    expect(world.rec.outputs).toEqual({})
   })
 })
 
@@ -156,11 +136,11 @@ describe('masking with the real @actions/core', () => {
   it('masks the OIDC and workspace tokens before anything else prints them', async () => {
     nock(API).post('/v1/identity/federate').reply(201, workspace(true))
     const { stdout, summary } = await runReal(runFederate, {})
-    expectMaskedFirst(stdout, issuer.issuedByRunner.at(-1)!)
+    expectMaskedFirst(stdout, world.issuer.issuedByRunner.at(-1)!)
     expectMaskedFirst(stdout, WORKSPACE_TOKEN)
     expect(summary).toContain('acme/widgets')
     expect(summary).not.toContain(WORKSPACE_TOKEN)
-    expect(summary).not.toContain(issuer.issuedByRunner.at(-1)!)
+    expect(summary).not.toContain(world.issuer.issuedByRunner.at(-1)!)
     // The output file holds the token (that is its job), written after the mask.
     expect(await readFile(join(dir, 'GITHUB_OUTPUT'), 'utf8')).toContain(WORKSPACE_TOKEN)
   })
@@ -180,7 +160,7 @@ describe('masking with the real @actions/core', () => {
         ]
       })
     const { stdout, summary } = await runReal(runIssueToken, { 'agent-id': AGENT_ID })
-    const oidc = issuer.issuedByRunner.at(-1)!
+    const oidc = world.issuer.issuedByRunner.at(-1)!
     expectMaskedFirst(stdout, oidc)
     expect(stdout).not.toContain(echoed)
     expect(summary).not.toContain(echoed)

@@ -1,13 +1,15 @@
 /**
  * Test doubles for the client: a core that records everything it is asked to print or
  * set (getIDToken is the real one, against the local issuer), a clock whose sleeps only
- * advance time, and the INPUT_* environment of a step.
+ * advance time, the INPUT_* environment of a step, and the shared hooks of the suites that
+ * run the actions in process against the local issuer (useClientWorld).
  */
 import * as realCore from '@actions/core'
+import { afterAll, beforeAll, beforeEach } from '@jest/globals'
 import type { ActionCore } from '../../shared/client/core'
 import type { Env } from '../../shared/client/inputs'
 import type { RunDeps } from '../../shared/client/session'
-import type { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
+import { githubClaims, LocalOidcIssuer, type RepoIdentity } from '../../shared/testing/oidc-issuer'
 
 export interface Recorded {
   core: ActionCore
@@ -90,8 +92,10 @@ export function recordingCore(initialState: Record<string, string> = {}): Record
   return rec
 }
 
+export type FakeClock = Pick<RunDeps, 'now' | 'sleep' | 'random'> & { sleeps: number[]; advance(ms: number): void }
+
 /** A clock for retry tests: sleeping advances `now` and is recorded, never waits. */
-export function fakeClock(start = Date.now()): Pick<RunDeps, 'now' | 'sleep' | 'random'> & { sleeps: number[]; advance(ms: number): void } {
+export function fakeClock(start = Date.now()): FakeClock {
   let now = start
   const sleeps: number[] = []
   return {
@@ -125,6 +129,51 @@ export function useIssuerForRealCore(issuer: LocalOidcIssuer): () => void {
     if (saved.token === undefined) delete process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN
     else process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = saved.token
   }
+}
+
+/** What an in-process action suite works with; the fields are filled by the hooks of useClientWorld. */
+export interface ClientWorld {
+  issuer: LocalOidcIssuer
+  /** A fresh recording core before each test (a test may replace it, e.g. to seed saved state). */
+  rec: Recorded
+  /** Job summaries written during the current test. */
+  summaries: string[]
+  /** A fresh clock before each test. */
+  clock: FakeClock
+}
+
+/**
+ * Registers the hooks of an in-process action suite: a local issuer that the real
+ * core.getIDToken reaches through process.env, nock allowed to reach 127.0.0.1 only, and a
+ * fresh core, summary list and clock before each test (and, given `runnerIdentity`, fresh
+ * runner claims for it, so a test that changes them does not change the next one).
+ * nock's mocks are the suite's own to check and clean after each test.
+ */
+export function useClientWorld(options: { runnerIdentity?: RepoIdentity } = {}): ClientWorld {
+  const world = { summaries: [] as string[] } as ClientWorld
+  let restoreEnv: () => void
+  // Imported here, not at the top: importing nock patches node:http, and the suites that use
+  // only the other helpers (the transport's own tests among them) must keep the real one.
+  let nock: typeof import('nock')
+  beforeAll(async () => {
+    nock = (await import('nock')).default
+    world.issuer = await LocalOidcIssuer.start()
+    restoreEnv = useIssuerForRealCore(world.issuer)
+    nock.disableNetConnect()
+    nock.enableNetConnect('127.0.0.1')
+  })
+  afterAll(async () => {
+    nock.enableNetConnect()
+    restoreEnv()
+    await world.issuer.close()
+  })
+  beforeEach(() => {
+    world.rec = recordingCore()
+    world.summaries = []
+    world.clock = fakeClock()
+    if (options.runnerIdentity) world.issuer.runnerClaims = githubClaims(options.runnerIdentity)
+  })
+  return world
 }
 
 /** Captures process.stdout while `work` runs (the real core prints workflow commands there). */
