@@ -213,7 +213,7 @@ function resultsMarkdown(machine: Machine, table: ResultTable, quick: boolean, m
       `(${load.median > machine.nproc ? 'the machine was shared with other work: absolute figures are pessimistic, the same-run ratios less so' : 'quiet machine'}).`,
     '',
     'Every figure is the median of several runs, beside a reference measured in the same run on the same machine; ' +
-      'the ratio is what the targets of issue 6 judge. See bench/README.md for the method.',
+      'the ratio is what the targets of issue 6 judge. See bench/README.md for the method and bench/ANALYSIS.md for what the profiles show where a target is missed.',
     '',
     table.markdown(),
     '',
