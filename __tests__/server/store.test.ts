@@ -67,6 +67,36 @@ describe('store on the embedded database', () => {
     expect(rows[0]).toEqual({ n: 0 })
   })
 
+  it('runs the operation once when requests with one key race, and every racer answers its response', async () => {
+    let runs = 0
+    const slowOp = async () => {
+      runs++
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      return { status: 201, body: { run: runs } }
+    }
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => withIdempotency(store, 'repo:race', 'k', { a: 1 }, slowOp))
+    )
+    expect(runs).toBe(1)
+    expect(answers).toEqual(Array.from({ length: 8 }, () => ({ status: 201, body: { run: 1 } })))
+  })
+
+  it('gives the key up when the operation fails, so a retry runs it again', async () => {
+    const failing = async (): Promise<{ status: number; body: unknown }> => {
+      throw new Error('database went away')
+    }
+    await expect(withIdempotency(store, 'repo:fail', 'k', { a: 1 }, failing)).rejects.toThrow('database went away')
+    const retried = await withIdempotency(store, 'repo:fail', 'k', { a: 1 }, async () => ({ status: 201, body: { ok: true } }))
+    expect(retried).toEqual({ status: 201, body: { ok: true } })
+  })
+
+  it('takes over a claim whose server died before answering (pending for over a minute)', async () => {
+    expect(await store.claimIdempotencyKey('repo:dead', 'k', bodyHash({ a: 1 }), 86_400_000, 60_000)).toBe(true)
+    now = new Date(now.getTime() + 61_000)
+    const answer = await withIdempotency(store, 'repo:dead', 'k', { a: 1 }, async () => ({ status: 201, body: { mine: true } }))
+    expect(answer).toEqual({ status: 201, body: { mine: true } })
+  })
+
   it('hashes bodies independently of key order', () => {
     expect(bodyHash({ a: 1, b: { c: 2, d: 3 } })).toBe(bodyHash({ b: { d: 3, c: 2 }, a: 1 }))
     expect(bodyHash({ a: 1 })).not.toBe(bodyHash({ a: '1' }))

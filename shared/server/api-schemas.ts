@@ -44,7 +44,7 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'invalid_token: missing, invalid, expired or revoked bearer',
   403: 'refused by a trust rule (trust_policy_violation, branch_not_permitted, event_not_permitted, insufficient_scope, forbidden)',
   404: 'unknown resource (agent_not_found, not_found)',
-  409: 'agent_exists: the name belongs to another repository',
+  409: 'agent_exists: the name belongs to another repository; idempotency_key_in_use: a request with the same Idempotency-Key is still running',
   413: 'request body larger than 64 KiB',
   415: 'unsupported content type',
   422: 'idempotency_key_reused: the same Idempotency-Key with another body',

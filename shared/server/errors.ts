@@ -15,6 +15,7 @@ export type ApiErrorCode =
   | 'not_found'
   | 'forbidden'
   | 'idempotency_key_reused'
+  | 'idempotency_key_in_use'
   | 'rate_limited'
   | 'temporarily_unavailable'
   | 'server_error'

@@ -41,33 +41,62 @@ export function bodyHash(body: unknown): string {
   return createHash('sha256').update(JSON.stringify(canonical(body) ?? null)).digest('hex')
 }
 
+/** A claim left pending this long belongs to a request whose server died: take it over. */
+const ABANDONED_CLAIM_MS = 60_000
+/** How long a request waits for a racing request with the same key before answering 409. */
+const WAIT_FOR_RACE_MS = 10_000
+const POLL_MS = 25
+
 /**
  * Runs `operation` at most once per (scope, key, body): a replay answers the stored first
- * response, another body under the same key is a 422.
+ * response, another body under the same key is a 422. The key is claimed before the
+ * operation runs, so requests racing with one key (on any instance) wait for the first one
+ * and answer its response, instead of each running the operation.
  */
 export async function withIdempotency(
   store: Store,
   scope: string,
   key: string | undefined,
   body: unknown,
-  operation: () => Promise<Replayable>
+  operation: () => Promise<Replayable>,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 ): Promise<Replayable> {
   if (key === undefined) return operation()
   const hash = bodyHash(body)
-  const check = (stored: { requestSha256: string; status: number; response: unknown }): Replayable => {
-    if (stored.requestSha256 !== hash) {
+  const waitUntil = Date.now() + WAIT_FOR_RACE_MS
+  for (;;) {
+    const stored = await store.idempotentResponse(scope, key, IDEMPOTENCY_TTL_MS)
+    if (stored && stored.requestSha256 !== hash) {
       throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with another request body')
     }
-    return { status: stored.status, body: stored.response }
+    if (stored && stored.status !== 0) return { status: stored.status, body: stored.response }
+    // No row, or a pending one whose owner may have died: try to claim (the store takes over abandoned claims).
+    if (await store.claimIdempotencyKey(scope, key, hash, IDEMPOTENCY_TTL_MS, ABANDONED_CLAIM_MS)) {
+      return runClaimed(store, scope, key, operation)
+    }
+    // Another request holds the key: wait for its answer (or for it to give the key up).
+    if (Date.now() > waitUntil) {
+      throw new ApiError(409, 'idempotency_key_in_use', 'a request with this Idempotency-Key is still in progress; retry later')
+    }
+    await sleep(POLL_MS)
   }
-  const existing = await store.idempotentResponse(scope, key, IDEMPOTENCY_TTL_MS)
-  if (existing) return check(existing)
-  const result = await operation()
-  const saved = await store.saveIdempotentResponse(
-    scope,
-    key,
-    { requestSha256: hash, status: result.status, response: result.body },
-    IDEMPOTENCY_TTL_MS
-  )
-  return check(saved)
+}
+
+async function runClaimed(
+  store: Store,
+  scope: string,
+  key: string,
+  operation: () => Promise<Replayable>
+): Promise<Replayable> {
+  let result: Replayable
+  try {
+    result = await operation()
+  } catch (error) {
+    await store.releaseIdempotencyKey(scope, key).catch(() => undefined)
+    throw error
+  }
+  await store.completeIdempotencyKey(scope, key, result.status, result.body)
+  // Answer what replays will answer (the stored JSON), byte for byte.
+  const stored = await store.idempotentResponse(scope, key, IDEMPOTENCY_TTL_MS)
+  return stored ? { status: stored.status, body: stored.response } : result
 }

@@ -476,27 +476,45 @@ export class Store {
   }
 
   /**
-   * Stores the first successful response for (scope, key) and answers the stored one: when
-   * two requests with one key race, both answer the first. An expired row is replaced.
+   * Claims (scope, key) for one request before it runs, so that racing requests with the
+   * same key (on any instance) run the operation once. True when this caller holds the claim.
+   * The claim row has status 0 until `completeIdempotencyKey`; an expired row, or a claim
+   * left pending longer than `abandonAfterMs` (its instance died), is taken over.
    */
-  async saveIdempotentResponse(
+  async claimIdempotencyKey(
     scope: string,
     key: string,
-    value: IdempotentResponse,
-    maxAgeMs: number
-  ): Promise<IdempotentResponse> {
-    const cutoff = new Date(this.now().getTime() - maxAgeMs)
-    await this.db.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at <= $3', [
+    requestSha256: string,
+    maxAgeMs: number,
+    abandonAfterMs: number
+  ): Promise<boolean> {
+    const now = this.now().getTime()
+    await this.db.query(
+      `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2
+         AND (created_at <= $3 OR (status = 0 AND created_at <= $4))`,
+      [scope, key, new Date(now - maxAgeMs), new Date(now - abandonAfterMs)]
+    )
+    const { rows } = await this.db.query(
+      `INSERT INTO idempotency_keys (scope, key, request_sha256, status, response, created_at)
+       VALUES ($1, $2, $3, 0, 'null', $4) ON CONFLICT (scope, key) DO NOTHING RETURNING key`,
+      [scope, key, requestSha256, this.now()]
+    )
+    return rows.length === 1
+  }
+
+  /** Stores the successful response of a claimed key. */
+  async completeIdempotencyKey(scope: string, key: string, status: number, response: unknown): Promise<void> {
+    await this.db.query('UPDATE idempotency_keys SET status = $3, response = $4 WHERE scope = $1 AND key = $2', [
       scope,
       key,
-      cutoff
+      status,
+      JSON.stringify(response)
     ])
-    await this.db.query(
-      `INSERT INTO idempotency_keys (scope, key, request_sha256, status, response, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING`,
-      [scope, key, value.requestSha256, value.status, JSON.stringify(value.response), this.now()]
-    )
-    return (await this.idempotentResponse(scope, key, maxAgeMs)) ?? value
+  }
+
+  /** Gives a claim up after a failed operation: errors are never stored. */
+  async releaseIdempotencyKey(scope: string, key: string): Promise<void> {
+    await this.db.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status = 0', [scope, key])
   }
 
   /** Drops idempotency rows older than maxAgeMs (called now and then). */
