@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { faults } from '../../shared/testing/faulty-server'
 import { failureMessage, newIdentity } from '../e2e/world'
-import { expectWithinBound, gaps, useFaultWorld } from './helpers'
+import { expectWithinBound, federateViaFaulty, gaps, useFaultWorld } from './helpers'
 
 const FEDERATE = '/v1/identity/federate'
 const EXCHANGE = '/api/v1/oidc/token'
@@ -14,12 +14,8 @@ const TIMEOUT = 30
 
 describe('faults: the federate bundle against a faulty server', () => {
   const fw = useFaultWorld()
-  const { world } = fw
   const faulty = () => fw.faulty
-  const federate = async (extra: Record<string, string> = {}) => {
-    const job = await world.job(newIdentity())
-    return job.run({ uses: './federate', with: { 'api-url': faulty().url, 'timeout-seconds': String(TIMEOUT), ...extra } })
-  }
+  const federate = federateViaFaulty(fw, TIMEOUT)
 
   it('503 twice, then the real answer: retried and passes', async () => {
     faulty().plan(FEDERATE, [faults.unavailable(), faults.unavailable()])

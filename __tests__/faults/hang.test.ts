@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { faults } from '../../shared/testing/faulty-server'
-import { failureMessage, newIdentity } from '../e2e/world'
-import { expectWithinBound, useFaultWorld } from './helpers'
+import { failureMessage } from '../e2e/world'
+import { expectWithinBound, federateViaFaulty, useFaultWorld } from './helpers'
 
 const FEDERATE = '/v1/identity/federate'
 // Below the old 30 s per-attempt timeout + a retry: the client must still split it into attempts.
@@ -15,15 +15,14 @@ const TIMEOUT = 36
 
 describe('faults: a server that never answers', () => {
   const fw = useFaultWorld()
-  const { world } = fw
   const faulty = () => fw.faulty
+  const federate = federateViaFaulty(fw, TIMEOUT)
 
   it(
     'times out, retries, and fails within timeout-seconds saying how long it tried',
     async () => {
       faulty().plan(FEDERATE, [], faults.hang())
-      const job = await world.job(newIdentity())
-      const run = await job.run({ uses: './federate', with: { 'api-url': faulty().url, 'timeout-seconds': String(TIMEOUT) } })
+      const run = await federate()
       const message = failureMessage(run)
       expect(run.errors).toHaveLength(1)
       expect(faulty().requestsTo(FEDERATE).length).toBeGreaterThanOrEqual(2)

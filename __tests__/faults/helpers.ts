@@ -4,8 +4,8 @@
  */
 import { afterAll, afterEach, beforeAll, expect } from '@jest/globals'
 import { FaultyServer } from '../../shared/testing/faulty-server'
-import type { StepResult } from '../../shared/testing/local-runner'
-import { useE2eWorld, type E2eWorld } from '../e2e/world'
+import type { ActionRun, StepResult } from '../../shared/testing/local-runner'
+import { newIdentity, useE2eWorld, type E2eWorld } from '../e2e/world'
 
 export interface FaultWorld {
   world: E2eWorld
@@ -21,6 +21,17 @@ export function useFaultWorld(): FaultWorld {
   afterEach(() => self.faulty.reset())
   afterAll(() => self.faulty?.close())
   return self
+}
+
+/**
+ * The federate scenario of the fault suites: a job of a fresh identity runs the federate
+ * bundle with api-url pointing at the faulty server, given timeout-seconds and any other inputs.
+ */
+export function federateViaFaulty(fw: FaultWorld, timeoutSeconds: number): (extra?: Record<string, string>) => Promise<ActionRun> {
+  return async (extra = {}) => {
+    const job = await fw.world.job(newIdentity())
+    return job.run({ uses: './federate', with: { 'api-url': fw.faulty.url, 'timeout-seconds': String(timeoutSeconds), ...extra } })
+  }
 }
 
 /**

@@ -7,20 +7,16 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { faults } from '../../shared/testing/faulty-server'
-import { failureMessage, newIdentity } from '../e2e/world'
-import { expectWithinBound, useFaultWorld } from './helpers'
+import { failureMessage } from '../e2e/world'
+import { expectWithinBound, federateViaFaulty, useFaultWorld } from './helpers'
 
 const FEDERATE = '/v1/identity/federate'
 const TIMEOUT = 30
 
 describe('faults: a connection reset mid-response', () => {
   const fw = useFaultWorld()
-  const { world } = fw
   const faulty = () => fw.faulty
-  const federate = async (extra: Record<string, string> = {}) => {
-    const job = await world.job(newIdentity())
-    return job.run({ uses: './federate', with: { 'api-url': faulty().url, 'timeout-seconds': String(TIMEOUT), ...extra } })
-  }
+  const federate = federateViaFaulty(fw, TIMEOUT)
 
   it('a connection reset in the middle of the answer is retried and passes', async () => {
     faulty().plan(FEDERATE, [faults.reset()])
