@@ -174,6 +174,13 @@ interface Line {
   text: string
 }
 
+/** The annotation commands: the list of the step result that collects each, and its log label. */
+const ANNOTATIONS = {
+  error: { list: 'errors', label: 'Error' },
+  warning: { list: 'warnings', label: 'Warning' },
+  notice: { list: 'notices', label: 'Notice' }
+} as const
+
 const DEFAULT_RUN: GitHubRun = {
   repository: 'acme/widgets',
   repositoryId: '123456789',
@@ -732,17 +739,13 @@ export class LocalJob {
           }
           break
         case 'error':
-          result.errors.push(command.data)
-          show(`Error: ${command.data}`)
-          break
         case 'warning':
-          result.warnings.push(command.data)
-          show(`Warning: ${command.data}`)
+        case 'notice': {
+          const annotation = ANNOTATIONS[command.command]
+          result[annotation.list].push(command.data)
+          show(`${annotation.label}: ${command.data}`)
           break
-        case 'notice':
-          result.notices.push(command.data)
-          show(`Notice: ${command.data}`)
-          break
+        }
         case 'debug':
           result.debug.push(command.data)
           if (this.options.debug) show(`##[debug]${command.data}`)
