@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { JWTPayload } from 'jose'
 import type { SigningKeys } from './keys'
-import type { Agent, Credential, Store, Workspace } from './store/store'
+import type { Agent, AuditInput, Credential, NewCredential, Store, Workspace } from './store/store'
 
 export const SCOPE_BOOTSTRAP = 'agents:write'
 export const SCOPE_AGENT = 'agent'
@@ -23,6 +23,9 @@ export interface IssuedToken {
   expiresAt: Date
   expiresIn: number
 }
+
+/** The audit event of an issuance, given the new credential's id and scope. */
+export type IssuanceAudit = (credential: { id: string; scope: string }) => Omit<AuditInput, 'credentialId'>
 
 export interface AuthenticatedAccessToken {
   credential: Credential
@@ -58,12 +61,16 @@ export class TokenService {
     return new TokenService(store, this.keys, this.publicUrl, this.now)
   }
 
-  /** A JWT for a bootstrap (agentId undefined) or agent-scoped exchange. */
+  /**
+   * A JWT for a bootstrap (agentId undefined) or agent-scoped exchange. With `audit`, its
+   * event and (agent-scoped) the agent's last use are written with the credential row, atomically.
+   */
   async issueAccessToken(input: {
     repository: string
     repositoryId: string
     agentId?: string
     lifetimeSeconds: number
+    audit?: IssuanceAudit
   }): Promise<IssuedToken> {
     const nowSeconds = Math.floor(this.now().getTime() / 1000)
     const exp = nowSeconds + input.lifetimeSeconds
@@ -80,33 +87,47 @@ export class TokenService {
       repository: input.repository,
       repository_id: input.repositoryId
     })
-    const credential = await this.store.createCredential({
-      id,
-      kind: input.agentId ? 'agent' : 'bootstrap',
-      agentId: input.agentId,
-      scope,
-      repository: input.repository,
-      repositoryId: input.repositoryId,
-      tokenSha256: sha256Hex(token),
-      expiresAt
-    })
+    const credential = await this.saveCredential(
+      {
+        id,
+        kind: input.agentId ? 'agent' : 'bootstrap',
+        agentId: input.agentId,
+        scope,
+        repository: input.repository,
+        repositoryId: input.repositoryId,
+        tokenSha256: sha256Hex(token),
+        expiresAt
+      },
+      input.audit,
+      input.agentId
+    )
     return { token, credential, expiresAt, expiresIn: input.lifetimeSeconds }
   }
 
-  /** An opaque random workspace token; only its SHA-256 is stored. */
-  async issueWorkspaceToken(workspace: Workspace, lifetimeSeconds: number): Promise<IssuedToken> {
+  /** An opaque random workspace token; only its SHA-256 is stored (with `audit`'s event when given). */
+  async issueWorkspaceToken(workspace: Workspace, lifetimeSeconds: number, audit?: IssuanceAudit): Promise<IssuedToken> {
     const token = WORKSPACE_TOKEN_PREFIX + randomBytes(32).toString('base64url')
     const expiresAt = new Date(Math.floor(this.now().getTime() / 1000) * 1000 + lifetimeSeconds * 1000)
-    const credential = await this.store.createCredential({
-      kind: 'workspace',
-      workspaceId: workspace.id,
-      scope: SCOPE_WORKSPACE,
-      repository: workspace.repository,
-      repositoryId: workspace.repositoryId,
-      tokenSha256: sha256Hex(token),
-      expiresAt
-    })
+    const credential = await this.saveCredential(
+      {
+        id: randomUUID(),
+        kind: 'workspace',
+        workspaceId: workspace.id,
+        scope: SCOPE_WORKSPACE,
+        repository: workspace.repository,
+        repositoryId: workspace.repositoryId,
+        tokenSha256: sha256Hex(token),
+        expiresAt
+      },
+      audit
+    )
     return { token, credential, expiresAt, expiresIn: lifetimeSeconds }
+  }
+
+  /** The credential row alone, or with its audit event (and the agent's last use) in one statement. */
+  private saveCredential(credential: NewCredential & { id: string }, audit?: IssuanceAudit, touchAgentId?: string): Promise<Credential> {
+    if (!audit) return this.store.createCredential(credential)
+    return this.store.createCredentialWithAudit(credential, audit({ id: credential.id, scope: credential.scope }), touchAgentId)
   }
 
   /** Signature, issuer, audience, expiry, then the credential row and the identity. */

@@ -33,7 +33,9 @@ async function evaluate(context: AppContext, body: ExchangeBody, action: string)
     agent = await context.store.getAgent(body.agentId.toLowerCase())
     if (!agent || agent.status !== 'active') return { claims, tokenHash, agent }
   }
-  const decision = decide(claims, await context.store.listPolicies(), agent?.id)
+  // Only the policies that can concern this repository (by name or pinned id), not the whole table.
+  const policies = await context.store.policiesConcerning(claims.repository, claims.repository_id)
+  const decision = decide(claims, policies, agent?.id)
   return { claims, tokenHash, agent, decision }
 }
 
@@ -103,19 +105,19 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
       throw new ApiError(403, denial.code, denial.reason)
     }
     const lifetime = Math.min(body.ttl ?? config.accessTokenTtlSeconds, config.accessTokenTtlSeconds)
-    // One transaction: no credential row without its audit event, even after a crash.
-    const issued = await store.transaction(async (tx) => {
-      const issued = await context.tokens.withStore(tx).issueAccessToken({ ...base, agentId: agent?.id, lifetimeSeconds: lifetime })
-      await tx.audit({
+    // Credential row, audit event and the agent's last use in one statement (atomic: no
+    // credential row without its audit event, even after a crash; one round trip).
+    const issued = await context.tokens.issueAccessToken({
+      ...base,
+      agentId: agent?.id,
+      lifetimeSeconds: lifetime,
+      audit: (credential) => ({
         action: 'token.exchange',
         identityId: agent?.id ?? null,
-        credentialId: issued.credential.id,
         ...base,
-        detail: auditDetail(evaluated, { outcome: 'issued', scope: issued.credential.scope, policyId: decision!.policy.id })
+        detail: auditDetail(evaluated, { outcome: 'issued', scope: credential.scope, policyId: decision!.policy.id })
       })
-      return issued
     })
-    if (agent) await store.touchAgent(agent.id)
     reply.header('cache-control', 'no-store')
     return {
       access_token: issued.token,

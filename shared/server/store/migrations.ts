@@ -123,6 +123,15 @@ CREATE TABLE rate_limit_buckets (
   allowed boolean NOT NULL
 );
 `
+  },
+  {
+    version: 3,
+    name: 'trust policies by pinned repository_id',
+    sql: `
+-- The exchange reads only the policies of the token's repository: by name (trust_policies_repository)
+-- or by pinned id (this one), see Store.policiesConcerning.
+CREATE INDEX trust_policies_repository_id ON trust_policies (repository_id);
+`
   }
 ]
 

@@ -82,6 +82,29 @@ export interface IdempotentResponse {
   response: unknown
 }
 
+/** An audit event to record; id and time are the store's. */
+export interface AuditInput {
+  action: string
+  identityId?: string | null
+  credentialId?: string | null
+  workspaceId?: string | null
+  repository?: string | null
+  repositoryId?: string | null
+  detail?: Record<string, unknown>
+}
+
+export interface NewCredential {
+  id?: string
+  kind: CredentialKind
+  agentId?: string
+  workspaceId?: string
+  scope: string
+  repository: string
+  repositoryId: string
+  tokenSha256?: string
+  expiresAt: Date
+}
+
 type Row = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)))
@@ -267,6 +290,20 @@ export class Store {
     return rows.map(toPolicy)
   }
 
+  /**
+   * The policies `decide()` can use for a token of this repository: every policy it could
+   * allow, name as closest, or list in a denial hint is either for this name
+   * (case-insensitively, as policy.ts compares) or pins this repository_id (a pinned
+   * policy follows a rename). The exchange reads only these, not the whole table.
+   */
+  async policiesConcerning(repository: string, repositoryId: string): Promise<StoredPolicy[]> {
+    const { rows } = await this.db.query<Row>(
+      'SELECT * FROM trust_policies WHERE lower(repository) = lower($1) OR repository_id = $2 ORDER BY created_at, id',
+      [repository, repositoryId]
+    )
+    return rows.map(toPolicy)
+  }
+
   async deletePolicy(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query('DELETE FROM trust_policies WHERE id = $1', [id])
     return rowCount > 0
@@ -318,35 +355,70 @@ export class Store {
 
   // --- credentials --------------------------------------------------------------------
 
-  async createCredential(input: {
-    id?: string
-    kind: CredentialKind
-    agentId?: string
-    workspaceId?: string
-    scope: string
-    repository: string
-    repositoryId: string
-    tokenSha256?: string
-    expiresAt: Date
-  }): Promise<Credential> {
+  async createCredential(input: NewCredential): Promise<Credential> {
     const { rows } = await this.db.query<Row>(
       `INSERT INTO credentials (id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256,
          created_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+      this.credentialParams(input, this.now())
+    )
+    return toCredential(rows[0]!)
+  }
+
+  /**
+   * The credential row, its audit event (credentialId = the new row's id) and, when
+   * `touchAgentId` is set, that agent's last_used_at, in ONE statement: a data-modifying CTE
+   * is atomic by itself (no credential without its audit event, even after a crash), and one
+   * round trip instead of four (BEGIN, two INSERTs, COMMIT) plus the separate UPDATE matters
+   * on the exchange's hot path, where every statement on PGlite is parsed and run in WASM.
+   * Inside a transaction it simply joins it.
+   */
+  async createCredentialWithAudit(
+    input: NewCredential,
+    event: Omit<AuditInput, 'credentialId'>,
+    touchAgentId?: string
+  ): Promise<Credential> {
+    const now = this.now()
+    const { rows } = await this.db.query<Row>(
+      `WITH c AS (
+         INSERT INTO credentials (id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256,
+           created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *
+       ), a AS (
+         INSERT INTO audit_events (id, at, action, identity_id, credential_id, workspace_id, repository, repository_id, detail)
+         SELECT $11, $9, $12, $13, c.id, $14, $15, $16, $17 FROM c
+       ), t AS (
+         UPDATE agents SET last_used_at = $9 WHERE id = $18
+       )
+       SELECT * FROM c`,
       [
-        input.id ?? randomUUID(),
-        input.kind,
-        input.agentId ?? null,
-        input.workspaceId ?? null,
-        input.scope,
-        input.repository,
-        input.repositoryId,
-        input.tokenSha256 ?? null,
-        this.now(),
-        input.expiresAt
+        ...this.credentialParams(input, now),
+        randomUUID(),
+        event.action,
+        event.identityId ?? null,
+        event.workspaceId ?? null,
+        event.repository ?? null,
+        event.repositoryId ?? null,
+        JSON.stringify(event.detail ?? {}),
+        touchAgentId ?? null
       ]
     )
     return toCredential(rows[0]!)
+  }
+
+  private credentialParams(input: NewCredential, now: Date): unknown[] {
+    return [
+      input.id ?? randomUUID(),
+      input.kind,
+      input.agentId ?? null,
+      input.workspaceId ?? null,
+      input.scope,
+      input.repository,
+      input.repositoryId,
+      input.tokenSha256 ?? null,
+      now,
+      input.expiresAt
+    ]
   }
 
   async getCredential(id: string): Promise<Credential | undefined> {
@@ -425,15 +497,7 @@ export class Store {
 
   // --- audit --------------------------------------------------------------------------
 
-  async audit(event: {
-    action: string
-    identityId?: string | null
-    credentialId?: string | null
-    workspaceId?: string | null
-    repository?: string | null
-    repositoryId?: string | null
-    detail?: Record<string, unknown>
-  }): Promise<void> {
+  async audit(event: AuditInput): Promise<void> {
     await this.db.query(
       `INSERT INTO audit_events (id, at, action, identity_id, credential_id, workspace_id, repository, repository_id, detail)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,

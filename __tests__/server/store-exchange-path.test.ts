@@ -1,0 +1,128 @@
+/**
+ * The store methods of the exchange's hot path: the credential + audit event (+ agent's last
+ * use) statement, and the policies of one repository that stand in for the whole table.
+ */
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import type { Db } from '../../shared/server/store/db'
+import { openDatabase } from '../../shared/server/store/open'
+import { Store, type StoredPolicy } from '../../shared/server/store/store'
+import { decide, type GitHubTokenClaims } from '../../shared/server/trust'
+import { githubClaims } from '../../shared/testing/oidc-issuer'
+
+describe('store: exchange hot path', () => {
+  let db: Db
+  let now = new Date('2026-03-01T00:00:00Z')
+  let store: Store
+
+  beforeAll(async () => {
+    db = await openDatabase({})
+    store = new Store(db, () => now)
+  })
+  afterAll(() => db.close())
+
+  const credentialInput = (agentId?: string) => ({
+    id: randomUUID(),
+    kind: (agentId ? 'agent' : 'bootstrap') as 'agent' | 'bootstrap',
+    agentId,
+    scope: agentId ? 'agent' : 'agents:write',
+    repository: 'acme/path',
+    repositoryId: '4242',
+    tokenSha256: randomUUID().replace(/-/g, '').padEnd(64, '0'),
+    expiresAt: new Date(now.getTime() + 600_000)
+  })
+
+  it('writes the credential, its audit event and the agent last use in one statement', async () => {
+    const { agent } = await store.registerAgent({ name: 'path@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    expect(agent.lastUsedAt).toBeNull()
+    now = new Date('2026-03-01T00:05:00Z')
+    const input = credentialInput(agent.id)
+    const credential = await store.createCredentialWithAudit(
+      input,
+      { action: 'token.exchange', identityId: agent.id, repository: 'acme/path', repositoryId: '4242', detail: { outcome: 'issued' } },
+      agent.id
+    )
+    expect(credential).toMatchObject({ id: input.id, kind: 'agent', agentId: agent.id, createdAt: now, revokedAt: null })
+    expect(await store.getCredential(input.id)).toEqual(credential)
+    const events = (await store.auditForIdentity(agent.id)).filter((e) => e.credentialId === input.id)
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ action: 'token.exchange', at: now, repository: 'acme/path', repositoryId: '4242', detail: { outcome: 'issued' } })
+    expect((await store.getAgent(agent.id))!.lastUsedAt).toEqual(now)
+  })
+
+  it('leaves agents alone without touchAgentId', async () => {
+    const { agent } = await store.registerAgent({ name: 'untouched@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const input = credentialInput()
+    await store.createCredentialWithAudit(input, { action: 'token.exchange', detail: {} })
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE credential_id = $1', [input.id])
+    expect(rows[0]!.n).toBe(1)
+    expect((await store.getAgent(agent.id))!.lastUsedAt).toBeNull()
+  })
+
+  it('writes neither row when the audit event cannot be written, nor when the credential cannot', async () => {
+    const before = await db.query<{ c: number; a: number }>(
+      'SELECT (SELECT count(*)::int FROM credentials) AS c, (SELECT count(*)::int FROM audit_events) AS a'
+    )
+    const badAudit = credentialInput()
+    await expect(
+      store.createCredentialWithAudit(badAudit, { action: null as unknown as string, detail: {} })
+    ).rejects.toThrow()
+    // An agent id no agent has: the credential's foreign key fails.
+    const badCredential = credentialInput('00000000-0000-4000-8000-000000000000')
+    await expect(store.createCredentialWithAudit(badCredential, { action: 'token.exchange' })).rejects.toThrow()
+    const after = await db.query('SELECT (SELECT count(*)::int FROM credentials) AS c, (SELECT count(*)::int FROM audit_events) AS a')
+    expect(after.rows[0]).toEqual(before.rows[0])
+  })
+
+  it('policiesConcerning keeps every policy decide() can use, so decisions equal those on the whole table', async () => {
+    await db.query('DELETE FROM trust_policies')
+    const agentA = '11111111-1111-4111-8111-111111111111'
+    const agentB = '22222222-2222-4222-8222-222222222222'
+    const specs: Array<Omit<StoredPolicy, 'id' | 'createdAt'>> = []
+    for (const repository of ['acme/widgets', 'Acme/Widgets', 'acme/old-name', 'other/repo', 'acme/widgets-2']) {
+      for (const repositoryId of [undefined, '100', '999']) {
+        for (const agentId of [undefined, agentA]) {
+          specs.push({ provider: 'github', repository, repositoryId, agentId, branch: 'main' })
+          specs.push({ provider: 'github', repository, repositoryId, agentId, environment: 'prod', events: ['push'] })
+        }
+      }
+    }
+    for (const spec of specs) {
+      now = new Date(now.getTime() + 1000)
+      await store.createPolicy(spec)
+    }
+    const all = await store.listPolicies()
+    const claimSets: GitHubTokenClaims[] = []
+    for (const repository of ['acme/widgets', 'ACME/WIDGETS', 'acme/renamed', 'nobody/here']) {
+      for (const repositoryId of ['100', '999', '5']) {
+        for (const ref of ['refs/heads/main', 'refs/heads/dev']) {
+          for (const environment of [undefined, 'prod']) {
+            claimSets.push(githubClaims({ repository, repositoryId, ownerId: '7', ref, environment }) as unknown as GitHubTokenClaims)
+          }
+        }
+      }
+    }
+    let allowed = 0
+    for (const claims of claimSets) {
+      const some = await store.policiesConcerning(claims.repository, claims.repository_id)
+      expect(some.length).toBeLessThan(all.length)
+      for (const agentId of [undefined, agentA, agentB]) {
+        const expected = decide(claims, all, agentId)
+        expect(decide(claims, some, agentId)).toEqual(expected)
+        if (expected.allowed) allowed++
+      }
+    }
+    expect(allowed).toBeGreaterThan(0) // the grid reaches both outcomes
+  })
+
+  it('policiesConcerning matches names case-insensitively and pinned ids across renames', async () => {
+    const ids = (policies: StoredPolicy[]) => policies.map((p) => `${p.repository}|${p.repositoryId ?? ''}`)
+    const found = ids(await store.policiesConcerning('ACME/widgets', '999'))
+    expect(found).toContain('acme/widgets|')
+    expect(found).toContain('Acme/Widgets|100')
+    expect(found).toContain('acme/old-name|999')
+    expect(found).toContain('other/repo|999')
+    expect(found).not.toContain('acme/old-name|100')
+    expect(found).not.toContain('acme/widgets-2|')
+  })
+})
