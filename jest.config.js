@@ -8,5 +8,6 @@ export default {
   roots: ['<rootDir>/__tests__'],
   testMatch: ['**/*.test.ts'],
   testTimeout: 60000,
-  maxWorkers: 2
+  maxWorkers: 2,
+  reporters: ['default', '<rootDir>/scripts/summary-reporter.cjs']
 }
