@@ -125,4 +125,18 @@ describe('store: exchange hot path', () => {
     expect(found).not.toContain('acme/old-name|100')
     expect(found).not.toContain('acme/widgets-2|')
   })
+
+  it('exchangeInputs reads the agent and the same policies in one statement', async () => {
+    const { agent } = await store.registerAgent({ name: 'inputs@agents.example', description: 'd', repository: 'acme/widgets', repositoryId: '100' })
+    await store.disableAgent(agent.id)
+    const expectedAgent = await store.getAgent(agent.id)
+    for (const [repository, repositoryId] of [['ACME/widgets', '999'], ['acme/renamed', '100'], ['nobody/here', '5']] as const) {
+      const read = await store.exchangeInputs(agent.id, repository, repositoryId)
+      expect(read.agent).toEqual(expectedAgent)
+      expect(read.policies).toEqual(await store.policiesConcerning(repository, repositoryId))
+    }
+    expect((await store.exchangeInputs(agent.id, 'acme/widgets', '100')).policies.some((p) => p.events)).toBe(true)
+    expect(await store.exchangeInputs(undefined, 'nobody/here', '5')).toEqual({ agent: undefined, policies: [] })
+    expect((await store.exchangeInputs('00000000-0000-4000-8000-000000000000', 'acme/widgets', '1')).agent).toBeUndefined()
+  })
 })

@@ -28,13 +28,10 @@ async function evaluate(context: AppContext, body: ExchangeBody, action: string)
   const verified = await verifyOidc(context, body.token, context.publicUrl(), action)
   const { claims, tokenSha256: tokenHash } = verified
   await rateLimit(context, claims, action, tokenHash)
-  let agent: Agent | undefined
-  if (body.agentId !== undefined) {
-    agent = await context.store.getAgent(body.agentId.toLowerCase())
-    if (!agent || agent.status !== 'active') return { claims, tokenHash, agent }
-  }
-  // Only the policies that can concern this repository (by name or pinned id), not the whole table.
-  const policies = await context.store.policiesConcerning(claims.repository, claims.repository_id)
+  // One read for the agent and the policies that can concern this repository (by name or
+  // pinned id), not the whole table: each statement costs a parse and plan in WASM on PGlite.
+  const { agent, policies } = await context.store.exchangeInputs(body.agentId?.toLowerCase(), claims.repository, claims.repository_id)
+  if (body.agentId !== undefined && (!agent || agent.status !== 'active')) return { claims, tokenHash, agent }
   const decision = decide(claims, policies, agent?.id)
   return { claims, tokenHash, agent, decision }
 }

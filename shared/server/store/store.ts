@@ -304,6 +304,25 @@ export class Store {
     return rows.map(toPolicy)
   }
 
+  /**
+   * What the exchange reads, in one round trip: the agent (when `agentId` is given) and
+   * `policiesConcerning(repository, repositoryId)`, as JSON columns of a single row.
+   */
+  async exchangeInputs(
+    agentId: string | undefined,
+    repository: string,
+    repositoryId: string
+  ): Promise<{ agent: Agent | undefined; policies: StoredPolicy[] }> {
+    const { rows } = await this.db.query<Row>(
+      `SELECT (SELECT to_jsonb(a) FROM agents a WHERE a.id = $3) AS agent,
+         (SELECT COALESCE(jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id), '[]'::jsonb) FROM trust_policies p
+          WHERE lower(p.repository) = lower($1) OR p.repository_id = $2) AS policies`,
+      [repository, repositoryId, agentId ?? null]
+    )
+    const agent = json<Row | null>(rows[0]!.agent)
+    return { agent: agent ? toAgent(agent) : undefined, policies: json<Row[]>(rows[0]!.policies).map(toPolicy) }
+  }
+
   async deletePolicy(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query('DELETE FROM trust_policies WHERE id = $1', [id])
     return rowCount > 0
