@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Db, Queryable } from './db'
+import type { TrustPolicy } from '../oidc/policy'
 
 export type AgentStatus = 'active' | 'disabled'
 export type CredentialKind = 'bootstrap' | 'agent' | 'workspace'
@@ -42,19 +43,8 @@ export interface Workspace {
   createdAt: Date
 }
 
-export interface StoredPolicy {
-  id: string
-  provider: 'github'
-  repository: string
-  repositoryId?: string
-  repositoryOwnerId?: string
-  branch?: string
-  environment?: string
-  workflowRef?: string
-  agentId?: string
-  events?: string[]
-  createdAt: string
-}
+/** A trust policy row is exactly what the policy module decides on. */
+export type StoredPolicy = TrustPolicy
 
 export interface AuditEvent {
   id: string
