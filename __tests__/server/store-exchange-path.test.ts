@@ -50,6 +50,18 @@ describe('store: exchange hot path', () => {
     expect((await store.getAgent(agent.id))!.lastUsedAt).toEqual(now)
   })
 
+  it('records the agent last use to the minute: a busy agent row is not rewritten by every exchange', async () => {
+    const { agent } = await store.registerAgent({ name: 'busy@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const exchangeAt = async (at: string) => {
+      now = new Date(at)
+      await store.createCredentialWithAudit(credentialInput(agent.id), { action: 'token.exchange', identityId: agent.id, detail: {} }, agent.id)
+      return (await store.getAgent(agent.id))!.lastUsedAt
+    }
+    expect(await exchangeAt('2026-03-01T01:00:00Z')).toEqual(new Date('2026-03-01T01:00:00Z'))
+    expect(await exchangeAt('2026-03-01T01:00:59Z')).toEqual(new Date('2026-03-01T01:00:00Z'))
+    expect(await exchangeAt('2026-03-01T01:01:01Z')).toEqual(new Date('2026-03-01T01:01:01Z'))
+  })
+
   it('leaves agents alone without touchAgentId', async () => {
     const { agent } = await store.registerAgent({ name: 'untouched@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
     const input = credentialInput()

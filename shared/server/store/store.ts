@@ -397,7 +397,9 @@ export class Store {
          INSERT INTO audit_events (id, at, action, identity_id, credential_id, workspace_id, repository, repository_id, detail)
          SELECT $11, $9, $12, $13, c.id, $14, $15, $16, $17 FROM c
        ), t AS (
-         UPDATE agents SET last_used_at = $9 WHERE id = $18
+         -- last use to the minute: a busy agent's row is not rewritten (and locked) by every exchange
+         UPDATE agents SET last_used_at = $9
+         WHERE id = $18 AND (last_used_at IS NULL OR last_used_at < $9::timestamptz - interval '60 seconds')
        )
        SELECT * FROM c`,
       [
