@@ -7,25 +7,18 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { LocalOidcIssuer, githubClaims, type RepoIdentity } from '../../shared/testing/oidc-issuer'
 import { startServerProcess, type ServerProcess } from '../../shared/testing/server-process'
+import { call as callServer, type ApiResponse, type CallOptions as BaseCallOptions } from '../../shared/testing/api-call'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const ACME: RepoIdentity = { repository: 'acme/widgets', repositoryId: '123456789', ownerId: '4242' }
 
-export interface Answer {
-  status: number
-  headers: Headers
-  body: any // eslint-disable-line @typescript-eslint/no-explicit-any
-  text: string
-}
+export type Answer = ApiResponse
 
-export interface CallOptions {
-  token?: string
-  /** Sent as JSON. */
-  body?: unknown
-  /** Sent as is, with `contentType`. */
+export interface CallOptions extends Omit<BaseCallOptions, 'raw'> {
+  /** Sent as is, with `contentType` (default application/json). */
   raw?: string
   contentType?: string
-  headers?: Record<string, string>
+  /** The route template the answer is validated against (default: the path). */
   route?: string
 }
 
@@ -59,25 +52,11 @@ export async function startOps(env: Record<string, string> = {}): Promise<Ops> {
   }
 
   const call: Ops['call'] = async (method, path, options = {}) => {
-    const headers: Record<string, string> = { ...options.headers }
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-    if (options.body !== undefined) headers['content-type'] = 'application/json'
-    if (options.raw !== undefined) headers['content-type'] = options.contentType ?? 'application/json'
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers,
-      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body))
-    })
-    const text = await res.text()
-    let body: unknown
-    try {
-      body = text ? JSON.parse(text) : undefined
-    } catch {
-      body = undefined
-    }
-    const answer = { status: res.status, headers: res.headers, body, text }
-    record(body)
-    answers.push({ method, route: options.route ?? path, answer })
+    const { contentType, route, ...rest } = options
+    const headers = rest.raw === undefined ? rest.headers : { 'content-type': contentType ?? 'application/json', ...rest.headers }
+    const answer = await callServer(server.url, method, path, { ...rest, headers })
+    record(answer.body)
+    answers.push({ method, route: route ?? path, answer })
     return answer
   }
 
