@@ -5,9 +5,11 @@
  * dist/ of the repository); the freshness test builds into a temp dir and compares.
  *
  * Start-up: the action bundles hold only the client's own code. @actions/core and
- * @actions/http-client (with undici) are one separate bundle, dist/vendor/index.js, that
- * an action imports at run time only once its inputs are valid: a run that fails on its
- * inputs never parses or evaluates it, and the four entries share one copy.
+ * @actions/http-client are one separate bundle, dist/vendor/index.js, that an action
+ * imports at run time only once its inputs are valid: a run that fails on its inputs never
+ * parses or evaluates it, and the four entries share one copy. That bundle is built with
+ * tsconfig.vendor.json, whose `paths` replace undici (http-client's fetch proxy dispatcher,
+ * which the actions never use, and 90% of the vendor code) with shared/client/undici-stub.ts.
  */
 import { createRequire } from 'node:module'
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
@@ -18,18 +20,34 @@ const require = createRequire(import.meta.url)
 const ncc = require('@vercel/ncc')
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
-/** [output folder, output file, entry] */
+/** [output folder, output file, entry, tsconfig whose `paths` ncc applies (optional)] */
 export const ENTRIES = [
   ['federate', 'index.js', 'federate/main.ts'],
   ['register-agent', 'index.js', 'register-agent/main.ts'],
   ['issue-token', 'index.js', 'issue-token/main.ts'],
   ['issue-token', 'post.js', 'issue-token/post.ts'],
   // @actions/core + @actions/http-client, shared by all of the above (shared/client/load-vendor.ts).
-  ['vendor', 'index.js', 'shared/client/vendor.ts']
+  ['vendor', 'index.js', 'shared/client/vendor.ts', 'tsconfig.vendor.json']
 ]
 
-async function bundleOne(outRoot, [folder, file, entry]) {
-  const { code, assets } = await ncc(join(root, entry), {
+/**
+ * ncc resolves modules through tsconfig-paths, which reads the tsconfig named by
+ * TS_NODE_PROJECT (else ./tsconfig.json): set for the one build that needs other paths.
+ */
+async function withTsconfig(tsconfig, build) {
+  const saved = process.env.TS_NODE_PROJECT
+  if (tsconfig) process.env.TS_NODE_PROJECT = join(root, tsconfig)
+  else delete process.env.TS_NODE_PROJECT
+  try {
+    return await build()
+  } finally {
+    if (saved === undefined) delete process.env.TS_NODE_PROJECT
+    else process.env.TS_NODE_PROJECT = saved
+  }
+}
+
+async function bundleOne(outRoot, [folder, file, entry, tsconfig]) {
+  const { code, assets } = await withTsconfig(tsconfig, () => ncc(join(root, entry), {
     minify: true,
     sourceMap: false,
     quiet: true,
@@ -38,7 +56,7 @@ async function bundleOne(outRoot, [folder, file, entry]) {
     transpileOnly: true,
     // Paths in the output are relative to the repository, never the build machine.
     filterAssetBase: root
-  })
+  }))
   const dir = join(outRoot, folder)
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, file), code)

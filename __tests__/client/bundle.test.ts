@@ -1,7 +1,7 @@
 /**
  * The committed bundles as the runner starts them: the action bundles hold no third-party
- * code (it is in dist/vendor/, loaded only after the inputs are valid), fail cleanly on bad
- * inputs, and say what is wrong when the vendor bundle is missing.
+ * code (it is in dist/vendor/, loaded only after the inputs are valid, and without undici),
+ * fail cleanly on bad inputs, and say what is wrong when the vendor bundle is missing.
  */
 import { describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
@@ -31,6 +31,22 @@ describe('bundles', () => {
     const vendor = (await import(join(root, 'dist/vendor/index.js'))) as { core: { setFailed: unknown }; HttpClient: unknown }
     expect(typeof vendor.core.setFailed).toBe('function')
     expect(typeof vendor.HttpClient).toBe('function')
+  })
+
+  it('dist/vendor/index.js carries no undici: its ProxyAgent is a stub that fails loudly', async () => {
+    const code = await readFile(join(root, 'dist/vendor/index.js'), 'utf8')
+    expect(code.length).toBeLessThan(100 * 1024)
+    // undici's own error codes and classes; the stub's message names undici, so not the word itself.
+    expect(code).not.toMatch(/UND_ERR_|class \w*Dispatcher|llhttp/)
+    const { HttpClient } = (await import(join(root, 'dist/vendor/index.js'))) as { HttpClient: new (ua: string) => { getAgentDispatcher(url: string): unknown } }
+    const saved = process.env.https_proxy
+    process.env.https_proxy = 'http://127.0.0.1:9'
+    try {
+      expect(() => new HttpClient('test').getAgentDispatcher('https://idp.example.test')).toThrow(/ProxyAgent is not part of this action's bundle.*HttpClient\.request\(\)/)
+    } finally {
+      if (saved === undefined) delete process.env.https_proxy
+      else process.env.https_proxy = saved
+    }
   })
 
   it('fails on invalid inputs with one ::error:: line and exit code 1', async () => {

@@ -38,7 +38,7 @@ function actionYml(action: ActionName): string {
 }
 
 /** INPUT_* for every input that has a default, as the runner sets them. */
-function inputDefaults(action: ActionName): Record<string, string> {
+export function inputDefaults(action: ActionName): Record<string, string> {
   const yml = parseYaml(readFileSync(actionYml(action), 'utf8')) as { inputs?: Record<string, { default?: unknown }> }
   const env: Record<string, string> = {}
   for (const [name, input] of Object.entries(yml.inputs ?? {})) {
@@ -48,7 +48,7 @@ function inputDefaults(action: ActionName): Record<string, string> {
 }
 
 /** A fresh runner-like environment with its own file-command files. */
-function stepEnv(dir: string, extra: Record<string, string>): Record<string, string> {
+export function stepEnv(dir: string, extra: Record<string, string>): Record<string, string> {
   const files = {
     GITHUB_OUTPUT: join(dir, 'output'),
     GITHUB_STATE: join(dir, 'state'),

@@ -1,8 +1,8 @@
 /**
  * The part of @actions/core the actions use, as an interface so tests hand in a recorder.
  * The real module is loaded lazily (load-vendor.ts): importing it evaluates
- * @actions/http-client and undici (its OIDC client), which is most of a bundle's start-up
- * time, and a run that fails on its inputs needs none of it.
+ * @actions/http-client (its OIDC client) and node:http/https, which is most of a bundle's
+ * start-up time, and a run that fails on its inputs needs none of it.
  */
 import { EOL } from 'node:os'
 import { loadVendor } from './load-vendor'
