@@ -3,7 +3,9 @@
  * Nothing here stores a usable secret: credentials are token ids and SHA-256 hashes.
  */
 import { randomUUID } from 'node:crypto'
+import { CredentialBatcher, insertCredentials, type CredentialWrite } from './credential-batch'
 import type { Db, Queryable } from './db'
+import { ExchangeInputsCache, type ExchangeInputs } from './exchange-cache'
 import type { TrustPolicy } from '../oidc/policy'
 
 export type AgentStatus = 'active' | 'disabled'
@@ -172,11 +174,27 @@ function toAudit(r: Row): AuditEvent {
   }
 }
 
+/** What a Store inside a transaction shares with the Store that opened it. */
+interface Shared {
+  /** Cleared on writes to agents and policies (embedded database only). */
+  exchangeCache?: ExchangeInputsCache
+  /** Group commit of issued credentials; outside transactions only. */
+  batcher?: CredentialBatcher
+}
+
 export class Store {
+  private readonly shared: Shared
+
   constructor(
     readonly db: Db,
-    private readonly now: () => Date = () => new Date()
-  ) {}
+    private readonly now: () => Date = () => new Date(),
+    shared?: Shared
+  ) {
+    this.shared = shared ?? {
+      exchangeCache: db.kind === 'pglite' ? new ExchangeInputsCache() : undefined,
+      batcher: new CredentialBatcher(db)
+    }
+  }
 
   /**
    * Runs `fn` with a Store whose every statement is in one transaction: the rows of one
@@ -185,15 +203,27 @@ export class Store {
    * a statement on the outer one would wait for this transaction to end.
    */
   async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => {
-      const inner: Db = {
-        kind: this.db.kind,
-        query: (sql, params) => tx.query(sql, params),
-        transaction: (nested) => nested(tx), // already in one: join it
-        close: async () => undefined
-      }
-      return fn(new Store(inner, this.now))
-    })
+    const { exchangeCache } = this.shared
+    try {
+      return await this.db.transaction((tx) => {
+        const inner: Db = {
+          kind: this.db.kind,
+          query: (sql, params) => tx.query(sql, params),
+          transaction: (nested) => nested(tx), // already in one: join it
+          close: async () => undefined
+        }
+        // No batcher inside: the credential rows must be part of this transaction.
+        return fn(new Store(inner, this.now, { exchangeCache }))
+      })
+    } finally {
+      // A read between a write in the transaction and its commit must not stay cached.
+      exchangeCache?.invalidate()
+    }
+  }
+
+  /** After a write to agents or trust_policies. */
+  private agentsOrPoliciesChanged(): void {
+    this.shared.exchangeCache?.invalidate()
   }
 
   // --- signing keys -------------------------------------------------------------------
@@ -263,6 +293,7 @@ export class Store {
         this.now()
       ]
     )
+    this.agentsOrPoliciesChanged()
     return toPolicy(rows[0]!)
   }
 
@@ -296,25 +327,27 @@ export class Store {
 
   /**
    * What the exchange reads, in one round trip: the agent (when `agentId` is given) and
-   * `policiesConcerning(repository, repositoryId)`, as JSON columns of a single row.
+   * `policiesConcerning(repository, repositoryId)`, as JSON columns of a single row. On the
+   * embedded database, served from memory until an agent or policy changes.
    */
-  async exchangeInputs(
-    agentId: string | undefined,
-    repository: string,
-    repositoryId: string
-  ): Promise<{ agent: Agent | undefined; policies: StoredPolicy[] }> {
-    const { rows } = await this.db.query<Row>(
-      `SELECT (SELECT to_jsonb(a) FROM agents a WHERE a.id = $3) AS agent,
-         (SELECT COALESCE(jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id), '[]'::jsonb) FROM trust_policies p
-          WHERE lower(p.repository) = lower($1) OR p.repository_id = $2) AS policies`,
-      [repository, repositoryId, agentId ?? null]
-    )
-    const agent = json<Row | null>(rows[0]!.agent)
-    return { agent: agent ? toAgent(agent) : undefined, policies: json<Row[]>(rows[0]!.policies).map(toPolicy) }
+  async exchangeInputs(agentId: string | undefined, repository: string, repositoryId: string): Promise<ExchangeInputs> {
+    const load = async (): Promise<ExchangeInputs> => {
+      const { rows } = await this.db.query<Row>(
+        `SELECT (SELECT to_jsonb(a) FROM agents a WHERE a.id = $3) AS agent,
+           (SELECT COALESCE(jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id), '[]'::jsonb) FROM trust_policies p
+            WHERE lower(p.repository) = lower($1) OR p.repository_id = $2) AS policies`,
+        [repository, repositoryId, agentId ?? null]
+      )
+      const agent = json<Row | null>(rows[0]!.agent)
+      return { agent: agent ? toAgent(agent) : undefined, policies: json<Row[]>(rows[0]!.policies).map(toPolicy) }
+    }
+    const cache = this.shared.exchangeCache
+    return cache ? cache.read(agentId, repository, repositoryId, load) : load()
   }
 
   async deletePolicy(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query('DELETE FROM trust_policies WHERE id = $1', [id])
+    this.agentsOrPoliciesChanged()
     return rowCount > 0
   }
 
@@ -340,6 +373,7 @@ export class Store {
        VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT (name) DO NOTHING RETURNING *`,
       [randomUUID(), input.name, input.description, input.repository, input.repositoryId, this.now()]
     )
+    this.agentsOrPoliciesChanged()
     if (inserted.rows[0]) return { agent: toAgent(inserted.rows[0]), created: true }
     const { rows } = await this.db.query<Row>('SELECT * FROM agents WHERE name = $1', [input.name])
     return { agent: toAgent(rows[0]!), created: false }
@@ -348,6 +382,7 @@ export class Store {
   /** Keeps the shown owner name current after a repository rename. */
   async renameAgentRepository(id: string, repository: string): Promise<void> {
     await this.db.query('UPDATE agents SET repository = $2 WHERE id = $1 AND repository <> $2', [id, repository])
+    this.agentsOrPoliciesChanged()
   }
 
   async disableAgent(id: string): Promise<Agent | undefined> {
@@ -355,6 +390,7 @@ export class Store {
       `UPDATE agents SET status = 'disabled', disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *`,
       [id, this.now()]
     )
+    this.agentsOrPoliciesChanged()
     return rows[0] ? toAgent(rows[0]) : undefined
   }
 
@@ -376,45 +412,43 @@ export class Store {
 
   /**
    * The credential row, its audit event (credentialId = the new row's id) and, when
-   * `touchAgentId` is set, that agent's last_used_at, in ONE statement: a data-modifying CTE
-   * is atomic by itself (no credential without its audit event, even after a crash), and one
-   * round trip instead of four (BEGIN, two INSERTs, COMMIT) plus the separate UPDATE matters
-   * on the exchange's hot path, where every statement on PGlite is parsed and run in WASM.
-   * Inside a transaction it simply joins it.
+   * `touchAgentId` is set, that agent's last_used_at, in ONE statement: atomic by itself (no
+   * credential without its audit event, even after a crash). Outside a transaction,
+   * concurrent calls share that statement (credential-batch.ts); inside one, it joins it.
    */
   async createCredentialWithAudit(
     input: NewCredential,
     event: Omit<AuditInput, 'credentialId'>,
     touchAgentId?: string
   ): Promise<Credential> {
-    const now = this.now()
-    const { rows } = await this.db.query<Row>(
-      `WITH c AS (
-         INSERT INTO credentials (id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256,
-           created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *
-       ), a AS (
-         INSERT INTO audit_events (id, at, action, identity_id, credential_id, workspace_id, repository, repository_id, detail)
-         SELECT $11, $9, $12, $13, c.id, $14, $15, $16, $17 FROM c
-       ), t AS (
-         -- last use to the minute: a busy agent's row is not rewritten (and locked) by every exchange
-         UPDATE agents SET last_used_at = $9
-         WHERE id = $18 AND (last_used_at IS NULL OR last_used_at < $9::timestamptz - interval '60 seconds')
-       )
-       SELECT * FROM c`,
-      [
-        ...this.credentialParams(input, now),
-        randomUUID(),
-        event.action,
-        event.identityId ?? null,
-        event.workspaceId ?? null,
-        event.repository ?? null,
-        event.repositoryId ?? null,
-        JSON.stringify(event.detail ?? {}),
-        touchAgentId ?? null
-      ]
-    )
-    return toCredential(rows[0]!)
+    const id = input.id ?? randomUUID()
+    const write: CredentialWrite = {
+      credential: {
+        id,
+        kind: input.kind,
+        agentId: input.agentId ?? null,
+        workspaceId: input.workspaceId ?? null,
+        scope: input.scope,
+        repository: input.repository,
+        repositoryId: input.repositoryId,
+        tokenSha256: input.tokenSha256 ?? null,
+        createdAt: this.now(),
+        expiresAt: input.expiresAt
+      },
+      audit: {
+        id: randomUUID(),
+        action: event.action,
+        identityId: event.identityId ?? null,
+        workspaceId: event.workspaceId ?? null,
+        repository: event.repository ?? null,
+        repositoryId: event.repositoryId ?? null,
+        detail: event.detail ?? {}
+      },
+      touchAgentId: touchAgentId ?? null
+    }
+    const { batcher } = this.shared
+    const row = batcher ? await batcher.write(write) : (await insertCredentials(this.db, [write])).get(id)!
+    return toCredential(row)
   }
 
   private credentialParams(input: NewCredential, now: Date): unknown[] {
