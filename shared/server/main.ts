@@ -1,11 +1,13 @@
 /**
  * `npm run server`: reads the configuration, opens the database, listens, and closes
  * gracefully on SIGTERM/SIGINT. Everything else lives in app.ts.
+ *
+ * Start-up order: the database is opened first and the HTTP side (fastify, routes, jose)
+ * is loaded while it opens: the embedded engine compiles its WebAssembly off the main
+ * thread, so loading the rest meanwhile hides part of that wait (scripts/build-server.mjs
+ * says how `npm run server` runs this file).
  */
-import { buildServer } from './app'
 import { ConfigError, loadConfig, resolvePublicUrl } from './config'
-import { createContext } from './context'
-import { loggerOptions } from './logging'
 import { openDatabase } from './store/open'
 
 async function main(): Promise<void> {
@@ -20,7 +22,16 @@ async function main(): Promise<void> {
     throw error
   }
 
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
+  const opening = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
+  // Handled by the await below; this only keeps a failure from being reported as unhandled
+  // while the imports run.
+  opening.catch(() => undefined)
+  const [{ buildServer }, { createContext }, { loggerOptions }] = await Promise.all([
+    import('./app'),
+    import('./context'),
+    import('./logging')
+  ])
+  const db = await opening
   const context = await createContext({ config, db })
   const app = await buildServer(context, {
     logger: loggerOptions(config.logLevel)

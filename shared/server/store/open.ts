@@ -1,8 +1,10 @@
-/** Picks the driver from the configuration and brings the schema up to date. */
+/**
+ * Picks the driver from the configuration and brings the schema up to date. Each driver is
+ * imported only when chosen: a server on PostgreSQL never loads the embedded engine, and the
+ * embedded one never loads `pg` (both cost start-up time).
+ */
 import type { Db } from './db'
 import { migrate } from './migrations'
-import { openPglite } from './pglite'
-import { openPostgres } from './postgres'
 
 export interface OpenOptions {
   databaseUrl?: string
@@ -11,7 +13,9 @@ export interface OpenOptions {
 }
 
 export async function openDatabase(options: OpenOptions): Promise<Db> {
-  const db = options.databaseUrl ? await openPostgres(options.databaseUrl) : await openPglite(options.dataDir)
+  const db = options.databaseUrl
+    ? await (await import('./postgres')).openPostgres(options.databaseUrl)
+    : await (await import('./pglite')).openPglite(options.dataDir)
   try {
     await migrate(db)
   } catch (error) {
