@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import type { Db } from '../../shared/server/store/db'
-import { openDatabase } from '../../shared/server/store/open'
-import { Store, type StoredPolicy } from '../../shared/server/store/store'
-import { decide, type GitHubTokenClaims } from '../../shared/server/trust'
-import { githubClaims } from '../../shared/testing/oidc-issuer'
+import type { Db } from '../../../shared/server/store/db'
+import { openDatabase } from '../../../shared/server/store/open'
+import { Store, type StoredPolicy } from '../../../shared/server/store/store'
+import { decide, type GitHubTokenClaims } from '../../../shared/server/trust'
+import { githubClaims } from '../../../shared/testing/oidc-issuer'
 
 describe('store: exchange hot path', () => {
   let db: Db

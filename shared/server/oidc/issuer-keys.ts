@@ -1,4 +1,5 @@
-import { importJWK, type CryptoKey, type JWK } from 'jose'
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import type { JWK } from 'jose'
 import { OidcTokenError, quote } from './errors'
 import { fetchJson } from './fetch-json'
 import { discoveryUrl, isSameOrigin } from './issuer-url'
@@ -25,7 +26,7 @@ const MIN_RSA_MODULUS_BYTES = 256
  * never from the token's header (jwk, jku, x5u, x5c).
  */
 export class IssuerKeys {
-  private keys = new Map<string, CryptoKey>()
+  private keys = new Map<string, KeyObject>()
   private loadedAt: number | undefined
   private lastAttemptAt: number | undefined
   private lastFailure: OidcTokenError | undefined
@@ -39,7 +40,7 @@ export class IssuerKeys {
   ) {}
 
   /** The key for `kid`, or an OidcTokenError (unknown kid; keys unavailable, retryable). */
-  async key(kid: string): Promise<CryptoKey> {
+  async key(kid: string): Promise<KeyObject> {
     const { now, maxCacheAgeMs, minRefetchIntervalMs, failureRetryMs } = this.options
     if (this.loadedAt === undefined) {
       if (this.lastFailure && this.lastAttemptAt !== undefined && now() - this.lastAttemptAt < failureRetryMs) {
@@ -108,15 +109,15 @@ export class IssuerKeys {
 }
 
 /** Imports the usable RS256 signing keys of a JWKS, by kid; other keys are skipped. */
-async function importKeys(jwks: unknown, jwksUri: string): Promise<Map<string, CryptoKey>> {
+async function importKeys(jwks: unknown, jwksUri: string): Promise<Map<string, KeyObject>> {
   const list = (jwks as { keys?: unknown } | null)?.keys
   if (!Array.isArray(list)) throw new Error(`${jwksUri} is not a JWKS (no "keys" array)`)
-  const keys = new Map<string, CryptoKey>()
+  const keys = new Map<string, KeyObject>()
   for (const candidate of list as JWK[]) {
     if (!isUsableRsaKey(candidate) || keys.has(candidate.kid)) continue
     try {
-      const key = await importJWK({ kty: 'RSA', n: candidate.n, e: candidate.e }, 'RS256')
-      keys.set(candidate.kid, key as CryptoKey)
+      // A node:crypto key: rs256.ts checks signatures with node:crypto (see there why).
+      keys.set(candidate.kid, createPublicKey({ key: { kty: 'RSA', n: candidate.n, e: candidate.e }, format: 'jwk' }))
     } catch {
       // A key we cannot import cannot have signed a token we accept; skip it.
     }

@@ -11,11 +11,13 @@
  * `retryable: true`: the server may answer 503 for those so that clients retry.
  */
 import { createHash } from 'node:crypto'
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload } from 'jose'
+import type { KeyObject } from 'node:crypto'
+import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload } from 'jose'
 import { assertGitHubClaims, type GitHubTokenClaims } from './claims'
 import { OidcTokenError, quote } from './errors'
 import { IssuerKeys } from './issuer-keys'
 import { issuerProblem } from './issuer-url'
+import { verifyRs256Jwt } from './rs256'
 
 export type { GitHubTokenClaims } from './claims'
 export { OidcTokenError, type OidcTokenErrorCode } from './errors'
@@ -145,17 +147,23 @@ export class OidcVerifier {
       throw new OidcTokenError('invalid_token', 'token header has no key id (kid)', { claim: 'kid' })
     }
     const key = await keys.key(header.kid)
-    const verified = await this.checkSignatureAndTimes(token, key, issuer, audience, header.kid)
+    const verified = this.checkSignatureAndTimes(token, header, key, issuer, audience, header.kid)
     assertExactAudience(verified.aud, audience)
     return { claims: assertGitHubClaims(verified as Record<string, unknown>), tokenSha256: tokenSha256(token) }
   }
 
-  private async checkSignatureAndTimes(token: string, key: CryptoKey, issuer: string, audience: string, kid: string): Promise<JWTPayload> {
+  private checkSignatureAndTimes(
+    token: string,
+    header: Record<string, unknown>,
+    key: KeyObject,
+    issuer: string,
+    audience: string,
+    kid: string
+  ): JWTPayload {
     const nowMs = this.now()
     try {
-      // A resolved key, not a key function: jose then has nothing to take from the header.
-      const { payload } = await jwtVerify(token, key, {
-        algorithms: ['RS256'],
+      // A resolved key, not a key function: nothing is taken from the header but alg.
+      return verifyRs256Jwt(token, header, key, {
         issuer,
         audience,
         requiredClaims: ['exp', 'iat', 'nbf'],
@@ -163,7 +171,6 @@ export class OidcVerifier {
         maxTokenAge: this.maxTokenAge,
         currentDate: new Date(nowMs)
       })
-      return payload
     } catch (error) {
       throw this.explainJoseError(error, { issuer, audience, kid, nowMs })
     }

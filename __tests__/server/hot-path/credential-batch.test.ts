@@ -1,0 +1,102 @@
+/**
+ * Group commit of issued credentials: concurrent writes share one statement, each caller
+ * gets its own row, a bad row fails only its own caller, and nothing is half-written.
+ */
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { CredentialBatcher, type CredentialWrite } from '../../../shared/server/store/credential-batch'
+import type { Db, Queryable } from '../../../shared/server/store/db'
+import { openDatabase } from '../../../shared/server/store/open'
+import { Store } from '../../../shared/server/store/store'
+
+describe('CredentialBatcher', () => {
+  let db: Db
+  let agentId: string
+  /** Statements that reached the database, for counting. */
+  let statements = 0
+  const counting: Queryable = {
+    query: (sql, params) => {
+      statements++
+      return db.query(sql, params)
+    }
+  }
+
+  beforeAll(async () => {
+    db = await openDatabase({})
+    agentId = (await new Store(db).registerAgent({ name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })).agent.id
+  })
+  afterAll(() => db.close())
+
+  const write = (overrides: Partial<CredentialWrite['credential']> = {}): CredentialWrite => ({
+    credential: {
+      id: randomUUID(),
+      kind: 'agent',
+      agentId,
+      workspaceId: null,
+      scope: 'agent',
+      repository: 'acme/batch',
+      repositoryId: '77',
+      tokenSha256: randomUUID(),
+      createdAt: new Date('2026-05-01T10:00:00Z'),
+      expiresAt: new Date('2026-05-01T10:15:00Z'),
+      ...overrides
+    },
+    audit: { id: randomUUID(), action: 'token.exchange', identityId: agentId, workspaceId: null, repository: 'acme/batch', repositoryId: '77', detail: { outcome: 'issued', n: 1 } },
+    touchAgentId: agentId
+  })
+
+  async function auditCount(credentialIds: string[]): Promise<number> {
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE credential_id = ANY($1::uuid[])', [credentialIds])
+    return rows[0]!.n
+  }
+
+  it('writes concurrent issuances in one statement, each caller getting its own row', async () => {
+    const batcher = new CredentialBatcher(counting)
+    statements = 0
+    const writes = Array.from({ length: 40 }, () => write())
+    const rows = await Promise.all(writes.map((w) => batcher.write(w)))
+    expect(statements).toBe(1)
+    expect(rows.map((r) => r.id)).toEqual(writes.map((w) => w.credential.id))
+    expect(rows.map((r) => r.token_sha256)).toEqual(writes.map((w) => w.credential.tokenSha256))
+    expect(await auditCount(writes.map((w) => w.credential.id))).toBe(40)
+    const { rows: agent } = await db.query<{ last_used_at: Date }>('SELECT last_used_at FROM agents WHERE id = $1', [agentId])
+    expect(new Date(agent[0]!.last_used_at).toISOString()).toBe('2026-05-01T10:00:00.000Z')
+  })
+
+  it('splits more than maxBatch rows over several statements', async () => {
+    const batcher = new CredentialBatcher(counting, 8)
+    statements = 0
+    const writes = Array.from({ length: 20 }, () => write())
+    await Promise.all(writes.map((w) => batcher.write(w)))
+    expect(statements).toBe(3)
+    expect(await auditCount(writes.map((w) => w.credential.id))).toBe(20)
+  })
+
+  it('fails only the bad row of a batch; the others are stored with their audit events', async () => {
+    const batcher = new CredentialBatcher(counting)
+    const taken = write()
+    await batcher.write(taken)
+    // Same token hash as a stored credential: the unique index refuses this row.
+    const writes = [write(), write({ tokenSha256: taken.credential.tokenSha256 }), write()]
+    const results = await Promise.allSettled(writes.map((w) => batcher.write(w)))
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(await auditCount([writes[0]!.credential.id, writes[2]!.credential.id])).toBe(2)
+    expect(await auditCount([writes[1]!.credential.id])).toBe(0)
+    const { rows } = await db.query('SELECT id FROM credentials WHERE id = $1', [writes[1]!.credential.id])
+    expect(rows).toHaveLength(0)
+  })
+
+  it('keeps writing after a failed batch, and writes that arrive during a write go in the next one', async () => {
+    const batcher = new CredentialBatcher(counting)
+    statements = 0
+    const first = batcher.write(write())
+    await new Promise((resolve) => setImmediate(resolve)) // the first statement is now running
+    const later = Array.from({ length: 5 }, () => batcher.write(write()))
+    await Promise.all([first, ...later])
+    expect(statements).toBe(2)
+  })
+
+  it('refuses a batch size below 1', () => {
+    expect(() => new CredentialBatcher(counting, 0)).toThrow(RangeError)
+  })
+})
