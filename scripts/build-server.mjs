@@ -16,6 +16,7 @@
  * a half-written file. A list of the source files read is kept beside it (<outfile>.inputs.json)
  * so scripts/build-server-run.mjs can tell when a rebuild is due.
  */
+import { readFileSync, statSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -28,6 +29,20 @@ export const EXTERNAL = ['@electric-sql/pglite', 'pg-native', 'pg-cloudflare']
 
 /** The file listing the build's inputs (absolute paths), for the staleness check. */
 export const inputsFile = (outfile) => `${outfile}.inputs.json`
+
+/**
+ * True when `outfile` is missing, has no record of its inputs, or one of them changed (or is
+ * gone) since its build started. A few hundred stat calls; esbuild is not loaded.
+ */
+export function isStale(outfile = DEFAULT_OUTFILE) {
+  try {
+    const { startedAt, inputs } = JSON.parse(readFileSync(inputsFile(outfile), 'utf8'))
+    statSync(outfile)
+    return inputs.some((file) => statSync(file).mtimeMs >= startedAt)
+  } catch {
+    return true
+  }
+}
 
 /**
  * Bundled CommonJS code calls require() for Node's built-ins; ESM output has none, so the
