@@ -12,7 +12,11 @@ import { exchangeRun, prepareAgent } from '../sections/server-load'
 const pg = process.env.PG ? await startPostgres({ maxConnections: 100 }) : undefined
 const minter = await TokenMinter.start()
 const dir = mkdtempSync(join(tmpdir(), 'prof-'))
-const server = await startBenchServer({ issuerUrls: minter.issuerUrls, cpuProfileDir: dir, databaseUrl: pg?.url })
+// The embedded database is created by a first, unprofiled start: initdb's seconds of WASM
+// would otherwise dominate the profile of the steady state.
+const dataDir = pg ? undefined : mkdtempSync(join(tmpdir(), 'prof-data-'))
+if (dataDir) await (await startBenchServer({ issuerUrls: minter.issuerUrls, dataDir })).stop()
+const server = await startBenchServer({ issuerUrls: minter.issuerUrls, cpuProfileDir: dir, databaseUrl: pg?.url, dataDir })
 const agentId = await prepareAgent(server, minter, 'p@agents.example')
 await exchangeRun(server, minter, agentId, 16, 500)
 const r = await exchangeRun(server, minter, agentId, 16, Number(process.argv[2] ?? 3000))

@@ -50,14 +50,17 @@ describe('CredentialBatcher', () => {
     return rows[0]!.n
   }
 
-  it('writes concurrent issuances in one statement, each caller getting its own row', async () => {
+  it('writes concurrent issuances in one statement, every row stored as written', async () => {
     const batcher = new CredentialBatcher(counting)
     statements = 0
     const writes = Array.from({ length: 40 }, () => write())
-    const rows = await Promise.all(writes.map((w) => batcher.write(w)))
+    await Promise.all(writes.map((w) => batcher.write(w)))
     expect(statements).toBe(1)
-    expect(rows.map((r) => r.id)).toEqual(writes.map((w) => w.credential.id))
-    expect(rows.map((r) => r.token_sha256)).toEqual(writes.map((w) => w.credential.tokenSha256))
+    const { rows } = await db.query<{ id: string; token_sha256: string; kind: string }>(
+      'SELECT id, token_sha256, kind FROM credentials WHERE id = ANY($1::uuid[]) ORDER BY seq',
+      [writes.map((w) => w.credential.id)]
+    )
+    expect(rows.map((r) => [r.id, r.token_sha256, r.kind])).toEqual(writes.map((w) => [w.credential.id, w.credential.tokenSha256, 'agent']))
     expect(await auditCount(writes.map((w) => w.credential.id))).toBe(40)
     const { rows: agent } = await db.query<{ last_used_at: Date }>('SELECT last_used_at FROM agents WHERE id = $1', [agentId])
     expect(new Date(agent[0]!.last_used_at).toISOString()).toBe('2026-05-01T10:00:00.000Z')

@@ -35,11 +35,9 @@ export interface CredentialWrite {
   touchAgentId: string | null
 }
 
-type Row = Record<string, unknown>
-
 interface Pending {
   write: CredentialWrite
-  resolve: (row: Row) => void
+  resolve: () => void
   reject: (error: unknown) => void
 }
 
@@ -57,7 +55,7 @@ WITH input AS (
 ), c AS (
   INSERT INTO credentials (id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256, created_at, expires_at)
   SELECT id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256, created_at, expires_at FROM input
-  RETURNING *
+  RETURNING id
 ), a AS (
   INSERT INTO audit_events (id, at, action, identity_id, credential_id, workspace_id, repository, repository_id, detail)
   SELECT i.audit_id, i.created_at, i.audit_action, i.audit_identity_id, c.id, i.audit_workspace_id, i.audit_repository,
@@ -69,7 +67,7 @@ WITH input AS (
   FROM (SELECT touch_agent_id AS id, max(created_at) AS at FROM input WHERE touch_agent_id IS NOT NULL GROUP BY touch_agent_id) u
   WHERE agents.id = u.id AND (agents.last_used_at IS NULL OR agents.last_used_at < u.at - interval '60 seconds')
 )
-SELECT * FROM c`
+SELECT id FROM c`
 
 function toInput({ credential: c, audit: a, touchAgentId }: CredentialWrite): Record<string, unknown> {
   return {
@@ -109,9 +107,9 @@ export class CredentialBatcher {
     if (!(maxBatch >= 1)) throw new RangeError('maxBatch must be at least 1')
   }
 
-  /** Resolves with the stored credential row once its batch has committed. */
-  write(write: CredentialWrite): Promise<Row> {
-    return new Promise<Row>((resolve, reject) => {
+  /** Resolves once the write's batch has committed. */
+  write(write: CredentialWrite): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       this.queue.push({ write, resolve, reject })
       // Wait one turn of the event loop so requests parsed in the same turn share the write.
       if (!this.writing) {
@@ -134,8 +132,8 @@ export class CredentialBatcher {
 
   private async writeBatch(batch: Pending[]): Promise<void> {
     try {
-      const rows = await this.insert(batch.map((p) => p.write))
-      for (const pending of batch) pending.resolve(rows.get(pending.write.credential.id)!)
+      await insertCredentials(this.db, batch.map((p) => p.write))
+      for (const pending of batch) pending.resolve()
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(error)
@@ -145,7 +143,8 @@ export class CredentialBatcher {
       // alone, so one request's problem fails only that request.
       for (const pending of batch) {
         try {
-          pending.resolve((await this.insert([pending.write])).get(pending.write.credential.id)!)
+          await insertCredentials(this.db, [pending.write])
+          pending.resolve()
         } catch (single) {
           pending.reject(single)
         }
@@ -153,19 +152,14 @@ export class CredentialBatcher {
     }
   }
 
-  private insert(writes: CredentialWrite[]): Promise<Map<string, Row>> {
-    return insertCredentials(this.db, writes)
-  }
 }
 
 /**
  * Writes credentials with their audit events (and agents' last use) in one statement,
- * atomic by itself; inside a transaction it joins it. Returns the stored rows by id.
+ * atomic by itself; inside a transaction it joins it. The rows are what the writes say, so
+ * only their ids come back (result rows cost parsing on both sides).
  */
-export async function insertCredentials(db: Queryable, writes: CredentialWrite[]): Promise<Map<string, Row>> {
-  const { rows } = await db.query<Row>(INSERT_BATCH, [JSON.stringify(writes.map(toInput))])
-  const byId = new Map<string, Row>()
-  for (const row of rows) byId.set(String(row.id), row)
-  if (byId.size !== writes.length) throw new Error(`credential batch stored ${byId.size} of ${writes.length} rows`)
-  return byId
+export async function insertCredentials(db: Queryable, writes: CredentialWrite[]): Promise<void> {
+  const { rows } = await db.query(INSERT_BATCH, [JSON.stringify(writes.map(toInput))])
+  if (rows.length !== writes.length) throw new Error(`credential batch stored ${rows.length} of ${writes.length} rows`)
 }

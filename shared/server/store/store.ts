@@ -447,8 +447,9 @@ export class Store {
       touchAgentId: touchAgentId ?? null
     }
     const { batcher } = this.shared
-    const row = batcher ? await batcher.write(write) : (await insertCredentials(this.db, [write])).get(id)!
-    return toCredential(row)
+    await (batcher ? batcher.write(write) : insertCredentials(this.db, [write]))
+    const { tokenSha256: _hash, ...credential } = write.credential
+    return { ...credential, kind: input.kind, lastUsedAt: null, revokedAt: null }
   }
 
   private credentialParams(input: NewCredential, now: Date): unknown[] {
