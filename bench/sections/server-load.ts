@@ -3,6 +3,8 @@
  * 1, 16 and 64 connections, federate for an existing workspace and for first-time sign-ups,
  * each request with its own freshly minted token, driven from a separate autocannon process.
  */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
 import type { BenchServer } from '../lib/bench-server'
 import { runLoad } from '../lib/load'
@@ -16,6 +18,7 @@ export const EXCHANGE_IDENTITY: RepoIdentity = { repository: 'bench/exchange', r
 const FEDERATE_IDENTITY: RepoIdentity = { repository: 'bench/federate', repositoryId: '600000000', ownerId: '7' }
 const SIGNUP_IDENTITY: RepoIdentity = { repository: 'bench/signup', repositoryId: '700000000', ownerId: '7' }
 
+const HTTP_FLOOR = fileURLToPath(new URL('../lib/http-floor.mjs', import.meta.url))
 const EXCHANGE_SHARE_TARGET = 0.25
 const P99_TARGET_MS = 25
 
@@ -51,6 +54,31 @@ async function federateRun(server: BenchServer, minter: TokenMinter, connections
     distinctRepositories: signUps
   })
   return runLoad({ url: server.url, path: '/v1/identity/federate', connections, amount, bearerTokens: tokens })
+}
+
+/**
+ * The same load (same bodies, same connections) against lib/http-floor.mjs: Fastify and
+ * the same body schema, no verification, signing or database. Returns its median req/s.
+ */
+export async function httpFloorRun(minter: TokenMinter, connections: number, amount: number, runs: number): Promise<number> {
+  const child = spawn(process.execPath, [HTTP_FLOOR], { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8').trim()))
+      child.once('exit', (code) => reject(new Error(`http floor server exited with ${code}`)))
+    })
+    const rates: number[] = []
+    for (let r = 0; r < runs + 1; r++) {
+      const tokens = await minter.mint({ count: amount + 2 * connections, audience: url, identity: EXCHANGE_IDENTITY })
+      const bodies = tokens.map((token) => JSON.stringify({ provider: 'github', token, agentId: '7b0c2c1e-9f3e-4c57-8f0a-2d6c3b1a9e41' }))
+      const result = await runLoad({ url, path: '/api/v1/oidc/token', connections, amount, bodies })
+      if (result.non2xx + result.errors > 0) throw new Error(`http floor answered ${JSON.stringify(result.statuses)}`)
+      if (r > 0) rates.push(result.requestsPerSecond) // the first run warms the JIT
+    }
+    return median(rates)
+  } finally {
+    child.kill('SIGTERM')
+  }
 }
 
 interface Summary {
@@ -100,6 +128,16 @@ export async function serverLoad(
       ratio: `${(share * 100).toFixed(0)}%`,
       ...(rated ? { target: `>= ${EXCHANGE_SHARE_TARGET * 100}%`, pass: share >= EXCHANGE_SHARE_TARGET } : {})
     })
+    if (rated) {
+      const floor = await httpFloorRun(minter, connections, amount, plan.runs)
+      table.add({
+        section,
+        metric: `${connections} conn: HTTP floor (lib/http-floor.mjs: Fastify + same body schema, no crypto, no database)`,
+        value: `${fmt(floor)} req/s`,
+        reference: `exchange ${fmt(s.rps)} req/s`,
+        ratio: `exchange = ${((s.rps / floor) * 100).toFixed(0)}% of floor; floor = ${((floor / cryptoRate) * 100).toFixed(0)}% of crypto-only`
+      })
+    }
     table.add({
       section,
       metric: `${connections} conn: p50 / p99 latency`,
