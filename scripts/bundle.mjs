@@ -8,8 +8,9 @@
  * @actions/http-client are one separate bundle, dist/vendor/index.js, that an action
  * imports at run time only once its inputs are valid: a run that fails on its inputs never
  * parses or evaluates it, and the four entries share one copy. That bundle is built with
- * tsconfig.vendor.json, whose `paths` replace undici (http-client's fetch proxy dispatcher,
- * which the actions never use, and 90% of the vendor code) with shared/client/undici-stub.ts.
+ * tsconfig.vendor.json, whose `paths` replace what the actions never reach with stubs
+ * (shared/client/vendor-stubs/): undici (http-client's fetch proxy dispatcher, 90% of the
+ * vendor code) and @actions/exec (core.platform's, with child_process and @actions/io).
  */
 import { createRequire } from 'node:module'
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'

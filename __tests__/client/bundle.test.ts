@@ -1,6 +1,6 @@
 /**
  * The committed bundles as the runner starts them: the action bundles hold no third-party
- * code (it is in dist/vendor/, loaded only after the inputs are valid, and without undici),
+ * code (it is in dist/vendor/, loaded only after the inputs are valid, and without undici or @actions/exec),
  * fail cleanly on bad inputs, and say what is wrong when the vendor bundle is missing.
  */
 import { describe, expect, it } from '@jest/globals'
@@ -33,12 +33,18 @@ describe('bundles', () => {
     expect(typeof vendor.HttpClient).toBe('function')
   })
 
-  it('dist/vendor/index.js carries no undici: its ProxyAgent is a stub that fails loudly', async () => {
+  it('dist/vendor/index.js carries neither undici nor @actions/exec: their stubs fail loudly', async () => {
     const code = await readFile(join(root, 'dist/vendor/index.js'), 'utf8')
     expect(code.length).toBeLessThan(100 * 1024)
-    // undici's own error codes and classes; the stub's message names undici, so not the word itself.
-    expect(code).not.toMatch(/UND_ERR_|class \w*Dispatcher|llhttp/)
-    const { HttpClient } = (await import(join(root, 'dist/vendor/index.js'))) as { HttpClient: new (ua: string) => { getAgentDispatcher(url: string): unknown } }
+    // undici's own error codes and classes, and what @actions/exec and @actions/io load; the
+    // stubs' messages name the packages, so not the names themselves.
+    expect(code).not.toMatch(/UND_ERR_|class \w*Dispatcher|llhttp|child_process|ToolRunner/)
+    const vendor = (await import(join(root, 'dist/vendor/index.js'))) as {
+      HttpClient: new (ua: string) => { getAgentDispatcher(url: string): unknown }
+      core: { platform: { getDetails(): Promise<unknown> } }
+    }
+    await expect(vendor.core.platform.getDetails()).rejects.toThrow(/@actions\/exec is not part of this action's bundle/)
+    const { HttpClient } = vendor
     const saved = process.env.https_proxy
     process.env.https_proxy = 'http://127.0.0.1:9'
     try {

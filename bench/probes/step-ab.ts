@@ -5,6 +5,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { LocalOidcIssuer, githubClaims } from '../../shared/testing/oidc-issuer'
 import { startBenchServer } from '../lib/bench-server'
 import { timeProcess } from '../lib/proc'
@@ -17,6 +18,8 @@ const node = flag('node', process.execPath)!
 const step = flag('step', 'federate') as 'federate' | 'issue-token'
 const runs = Number(flag('runs', '10'))
 const prof = flag('prof')
+/** A module to --import first (e.g. one that prints timestamps to stderr, shown per run). */
+const preload = flag('preload')
 const variants = process.argv.slice(2).filter((a) => !a.startsWith('--')).map((a) => resolve(a))
 
 const issuer = await LocalOidcIssuer.start()
@@ -39,10 +42,11 @@ try {
       const dir = join(scratch, String(n++))
       mkdirSync(dir)
       const env = stepEnv(dir, { ...inputDefaults(step), ...issuer.runnerEnv(), ...inputs })
-      const args = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-interval=100', script] : [script]
+      const args = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-interval=100'] : []), ...(preload ? [`--import=${pathToFileURL(resolve(preload)).href}`] : []), script]
       const run = await timeProcess(node, args, env, dir)
       if (run.code !== 0) throw new Error(`${script}: exit ${run.code}: ${run.stdout.slice(-600)} ${run.stderr.slice(-600)}`)
       if (i > 0) times[v]!.push(run.ms)
+      if (preload) console.log(`${relative(process.cwd(), script)} ${run.ms.toFixed(0)} ms: ${run.stderr.trim().split('\n').at(-1)}`)
     }
   }
   const base = median(times[variants.length - 1]!)

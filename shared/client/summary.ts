@@ -3,7 +3,7 @@
  * result or the reason for the refusal, so a failed run shows at a glance why the policy
  * did not match. Everything passes through `scrub`; no secret field is ever a row.
  */
-import { appendFile } from 'node:fs/promises'
+import { appendFileSync } from 'node:fs'
 import { summaryClaimRows, type TokenClaims } from './claims'
 import type { Env } from './inputs'
 
@@ -46,10 +46,14 @@ export function renderSummary(report: SummaryReport, scrub: (text: string) => st
   return parts.join('\n\n') + '\n\n'
 }
 
-/** Appends to $GITHUB_STEP_SUMMARY; does nothing outside a runner. */
+/**
+ * Appends to $GITHUB_STEP_SUMMARY; does nothing outside a runner. Synchronous like
+ * @actions/core's file commands: one small write as the last thing a run does, where a trip
+ * through libuv's thread pool only delays the exit.
+ */
 export function fileSummaryWriter(env: Env): SummaryWriter {
   return async (markdown) => {
     const path = env.GITHUB_STEP_SUMMARY
-    if (path) await appendFile(path, markdown, 'utf8')
+    if (path) appendFileSync(path, markdown, 'utf8')
   }
 }

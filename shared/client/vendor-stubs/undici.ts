@@ -1,10 +1,9 @@
 /**
- * Stands in for `undici` in dist/vendor/index.js (scripts/bundle.mjs maps the module here
- * through tsconfig.vendor.json). @actions/http-client imports undici only for
- * getAgentDispatcher(), the proxy dispatcher of fetch-style callers; the actions never call
- * it (HttpClient.request goes through node:http/https, and `tunnel` for HTTPS_PROXY), and
- * evaluating undici was most of the step's start-up. Should a future caller reach it, it
- * fails loudly instead of silently skipping the proxy.
+ * Stands in for `undici` in dist/vendor/index.js (see tsconfig.vendor.json). @actions/http-client
+ * imports it only for getAgentDispatcher(), the proxy dispatcher of fetch-style callers; the
+ * actions never call that (HttpClient.request goes through node:http/https, and `tunnel` for
+ * HTTPS_PROXY), and evaluating undici was most of a successful step's start-up. Should a
+ * future caller reach it, it fails loudly instead of silently skipping the proxy.
  */
 export class ProxyAgent {
   constructor() {
