@@ -3,6 +3,7 @@
  * options (64 KiB body cap, strict schemas, error envelopes). main.ts only adds config,
  * the database and listen/close.
  */
+import AjvCompiler, { type BuildCompilerFromPool } from '@fastify/ajv-compiler'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppContext } from './context'
@@ -46,6 +47,31 @@ function clientError(error: FastifyError): { status: number; message: string } |
     return { status: error.statusCode, message: 'malformed request' }
   }
   return undefined
+}
+
+/**
+ * Fastify's own validator compiler (Ajv), but each route's validator is compiled when the
+ * route first validates a request instead of at start: compiling every body schema is a
+ * large share of start-up, and most routes (admin, revoke, explain) are rare. The validator
+ * Fastify holds asks for the real one on first call, and also on first read of the two
+ * properties Fastify reads from it (`errors`, `schemaEnv`), so requests see exactly what an
+ * eagerly compiled validator would give.
+ */
+function compileOnFirstUse(factory: BuildCompilerFromPool): BuildCompilerFromPool {
+  return (externalSchemas, options) => {
+    let compiler: ReturnType<BuildCompilerFromPool> | undefined
+    return (route) => {
+      type Validate = ReturnType<ReturnType<BuildCompilerFromPool>>
+      let validate: Validate | undefined
+      const real = (): Validate => (validate ??= (compiler ??= factory(externalSchemas, options))(route))
+      const lazy = ((...args: Parameters<Validate>) => real()(...args)) as Validate
+      Object.defineProperties(lazy, {
+        errors: { get: () => real().errors, set: (value) => (real().errors = value) },
+        schemaEnv: { get: () => (real() as unknown as { schemaEnv?: unknown }).schemaEnv }
+      })
+      return lazy
+    }
+  }
 }
 
 /** All routes, as one plugin (encapsulation skipped so the handlers apply to the root). */
@@ -119,6 +145,14 @@ export async function buildServer(
     bodyLimit: BODY_LIMIT_BYTES,
     // Reject unknown fields instead of silently dropping them; no type coercion surprises.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    schemaController: {
+      compilersFactory: {
+        buildValidator: compileOnFirstUse(AjvCompiler()),
+        // Responses are serialized with JSON.stringify (openapi.ts says why); given here, Fastify
+        // does not even load its schema-based serializer (fast-json-stringify).
+        buildSerializer: () => () => (data: unknown) => JSON.stringify(data)
+      }
+    },
     // Never trust X-Forwarded-* by default; an operator behind a proxy sets PUBLIC_URL.
     trustProxy: false,
     // One JSON line per request comes from logging.ts (no headers, no tokens); random ids.

@@ -1,6 +1,8 @@
 /** Embedded PostgreSQL (PGlite) on disk in DATA_DIR, or in memory for tests. */
-import { mkdir } from 'node:fs/promises'
-import { PGlite } from '@electric-sql/pglite'
+import { mkdir, readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
 import type { Db, Queryable, QueryResult } from './db'
 
 function adapt(target: { query: PGlite['query'] }): Queryable {
@@ -12,10 +14,36 @@ function adapt(target: { query: PGlite['query'] }): Queryable {
   }
 }
 
+type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>
+/** Node's WebAssembly global (this project's TypeScript lib has no DOM/WebAssembly types). */
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly
+
+let engine: Promise<WasmModule | undefined> | undefined
+
+/**
+ * The engine's WebAssembly, compiled once per process. PGlite would compile it itself, but
+ * only after its own set-up; started here, the compile (off the main thread) overlaps that
+ * set-up and whatever the caller loads meanwhile (server start-up). Undefined: PGlite's own
+ * way is used.
+ */
+function compiledEngine(): Promise<WasmModule | undefined> {
+  engine ??= (async () => {
+    try {
+      const dist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
+      return await wasm.compile(await readFile(join(dist, 'pglite.wasm')))
+    } catch {
+      return undefined
+    }
+  })()
+  return engine
+}
+
 /** Opens (creating if needed) the embedded database; `dataDir` undefined keeps it in memory. */
 export async function openPglite(dataDir?: string): Promise<Db> {
+  const compiling = compiledEngine()
   if (dataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  const pg = await PGlite.create(dataDir)
+  const pgliteWasmModule = await compiling
+  const pg = await PGlite.create(dataDir, pgliteWasmModule ? { pgliteWasmModule } : {})
   const base = adapt(pg)
   return {
     kind: 'pglite',
