@@ -4,7 +4,8 @@
  * (checks that build/server/main.mjs is fresh, then runs it in the same process, plain node).
  * References: `node -e 0`; the TypeScript source run by tsx (how `npm run server` ran before
  * the prebuilt file, and how the tests still start it); PGlite's own import + create + first
- * query on the same data dir = the engine share.
+ * query on the same data dir, opened the way the server opens it (lib/pglite-start.mjs) = the
+ * engine share, and by a plain PGlite.create for comparison.
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
@@ -80,15 +81,25 @@ export async function serverStartup(table: ResultTable, label: string, options: 
   const prebuilt: number[] = []
   const tsx: number[] = []
   const base: number[] = []
-  const engine: Array<{ importMs: number; createMs: number; firstQueryMs: number }> = []
+  type EngineRun = { importMs: number; createMs: number; firstQueryMs: number }
+  const engine: EngineRun[] = []
+  const plainEngine: EngineRun[] = []
+  const engineStart = async (mode: 'server' | 'plain'): Promise<EngineRun> => {
+    const run = await timeProcess(process.execPath, [PGLITE_START, options.dataDir!, mode], { PATH: env.PATH! }, ROOT)
+    if (run.code !== 0) throw new Error(`pglite-start failed: ${run.stderr.slice(0, 400)}`)
+    return JSON.parse(run.stdout) as EngineRun
+  }
   for (let i = 0; i < options.runs + 1; i++) {
     const p = await timeToHealthy([SERVER_RUN], env)
     const t = await timeToHealthy(['--import', 'tsx', 'shared/server/main.ts'], env)
     const b = (await timeProcess(process.execPath, ['-e', '0'], { PATH: env.PATH! })).ms
     if (!options.databaseUrl) {
-      const run = await timeProcess(process.execPath, [PGLITE_START, options.dataDir!], { PATH: env.PATH! }, ROOT)
-      if (run.code !== 0) throw new Error(`pglite-start failed: ${run.stderr.slice(0, 400)}`)
-      if (i > 0) engine.push(JSON.parse(run.stdout))
+      const asServer = await engineStart('server')
+      const plain = await engineStart('plain')
+      if (i > 0) {
+        engine.push(asServer)
+        plainEngine.push(plain)
+      }
     }
     if (i === 0) continue // first round warms the page cache
     prebuilt.push(p)
@@ -117,11 +128,12 @@ export async function serverStartup(table: ResultTable, label: string, options: 
     const imp = median(engine.map((e) => e.importMs))
     const create = median(engine.map((e) => e.createMs))
     const first = median(engine.map((e) => e.firstQueryMs))
+    const plain = median(plainEngine.map((e) => e.importMs + e.createMs + e.firstQueryMs))
     table.add({
       section,
-      metric: 'PGlite alone: import + create(existing dir) + first query',
+      metric: 'PGlite alone, opened as the server opens it: import + create(existing dir) + first query',
       value: `${fmt(imp + create + first, 'ms')} (${fmt(imp, 'ms')} + ${fmt(create, 'ms')} + ${fmt(first, 'ms')})`,
-      reference: `server: ${fmt(total, 'ms')}`,
+      reference: `server: ${fmt(total, 'ms')}; plain PGlite.create: ${fmt(plain, 'ms')}`,
       ratio: `engine share ${(((imp + create + first) / total) * 100).toFixed(0)}%`
     })
   }
