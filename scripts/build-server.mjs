@@ -69,6 +69,8 @@ export async function buildServer(outfile = DEFAULT_OUTFILE) {
       keepNames: true,
       legalComments: 'none',
       metafile: true,
+      // Paths in the metafile are relative to this (whatever the caller's cwd).
+      absWorkingDir: ROOT,
       outfile: temp,
       logLevel: 'silent'
     })
