@@ -38,6 +38,29 @@ describe('DatabaseRateLimiter', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(4)
   })
 
+  it('concurrent takes share one statement; the first ones in arrival order get the tokens', async () => {
+    let statements = 0
+    const counting = { query: (sql: string, params?: unknown[]) => ((statements += sql.includes('rate_limit_buckets') ? 1 : 0), db.query(sql, params)) }
+    const limiter = new DatabaseRateLimiter(counting as unknown as Db, 4, 6, now)
+    const keys = ['repo:c', 'repo:c', 'repo:d', 'repo:c', 'repo:c', 'repo:c', 'repo:d', 'repo:c']
+    const results = await Promise.all(keys.map((key) => limiter.take(key)))
+    expect(statements).toBe(1)
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, true, true, false, true, false])
+    expect(results[5]).toEqual({ ok: false, retryAfterSeconds: 10 })
+    // The bucket was spent, not reset, by the batch: one more take 10 s later is the refill.
+    clock += 10_000
+    expect(await Promise.all([limiter.take('repo:c'), limiter.take('repo:c')])).toEqual([{ ok: true }, { ok: false, retryAfterSeconds: 10 }])
+  })
+
+  it('a batch asking an existing bucket for more than it holds gets only what it holds', async () => {
+    const limiter = new DatabaseRateLimiter(db, 3, 6, now)
+    expect((await limiter.take('repo:e')).ok).toBe(true) // 2 left
+    clock += 5_000 // + 0.5
+    const results = await Promise.all(Array.from({ length: 5 }, () => limiter.take('repo:e')))
+    expect(results.filter((r) => r.ok)).toHaveLength(2)
+    expect(results.slice(2)).toEqual(Array(3).fill({ ok: false, retryAfterSeconds: 5 }))
+  })
+
   it('a clock that runs backwards refills nothing', async () => {
     const limiter = new DatabaseRateLimiter(db, 1, 60, now)
     expect((await limiter.take('repo:skew')).ok).toBe(true)

@@ -4,6 +4,7 @@
  * DatabaseRateLimiter: one bucket per key in the database, so N instances on one PostgreSQL
  * share it (N per-instance buckets would allow N times the burst).
  */
+import { BatchQueue } from './store/batch-queue'
 import type { Queryable } from './store/db'
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number }
@@ -48,35 +49,61 @@ export class MemoryRateLimiter implements RateLimiter {
  * The same token bucket kept in the table rate_limit_buckets and updated in one atomic
  * upsert (the row lock serializes concurrent takes on every instance). Uses the caller's
  * clock, never running backwards: an instance with a slower clock refills nothing.
+ *
+ * Concurrent takes share one statement (BatchQueue): n takes of one key ask the bucket for n
+ * tokens at once and the first `granted` callers, in arrival order, get them. One round trip
+ * and one row lock per batch instead of per request: a busy repository's bucket row is
+ * otherwise what every one of its requests queues on.
  */
 export class DatabaseRateLimiter implements RateLimiter {
+  private readonly queue: BatchQueue<string, RateDecision>
+  private takes = 0
+
   constructor(
     private readonly db: Queryable,
     private readonly burst: number,
     private readonly perMinute: number,
     private readonly now: () => number = Date.now
-  ) {}
+  ) {
+    this.queue = new BatchQueue((keys) => this.takeAll(keys))
+  }
 
-  private takes = 0
-
-  async take(key: string): Promise<RateDecision> {
+  take(key: string): Promise<RateDecision> {
     // Now and then, drop buckets that are full again (as good as absent): one row per active repository.
     if (++this.takes % 1000 === 0) void this.prune().catch(() => undefined)
+    return this.queue.add(key)
+  }
+
+  /** One decision per key of `keys` (repeats allowed), in order. */
+  private async takeAll(keys: string[]): Promise<RateDecision[]> {
+    const wanted = new Map<string, number>()
+    for (const key of keys) wanted.set(key, (wanted.get(key) ?? 0) + 1)
     const perSecond = this.perMinute / 60
-    const refilled = 'LEAST($2::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM ($4::timestamptz - b.updated_at))) * $3::float8)'
-    const { rows } = await this.db.query<{ allowed: boolean; tokens: number }>(
-      `INSERT INTO rate_limit_buckets AS b (key, tokens, updated_at, allowed)
-       VALUES ($1, $2::float8 - 1, $4::timestamptz, true)
+    const refilled = 'LEAST($3::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM ($5::timestamptz - b.updated_at))) * $4::float8)'
+    // EXCLUDED.granted is min(n, floor(burst)); since refilled <= burst, min(it, floor(refilled))
+    // is min(n, floor(refilled)): what the bucket can give of the n asked for.
+    const given = `LEAST(EXCLUDED.granted, floor(${refilled}))`
+    const { rows } = await this.db.query<{ key: string; granted: number; tokens: number }>(
+      `INSERT INTO rate_limit_buckets AS b (key, tokens, updated_at, allowed, granted)
+       SELECT r.key, $3::float8 - r.g, $5::timestamptz, r.g >= 1, r.g
+       FROM (SELECT u.key, LEAST(u.n, floor($3::float8))::int AS g FROM unnest($1::text[], $2::int[]) AS u(key, n)) r
        ON CONFLICT (key) DO UPDATE SET
-         allowed = ${refilled} >= 1,
-         tokens = ${refilled} - CASE WHEN ${refilled} >= 1 THEN 1 ELSE 0 END,
-         updated_at = GREATEST(b.updated_at, $4::timestamptz)
-       RETURNING allowed, tokens`,
-      [key, this.burst, perSecond, new Date(this.now())]
+         granted = ${given}::int,
+         allowed = ${given} >= 1,
+         tokens = ${refilled} - ${given},
+         updated_at = GREATEST(b.updated_at, $5::timestamptz)
+       RETURNING key, granted, tokens`,
+      [[...wanted.keys()], [...wanted.values()], this.burst, perSecond, new Date(this.now())]
     )
-    const row = rows[0]!
-    if (row.allowed) return { ok: true }
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - Number(row.tokens)) / perSecond)) }
+    const left = new Map(rows.map((row) => [row.key, { granted: Number(row.granted), tokens: Number(row.tokens) }]))
+    return keys.map((key) => {
+      const bucket = left.get(key)!
+      if (bucket.granted > 0) {
+        bucket.granted--
+        return { ok: true }
+      }
+      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond)) }
+    })
   }
 
   /** Deletes buckets untouched for longer than a full refill takes; returns how many. */

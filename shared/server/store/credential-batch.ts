@@ -6,6 +6,7 @@
  * write inserts all of them in one statement. The statement is atomic, and each request
  * answers only after its batch committed, so what a client is told was issued is stored.
  */
+import { BatchQueue } from './batch-queue'
 import type { Queryable } from './db'
 
 /** One issuance, already in column form. */
@@ -33,12 +34,6 @@ export interface CredentialWrite {
   }
   /** Agent whose last use to record (to the minute), if any. */
   touchAgentId: string | null
-}
-
-interface Pending {
-  write: CredentialWrite
-  resolve: () => void
-  reject: (error: unknown) => void
 }
 
 /**
@@ -92,66 +87,22 @@ function toInput({ credential: c, audit: a, touchAgentId }: CredentialWrite): Re
   }
 }
 
+/** Concurrent credential writes, one statement per batch. */
 export class CredentialBatcher {
-  private queue: Pending[] = []
-  private writing = false
+  private readonly queue: BatchQueue<CredentialWrite, void>
 
-  /**
-   * @param db where batches go (never a transaction: a batch mixes unrelated requests)
-   * @param maxBatch rows per statement; the rest wait for the next one
-   */
-  constructor(
-    private readonly db: Queryable,
-    private readonly maxBatch = 256
-  ) {
-    if (!(maxBatch >= 1)) throw new RangeError('maxBatch must be at least 1')
+  /** @param db where batches go (never a transaction: a batch mixes unrelated requests) */
+  constructor(db: Queryable, maxBatch?: number) {
+    this.queue = new BatchQueue<CredentialWrite, void>(async (writes) => {
+      await insertCredentials(db, writes)
+      return writes.map(() => undefined)
+    }, maxBatch)
   }
 
   /** Resolves once the write's batch has committed. */
   write(write: CredentialWrite): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ write, resolve, reject })
-      // Wait one turn of the event loop so requests parsed in the same turn share the write.
-      if (!this.writing) {
-        this.writing = true
-        setImmediate(() => void this.drain())
-      }
-    })
+    return this.queue.add(write)
   }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch)
-        await this.writeBatch(batch)
-      }
-    } finally {
-      this.writing = false
-    }
-  }
-
-  private async writeBatch(batch: Pending[]): Promise<void> {
-    try {
-      await insertCredentials(this.db, batch.map((p) => p.write))
-      for (const pending of batch) pending.resolve()
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error)
-        return
-      }
-      // Nothing of the batch was written (one statement). Find the bad row by writing each
-      // alone, so one request's problem fails only that request.
-      for (const pending of batch) {
-        try {
-          await insertCredentials(this.db, [pending.write])
-          pending.resolve()
-        } catch (single) {
-          pending.reject(single)
-        }
-      }
-    }
-  }
-
 }
 
 /**

@@ -132,6 +132,15 @@ CREATE TABLE rate_limit_buckets (
 -- or by pinned id (this one), see Store.policiesConcerning.
 CREATE INDEX trust_policies_repository_id ON trust_policies (repository_id);
 `
+  },
+  {
+    version: 4,
+    name: 'rate limit buckets grant several takes at once',
+    sql: `
+-- How many of the takes in the last update were granted (DatabaseRateLimiter takes the
+-- concurrent requests of one repository in one statement).
+ALTER TABLE rate_limit_buckets ADD COLUMN granted integer NOT NULL DEFAULT 0;
+`
   }
 ]
 
