@@ -2,7 +2,7 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import type { Db, Queryable, QueryResult } from './db'
 
 function adapt(target: { query: PGlite['query'] }): Queryable {
@@ -41,7 +41,12 @@ function compiledEngine(): Promise<WasmModule | undefined> {
 /** Opens (creating if needed) the embedded database; `dataDir` undefined keeps it in memory. */
 export async function openPglite(dataDir?: string): Promise<Db> {
   const compiling = compiledEngine()
-  if (dataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  // Imported here, not at the top: a bundle hoists static imports, and a server on
+  // PostgreSQL must not load the engine at all.
+  const [{ PGlite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    dataDir ? mkdir(dataDir, { recursive: true, mode: 0o700 }) : undefined
+  ])
   const pgliteWasmModule = await compiling
   const pg = await PGlite.create(dataDir, pgliteWasmModule ? { pgliteWasmModule } : {})
   const base = adapt(pg)
