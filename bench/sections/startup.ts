@@ -59,8 +59,8 @@ async function timeToHealthy(args: string[], env: Record<string, string>): Promi
   }
 }
 
-/** Builds build/server/main.mjs now if needed, so no timed run pays for a build. */
-async function buildIfStale(): Promise<void> {
+/** Builds build/server/main.mjs now, so no timed run pays for a build. */
+async function buildServerFile(): Promise<void> {
   const run = await timeProcess(process.execPath, [BUILD], { PATH: process.env.PATH ?? '' }, ROOT)
   if (run.code !== 0) throw new Error(`scripts/build-server.mjs failed: ${run.stderr.slice(0, 400)}`)
 }
@@ -77,7 +77,7 @@ export async function serverStartup(table: ResultTable, label: string, options: 
     LOG_LEVEL: 'warn',
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : { DATA_DIR: options.dataDir! })
   }
-  await buildIfStale()
+  await buildServerFile()
   const prebuilt: number[] = []
   const tsx: number[] = []
   const base: number[] = []
