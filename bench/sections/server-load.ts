@@ -18,7 +18,7 @@ export const EXCHANGE_IDENTITY: RepoIdentity = { repository: 'bench/exchange', r
 const FEDERATE_IDENTITY: RepoIdentity = { repository: 'bench/federate', repositoryId: '600000000', ownerId: '7' }
 const SIGNUP_IDENTITY: RepoIdentity = { repository: 'bench/signup', repositoryId: '700000000', ownerId: '7' }
 
-const HTTP_FLOOR = fileURLToPath(new URL('../lib/http-floor.mjs', import.meta.url))
+const HTTP_FLOOR = fileURLToPath(new URL('../lib/http-floor.ts', import.meta.url))
 const EXCHANGE_SHARE_TARGET = 0.25
 const P99_TARGET_MS = 25
 
@@ -57,11 +57,11 @@ async function federateRun(server: BenchServer, minter: TokenMinter, connections
 }
 
 /**
- * The same load (same bodies, same connections) against lib/http-floor.mjs: Fastify and
+ * The same load (same bodies, same connections) against lib/http-floor.ts: Fastify and
  * the same body schema, no verification, signing or database. Returns its median req/s.
  */
 export async function httpFloorRun(minter: TokenMinter, connections: number, amount: number, runs: number): Promise<number> {
-  const child = spawn(process.execPath, [HTTP_FLOOR], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', HTTP_FLOOR], { stdio: ['ignore', 'pipe', 'inherit'] })
   try {
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8').trim()))
@@ -132,7 +132,7 @@ export async function serverLoad(
       const floor = await httpFloorRun(minter, connections, amount, plan.runs)
       table.add({
         section,
-        metric: `${connections} conn: HTTP floor (lib/http-floor.mjs: Fastify + same body schema, no crypto, no database)`,
+        metric: `${connections} conn: HTTP floor (lib/http-floor.ts: Fastify + same body schema, no crypto, no database)`,
         value: `${fmt(floor)} req/s`,
         reference: `exchange ${fmt(s.rps)} req/s`,
         ratio: `exchange = ${((s.rps / floor) * 100).toFixed(0)}% of floor; floor = ${((floor / cryptoRate) * 100).toFixed(0)}% of crypto-only`

@@ -3,24 +3,14 @@
 // verification, signing or database. What the framework, JSON and the sockets cost per
 // request on this machine, as a reference for the exchange's rate. Prints its URL.
 import Fastify from 'fastify'
+import { exchangeBodySchema, type ExchangeBody } from '../../shared/server/routes/oidc-token'
 
 const app = Fastify({ logger: false })
-const bodySchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['provider', 'token'],
-  properties: {
-    provider: { type: 'string', maxLength: 64 },
-    token: { type: 'string', maxLength: 16384 },
-    agentId: { type: 'string', maxLength: 64 },
-    ttl: { type: 'integer', minimum: 1, maximum: 86400 }
-  }
-}
 const accessToken = 'x'.repeat(512) // about the size of the ES256 access token the server issues
-app.post('/api/v1/oidc/token', { schema: { body: bodySchema } }, async (request, reply) => {
+app.post<{ Body: ExchangeBody }>('/api/v1/oidc/token', { schema: { body: exchangeBodySchema } }, async (request, reply) => {
   reply.header('cache-control', 'no-store')
   return { access_token: accessToken, token_type: 'Bearer', expires_in: 900, expires_at: new Date().toISOString(), scope: 'agent', agent_id: request.body.agentId }
 })
 const url = await app.listen({ host: '127.0.0.1', port: 0 })
 console.log(url)
-process.on('SIGTERM', () => app.close().then(() => process.exit(0)))
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)))
