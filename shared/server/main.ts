@@ -52,14 +52,6 @@ async function main(): Promise<void> {
   const url = resolvePublicUrl(config, port)
   context.setPublicUrl(url)
 
-  const out = (line: string): boolean => process.stdout.write(`${line}\n`)
-  out(`federate server listening on ${url}`)
-  if (config.publicUrl) out(`bound to ${config.host}:${port}`)
-  out(db.kind === 'pglite' ? `data dir: ${config.dataDir} (embedded database)` : 'database: PostgreSQL (DATABASE_URL)')
-  if (config.adminTokenGenerated) {
-    out(`admin token (generated, shown once; set ADMIN_TOKEN to choose one): ${config.adminToken}`)
-  }
-
   let closing = false
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return
@@ -76,8 +68,19 @@ async function main(): Promise<void> {
       process.exit(1)
     }
   }
+  // Before the banner: whoever reads it may signal at once, and a signal that arrives
+  // before a handler exists kills the process mid-banner.
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
   process.once('SIGINT', () => void shutdown('SIGINT'))
+
+  // One write, so a reader never sees part of it.
+  const banner = [`federate server listening on ${url}`]
+  if (config.publicUrl) banner.push(`bound to ${config.host}:${port}`)
+  banner.push(db.kind === 'pglite' ? `data dir: ${config.dataDir} (embedded database)` : 'database: PostgreSQL (DATABASE_URL)')
+  if (config.adminTokenGenerated) {
+    banner.push(`admin token (generated, shown once; set ADMIN_TOKEN to choose one): ${config.adminToken}`)
+  }
+  process.stdout.write(`${banner.join('\n')}\n`)
 }
 
 main().catch((error: unknown) => {
