@@ -33,7 +33,9 @@ export async function openDatabase(options: OpenOptions): Promise<Db> {
     ? await (await import('./postgres')).openPostgres(options.databaseUrl)
     : await (await import('./pglite')).openPglite(options.dataDir)
   try {
-    if (!(await schemaIsCurrent(db))) await migrate(db)
+    // PostgreSQL always takes migrate()'s locked path: the read below would log an error on
+    // a brand-new database, and a PostgreSQL statement costs little.
+    if (db.kind === 'postgres' || !(await schemaIsCurrent(db))) await migrate(db)
   } catch (error) {
     await db.close().catch(() => undefined)
     throw error
