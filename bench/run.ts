@@ -183,8 +183,12 @@ async function databaseSuite(
 /** The exchange at 16 connections under --cpu-prof; returns the summary text. */
 async function profileExchange(label: string, minter: TokenMinter, db: { databaseUrl?: string }): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'federate-bench-prof-'))
+  // The embedded database is created by a first, unprofiled start: initdb's seconds of WASM
+  // would otherwise dominate a profile that is meant to show the steady state.
+  const dataDir = db.databaseUrl ? undefined : join(dir, 'data')
   try {
-    const server = await startBenchServer({ issuerUrls: minter.issuerUrls, cpuProfileDir: dir, ...db })
+    if (dataDir) await (await startBenchServer({ issuerUrls: minter.issuerUrls, dataDir })).stop()
+    const server = await startBenchServer({ issuerUrls: minter.issuerUrls, cpuProfileDir: dir, ...db, dataDir })
     try {
       const agentId = await prepareAgent(server, minter, 'bench-profile@agents.example')
       await exchangeRun(server, minter, agentId, 16, 1000)
