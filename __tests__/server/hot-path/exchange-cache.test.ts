@@ -11,14 +11,16 @@ import { Store } from '../../../shared/server/store/store'
 describe('ExchangeInputsCache', () => {
   const inputs = (n: number): ExchangeInputs => ({ agent: undefined, policies: [{ id: `p${n}`, provider: 'github', repository: 'a/b', createdAt: '' }] })
 
-  it('loads once per key, then serves from memory; repository names are case-insensitive', async () => {
+  it('loads once per repository name and id, then serves from memory', async () => {
     const cache = new ExchangeInputsCache()
     let loads = 0
     const load = async (): Promise<ExchangeInputs> => inputs(++loads)
-    expect((await cache.read(undefined, 'Acme/Widgets', '1', load)).policies[0]!.id).toBe('p1')
+    expect((await cache.read(undefined, 'acme/widgets', '1', load)).policies[0]!.id).toBe('p1')
     expect((await cache.read(undefined, 'acme/widgets', '1', load)).policies[0]!.id).toBe('p1')
     expect((await cache.read(undefined, 'acme/widgets', '2', load)).policies[0]!.id).toBe('p2')
-    expect(loads).toBe(2)
+    // Another spelling is another entry: the database decides which policies match it.
+    expect((await cache.read(undefined, 'Acme/Widgets', '1', load)).policies[0]!.id).toBe('p3')
+    expect(loads).toBe(3)
   })
 
   it('does not keep a read that overlapped a write', async () => {

@@ -18,7 +18,9 @@ export interface ExchangeInputs {
 /** Bounded so that memory does not grow with the number of repositories or agents seen. */
 const DEFAULT_MAX_ENTRIES = 10_000
 
-const policiesKey = (repository: string, repositoryId: string): string => `${repository.toLowerCase()}\n${repositoryId}`
+// The exact name, not a lowercased one: which policies match is the database's lower() to
+// decide, and a JavaScript lowercasing that differed from it must not merge two entries.
+const policiesKey = (repository: string, repositoryId: string): string => `${repositoryId}\n${repository}`
 
 export class ExchangeInputsCache {
   private generation = 0
