@@ -4,21 +4,26 @@
  */
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { CredentialBatcher, type CredentialWrite } from '../../../shared/server/store/credential-batch'
-import type { Db, Queryable } from '../../../shared/server/store/db'
+import { CredentialBatcher, dollarQuoted, type CredentialWrite } from '../../../shared/server/store/credential-batch'
+import type { Db } from '../../../shared/server/store/db'
 import { openDatabase } from '../../../shared/server/store/open'
 import { Store } from '../../../shared/server/store/store'
 
-describe('CredentialBatcher', () => {
+// The embedded database runs a prepared statement, PostgreSQL the plain one; both run here on
+// PGlite, the second through a Db that says it is PostgreSQL.
+describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (kind) => {
   let db: Db
   let agentId: string
-  /** Statements that reached the database, for counting. */
+  /** Statements that wrote rows (not the one-time PREPARE), for counting. */
   let statements = 0
-  const counting: Queryable = {
+  const counting: Db = {
+    kind,
     query: (sql, params) => {
-      statements++
+      if (!sql.startsWith('PREPARE')) statements++
       return db.query(sql, params)
-    }
+    },
+    transaction: (fn) => db.transaction(fn),
+    close: async () => undefined
   }
 
   beforeAll(async () => {
@@ -99,7 +104,40 @@ describe('CredentialBatcher', () => {
     expect(statements).toBe(2)
   })
 
+  it('stores audit details exactly, whatever characters they hold', async () => {
+    const batcher = new CredentialBatcher(counting)
+    const detail = { reason: "it's $$ a \\ \"test\" $q0123456789abcdef$ ünïcödé 🚀 \n end", nested: { list: [1, null, true] } }
+    const w = write()
+    w.audit.detail = detail
+    await batcher.write(w)
+    const { rows } = await db.query<{ detail: unknown }>('SELECT detail FROM audit_events WHERE credential_id = $1', [w.credential.id])
+    expect(typeof rows[0]!.detail === 'string' ? JSON.parse(rows[0]!.detail) : rows[0]!.detail).toEqual(detail)
+  })
+
   it('refuses a batch size below 1', () => {
     expect(() => new CredentialBatcher(counting, 0)).toThrow(RangeError)
+  })
+})
+
+describe('dollarQuoted', () => {
+  let db: Db
+  beforeAll(async () => {
+    db = await openDatabase({})
+  })
+  afterAll(() => db.close())
+
+  it('gives PostgreSQL back exactly the text, including dollar signs, quotes and tag look-alikes', async () => {
+    const texts = ['', "'; DROP TABLE credentials; --", '$$', '$q$', 'a $q0011223344556677$ b', '\\x00 \\', 'ünï 🚀 \n\t']
+    for (const text of texts) {
+      const { rows } = await db.query<{ t: string }>(`SELECT ${dollarQuoted(text)}::text AS t`)
+      expect(rows[0]!.t).toBe(text)
+    }
+  })
+
+  it('never uses a tag that occurs in the text', () => {
+    const quoted = dollarQuoted('x')
+    const tag = quoted.slice(0, quoted.indexOf('x'))
+    expect(quoted).toBe(`${tag}x${tag}`)
+    expect(tag).toMatch(/^\$q[0-9a-f]{16}\$$/)
   })
 })

@@ -6,8 +6,9 @@
  * write inserts all of them in one statement. The statement is atomic, and each request
  * answers only after its batch committed, so what a client is told was issued is stored.
  */
+import { randomBytes } from 'node:crypto'
 import { BatchQueue } from './batch-queue'
-import type { Queryable } from './db'
+import type { Db, Queryable } from './db'
 
 /** One issuance, already in column form. */
 export interface CredentialWrite {
@@ -92,9 +93,10 @@ export class CredentialBatcher {
   private readonly queue: BatchQueue<CredentialWrite, void>
 
   /** @param db where batches go (never a transaction: a batch mixes unrelated requests) */
-  constructor(db: Queryable, maxBatch?: number) {
+  constructor(db: Db, maxBatch?: number) {
+    const insert = db.kind === 'pglite' ? preparedInsert(db) : (writes: CredentialWrite[]) => insertCredentials(db, writes)
     this.queue = new BatchQueue<CredentialWrite, void>(async (writes) => {
-      await insertCredentials(db, writes)
+      await insert(writes)
       return writes.map(() => undefined)
     }, maxBatch)
   }
@@ -103,6 +105,52 @@ export class CredentialBatcher {
   write(write: CredentialWrite): Promise<void> {
     return this.queue.add(write)
   }
+}
+
+const PREPARED_NAME = 'federate_insert_credentials'
+
+/**
+ * The same statement, prepared once, for the embedded database: PGlite parses and plans
+ * every statement `query()` is given, about 0.4 ms of WASM for this one, as much as the rows
+ * of a small batch cost (bench/ANALYSIS.md). EXECUTE takes no bind parameters, so the batch
+ * goes in as a dollar-quoted literal: no escapes apply inside one, and its tag is chosen so
+ * that it does not occur in the text, so the text arrives exactly as written.
+ */
+function preparedInsert(db: Queryable): (writes: CredentialWrite[]) => Promise<void> {
+  return async (writes) => {
+    await prepareOnce(db)
+    const { rows } = await db.query(`EXECUTE ${PREPARED_NAME}(${dollarQuoted(JSON.stringify(writes.map(toInput)))})`)
+    if (rows.length !== writes.length) throw new Error(`credential batch stored ${rows.length} of ${writes.length} rows`)
+  }
+}
+
+/** Per database session: a second PREPARE of the same name would fail. */
+const prepared = new WeakMap<Queryable, Promise<void>>()
+
+function prepareOnce(db: Queryable): Promise<void> {
+  let done = prepared.get(db)
+  if (!done) {
+    done = db
+      .query(`PREPARE ${PREPARED_NAME}(jsonb) AS ${INSERT_BATCH.replace('$1::jsonb', '$1')}`)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if ((error as { code?: string }).code === '42P05') return // duplicate_prepared_statement: there already
+          prepared.delete(db) // try again with the next batch
+          throw error
+        }
+      )
+    prepared.set(db, done)
+  }
+  return done
+}
+
+/** `text` as a PostgreSQL dollar-quoted literal whose tag does not occur in it. */
+export function dollarQuoted(text: string): string {
+  let tag: string
+  do tag = `$q${randomBytes(8).toString('hex')}$`
+  while (text.includes(tag))
+  return `${tag}${text}${tag}`
 }
 
 /**
