@@ -6,11 +6,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { LocalOidcIssuer, githubClaims } from '../../shared/testing/oidc-issuer'
-import { startBenchServer } from '../lib/bench-server'
 import { timeProcess } from '../lib/proc'
 import { median } from '../lib/stats'
-import { bootstrapExchange, inputDefaults, registerAgent, stepEnv } from '../sections/cold-start'
+import { inputDefaults, startStepFixture, stepEnv } from '../sections/cold-start'
 
 const flag = (name: string, fallback?: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
@@ -22,15 +20,9 @@ const prof = flag('prof')
 const preload = flag('preload')
 const variants = process.argv.slice(2).filter((a) => !a.startsWith('--')).map((a) => resolve(a))
 
-const issuer = await LocalOidcIssuer.start()
-const server = await startBenchServer({ issuerUrls: [issuer.url] })
+const { issuer, server, agentId } = await startStepFixture('step-ab@agents.example')
 const scratch = mkdtempSync(join(tmpdir(), 'federate-step-ab-'))
 try {
-  const claims = issuer.runnerClaims
-  await server.admin.createTrustPolicy({ repository: claims.repository })
-  const bootstrap = await bootstrapExchange(server.url, await issuer.mint({ audience: server.url, claims: githubClaims({ repository: claims.repository, repositoryId: claims.repository_id, ownerId: claims.repository_owner_id }) }))
-  const agentId = await registerAgent(server.url, bootstrap, 'step-ab@agents.example')
-  await server.admin.createTrustPolicy({ repository: claims.repository, agentId })
   const inputs: Record<string, string> =
     step === 'federate'
       ? { 'INPUT_API-URL': server.url, BARE_KIND: 'federate', BARE_AUDIENCE: 'persql' }

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { LocalOidcIssuer, githubClaims } from '../../shared/testing/oidc-issuer'
-import { startBenchServer } from '../lib/bench-server'
+import { startBenchServer, type BenchServer } from '../lib/bench-server'
 import { timeProcess } from '../lib/proc'
 import { fmt, fmtRatio, median } from '../lib/stats'
 import type { ResultTable } from '../lib/table'
@@ -77,17 +77,29 @@ export interface ColdStartOptions {
   runtimes: Array<{ label: string; path: string }>
 }
 
-export async function coldStart(table: ResultTable, options: ColdStartOptions): Promise<void> {
+/** A local issuer and server the steps run against, with the runner's repository trusted and an agent for issue-token. */
+export interface StepFixture {
+  issuer: LocalOidcIssuer
+  server: BenchServer
+  agentId: string
+}
+
+export async function startStepFixture(agentName: string): Promise<StepFixture> {
   const issuer = await LocalOidcIssuer.start()
   const server = await startBenchServer({ issuerUrls: [issuer.url] })
+  const claims = issuer.runnerClaims
+  // issue-token needs an agent and a policy for it; set up once through the API.
+  await server.admin.createTrustPolicy({ repository: claims.repository })
+  const bootstrap = await exchange(server.url, await issuer.mint({ audience: server.url, claims: githubClaims({ repository: claims.repository, repositoryId: claims.repository_id, ownerId: claims.repository_owner_id }) }))
+  const agentId = await registerAgent(server.url, bootstrap, agentName)
+  await server.admin.createTrustPolicy({ repository: claims.repository, agentId })
+  return { issuer, server, agentId }
+}
+
+export async function coldStart(table: ResultTable, options: ColdStartOptions): Promise<void> {
+  const { issuer, server, agentId } = await startStepFixture('bench-cold@agents.example')
   const scratch = mkdtempSync(join(tmpdir(), 'federate-bench-step-'))
   try {
-    const claims = issuer.runnerClaims
-    // issue-token needs an agent and a policy for it; set up once through the API.
-    await server.admin.createTrustPolicy({ repository: claims.repository })
-    const bootstrap = await exchange(server.url, await issuer.mint({ audience: server.url, claims: githubClaims({ repository: claims.repository, repositoryId: claims.repository_id, ownerId: claims.repository_owner_id }) }))
-    const agentId = await registerAgent(server.url, bootstrap, 'bench-cold@agents.example')
-    await server.admin.createTrustPolicy({ repository: claims.repository, agentId })
 
     let runNo = 0
     const freshDir = (): string => {
