@@ -7,6 +7,7 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
 import { SignJWT, generateKeyPair, jwtVerify } from 'jose'
+import { opRate } from './lib/op-rate'
 
 type Alg = 'RS256' | 'ES256' | 'EdDSA'
 
@@ -14,19 +15,6 @@ function keys(alg: Alg): { privateKey: KeyObject; publicKey: KeyObject } {
   if (alg === 'RS256') return generateKeyPairSync('rsa', { modulusLength: 2048 })
   if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256' })
   return generateKeyPairSync('ed25519')
-}
-
-async function rate(label: string, seconds: number, op: () => unknown): Promise<number> {
-  for (let i = 0; i < 50; i++) await op() // warm-up
-  let count = 0
-  const end = performance.now() + seconds * 1000
-  while (performance.now() < end) {
-    for (let i = 0; i < 20; i++) await op()
-    count += 20
-  }
-  const perSecond = Math.round(count / seconds)
-  console.log(`${label.padEnd(34)} ${String(perSecond).padStart(8)} ops/s`)
-  return perSecond
 }
 
 async function main(): Promise<void> {
@@ -56,16 +44,16 @@ async function main(): Promise<void> {
     const crypto = await generateKeyPair(alg, { crv: alg === 'EdDSA' ? 'Ed25519' : undefined })
     const cryptoToken = await new SignJWT({ ...claims, jti: randomUUID() }).setProtectedHeader({ alg }).setIssuedAt().setExpirationTime('15m').sign(crypto.privateKey)
 
-    await rate(`jose     ${alg} sign`, seconds, joseSign)
-    await rate(`jose     ${alg} sign (CryptoKey)`, seconds, () =>
+    await opRate(`jose     ${alg} sign`, seconds, joseSign)
+    await opRate(`jose     ${alg} sign (CryptoKey)`, seconds, () =>
       new SignJWT({ ...claims, jti: randomUUID() }).setProtectedHeader({ alg }).setIssuedAt().setExpirationTime('15m').sign(crypto.privateKey)
     )
-    await rate(`fast-jwt ${alg} sign`, seconds, fastSign)
-    await rate(`jose     ${alg} verify`, seconds, joseVerify)
-    await rate(`jose     ${alg} verify (CryptoKey)`, seconds, () =>
+    await opRate(`fast-jwt ${alg} sign`, seconds, fastSign)
+    await opRate(`jose     ${alg} verify`, seconds, joseVerify)
+    await opRate(`jose     ${alg} verify (CryptoKey)`, seconds, () =>
       jwtVerify(cryptoToken, crypto.publicKey, { algorithms: [alg], issuer: claims.iss, audience: claims.aud })
     )
-    await rate(`fast-jwt ${alg} verify`, seconds, () => fastVerifier(token))
+    await opRate(`fast-jwt ${alg} verify`, seconds, () => fastVerifier(token))
   }
 }
 
