@@ -94,9 +94,9 @@ export class CredentialBatcher {
 
   /** @param db where batches go (never a transaction: a batch mixes unrelated requests) */
   constructor(db: Db, maxBatch?: number) {
-    const insert = db.kind === 'pglite' ? preparedInsert(db) : (writes: CredentialWrite[]) => insertCredentials(db, writes)
+    const prepared = db.kind === 'pglite'
     this.queue = new BatchQueue<CredentialWrite, void>(async (writes) => {
-      await insert(writes)
+      await insertCredentials(db, writes, { prepared })
       return writes.map(() => undefined)
     }, maxBatch)
   }
@@ -108,21 +108,6 @@ export class CredentialBatcher {
 }
 
 const PREPARED_NAME = 'federate_insert_credentials'
-
-/**
- * The same statement, prepared once, for the embedded database: PGlite parses and plans
- * every statement `query()` is given, about 0.4 ms of WASM for this one, as much as the rows
- * of a small batch cost (bench/ANALYSIS.md). EXECUTE takes no bind parameters, so the batch
- * goes in as a dollar-quoted literal: no escapes apply inside one, and its tag is chosen so
- * that it does not occur in the text, so the text arrives exactly as written.
- */
-function preparedInsert(db: Queryable): (writes: CredentialWrite[]) => Promise<void> {
-  return async (writes) => {
-    await prepareOnce(db)
-    const { rows } = await db.query(`EXECUTE ${PREPARED_NAME}(${dollarQuoted(JSON.stringify(writes.map(toInput)))})`)
-    if (rows.length !== writes.length) throw new Error(`credential batch stored ${rows.length} of ${writes.length} rows`)
-  }
-}
 
 /** Per database session: a second PREPARE of the same name would fail. */
 const prepared = new WeakMap<Queryable, Promise<void>>()
@@ -157,8 +142,22 @@ export function dollarQuoted(text: string): string {
  * Writes credentials with their audit events (and agents' last use) in one statement,
  * atomic by itself; inside a transaction it joins it. The rows are what the writes say, so
  * only their ids come back (result rows cost parsing on both sides).
+ *
+ * `prepared` (the embedded database, outside transactions): the statement is prepared once.
+ * PGlite parses and plans every statement `query()` is given, about 0.4 ms of WASM for this
+ * one, as much as the rows of a small batch cost (bench/ANALYSIS.md). EXECUTE takes no bind
+ * parameters, so the batch goes in as a dollar-quoted literal: no escapes apply inside one,
+ * and its tag is chosen so that it does not occur in the text, so the text arrives exactly
+ * as written.
  */
-export async function insertCredentials(db: Queryable, writes: CredentialWrite[]): Promise<void> {
-  const { rows } = await db.query(INSERT_BATCH, [JSON.stringify(writes.map(toInput))])
-  if (rows.length !== writes.length) throw new Error(`credential batch stored ${rows.length} of ${writes.length} rows`)
+export async function insertCredentials(db: Queryable, writes: CredentialWrite[], options: { prepared?: boolean } = {}): Promise<void> {
+  const batch = JSON.stringify(writes.map(toInput))
+  let stored: number
+  if (options.prepared) {
+    await prepareOnce(db)
+    stored = (await db.query(`EXECUTE ${PREPARED_NAME}(${dollarQuoted(batch)})`)).rows.length
+  } else {
+    stored = (await db.query(INSERT_BATCH, [batch])).rows.length
+  }
+  if (stored !== writes.length) throw new Error(`credential batch stored ${stored} of ${writes.length} rows`)
 }
