@@ -41,9 +41,14 @@ export async function prepareAgent(server: BenchServer, minter: TokenMinter, nam
 
 /** Mints `amount` (+ what autocannon may ask beyond it) tokens and runs them through the exchange. */
 export async function exchangeRun(server: BenchServer, minter: TokenMinter, agentId: string, connections: number, amount: number): Promise<LoadResult> {
-  const tokens = await minter.mint({ count: amount + 2 * connections, audience: server.url, identity: EXCHANGE_IDENTITY })
-  const bodies = tokens.map((token) => JSON.stringify({ provider: 'github', token, agentId }))
+  const bodies = await exchangeBodies(minter, server.url, agentId, amount + 2 * connections)
   return runLoad({ url: server.url, path: '/api/v1/oidc/token', connections, amount, bodies })
+}
+
+/** Exchange request bodies, each with its own freshly minted token for `audience`. */
+async function exchangeBodies(minter: TokenMinter, audience: string, agentId: string, count: number): Promise<string[]> {
+  const tokens = await minter.mint({ count, audience, identity: EXCHANGE_IDENTITY })
+  return tokens.map((token) => JSON.stringify({ provider: 'github', token, agentId }))
 }
 
 async function federateRun(server: BenchServer, minter: TokenMinter, connections: number, amount: number, signUps: boolean): Promise<LoadResult> {
@@ -69,8 +74,7 @@ export async function httpFloorRun(minter: TokenMinter, connections: number, amo
     })
     const rates: number[] = []
     for (let r = 0; r < runs + 1; r++) {
-      const tokens = await minter.mint({ count: amount + 2 * connections, audience: url, identity: EXCHANGE_IDENTITY })
-      const bodies = tokens.map((token) => JSON.stringify({ provider: 'github', token, agentId: '7b0c2c1e-9f3e-4c57-8f0a-2d6c3b1a9e41' }))
+      const bodies = await exchangeBodies(minter, url, '7b0c2c1e-9f3e-4c57-8f0a-2d6c3b1a9e41', amount + 2 * connections)
       const result = await runLoad({ url, path: '/api/v1/oidc/token', connections, amount, bodies })
       if (result.non2xx + result.errors > 0) throw new Error(`http floor answered ${JSON.stringify(result.statuses)}`)
       if (r > 0) rates.push(result.requestsPerSecond) // the first run warms the JIT
