@@ -25,6 +25,19 @@ export interface ServerConfig {
   /** Lifetime of workspace tokens, seconds. */
   workspaceTokenTtlSeconds: number
   logLevel: string
+  /**
+   * Fastify's trustProxy: false (default: the socket's address is the client), true (trust
+   * every X-Forwarded-For hop), a hop count, or a comma-separated list of proxy addresses/CIDRs.
+   */
+  trustProxy: boolean | number | string
+  /** Failures before a token is verified, per client address: token bucket. */
+  preAuthLimit: { burst: number; perMinute: number }
+  /** Agent registrations per repository: token bucket; and the most agents one repository may own. */
+  agentRegistration: { burst: number; perMinute: number; maxPerRepository: number }
+  /** Audit events and expired credentials older than this many days are deleted. */
+  auditRetentionDays: number
+  /** Encrypts the private signing keys at rest when set (SIGNING_KEYS_SECRET). */
+  signingKeysSecret?: string
 }
 
 export class ConfigError extends Error {
@@ -96,6 +109,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
 
   const federateAudience = env.FEDERATE_AUDIENCE?.trim() || 'persql'
   if (federateAudience.length > 256) throw new ConfigError('FEDERATE_AUDIENCE', 'is longer than 256 characters')
+  // The agent endpoints expect tokens for PUBLIC_URL: if federate expected the same audience,
+  // one OIDC token minted for the agent endpoints would also open a workspace (and the reverse).
+  const ownUrl = publicUrl ?? (port === 0 ? undefined : `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`)
+  if (ownUrl && sameAudience(federateAudience, ownUrl)) {
+    throw new ConfigError(
+      'FEDERATE_AUDIENCE',
+      `must differ from PUBLIC_URL (${ownUrl}): that audience belongs to the agent endpoints, and a token minted for them must never federate; keep the default "persql" or choose another name`
+    )
+  }
 
   const federateEvents = (env.FEDERATE_EVENTS ?? '')
     .split(',')
@@ -116,6 +138,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     // Never echo the value: it may hold a password.
     throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql:// (unset it for the embedded database)')
+  }
+
+  const signingKeysSecret = env.SIGNING_KEYS_SECRET ?? ''
+  if (signingKeysSecret !== '' && signingKeysSecret.length < 32) {
+    throw new ConfigError('SIGNING_KEYS_SECRET', 'must be at least 32 characters long (e.g. openssl rand -base64 32)')
   }
 
   const dataDir = resolve(env.DATA_DIR?.trim() || './.data')
@@ -139,8 +166,48 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     },
     accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL', 900, 60, 900),
     workspaceTokenTtlSeconds: 3600,
-    logLevel
+    logLevel,
+    trustProxy: trustProxy(env.TRUST_PROXY),
+    preAuthLimit: {
+      burst: integer(env, 'PREAUTH_FAILURE_BURST', 30, 1, 1_000_000),
+      perMinute: integer(env, 'PREAUTH_FAILURE_PER_MINUTE', 60, 1, 10_000_000)
+    },
+    agentRegistration: {
+      burst: integer(env, 'AGENT_REGISTRATION_BURST', 20, 1, 1_000_000),
+      perMinute: integer(env, 'AGENT_REGISTRATION_PER_MINUTE', 20, 1, 10_000_000),
+      maxPerRepository: integer(env, 'MAX_AGENTS_PER_REPOSITORY', 100, 1, 1_000_000)
+    },
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1, 36_500),
+    ...(signingKeysSecret ? { signingKeysSecret } : {})
   }
+}
+
+/** Audiences compare as strings; an origin also matches itself with a trailing slash. */
+function sameAudience(a: string, b: string): boolean {
+  const trim = (s: string): string => s.replace(/\/+$/, '')
+  return trim(a) === trim(b)
+}
+
+/** TRUST_PROXY: unset/false, true, a hop count, or comma-separated proxy addresses/CIDRs. */
+function trustProxy(raw: string | undefined): boolean | number | string {
+  const value = raw?.trim() ?? ''
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    if (hops < 1 || hops > 16) throw new ConfigError('TRUST_PROXY', `"${value}" hops: use 1 to 16`)
+    return hops
+  }
+  const entries = value.split(',').map((s) => s.trim()).filter(Boolean)
+  for (const entry of entries) {
+    if (!/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(entry) && !['loopback', 'linklocal', 'uniquelocal'].includes(entry)) {
+      throw new ConfigError(
+        'TRUST_PROXY',
+        `"${entry}" is not an IP address or CIDR; use true, a hop count, or the proxies' addresses (e.g. 10.0.0.0/8,loopback)`
+      )
+    }
+  }
+  return entries.join(',')
 }
 
 /** PUBLIC_URL, or http://HOST:PORT with the port actually bound (PORT=0 picks one). */

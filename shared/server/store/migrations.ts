@@ -141,6 +141,34 @@ CREATE INDEX trust_policies_repository_id ON trust_policies (repository_id);
 -- concurrent requests of one repository in one statement).
 ALTER TABLE rate_limit_buckets ADD COLUMN granted integer NOT NULL DEFAULT 0;
 `
+  },
+  {
+    version: 5,
+    name: 'hardening: identities bound to their issuer, agent names case-insensitive, retention indexes',
+    sql: `
+-- The OIDC issuer each policy, agent, workspace and credential belongs to. Rows older than
+-- this migration get the one configured issuer at the next start (Store.bindRowsToIssuer).
+ALTER TABLE trust_policies ADD COLUMN issuer text;
+ALTER TABLE agents ADD COLUMN issuer text;
+ALTER TABLE workspaces ADD COLUMN issuer text;
+ALTER TABLE credentials ADD COLUMN issuer text;
+
+-- One workspace per repository id of one issuer (two issuers may share repository ids).
+ALTER TABLE workspaces DROP CONSTRAINT workspaces_repository_id_key;
+CREATE UNIQUE INDEX workspaces_issuer_repository_id ON workspaces (issuer, repository_id);
+
+-- Agent names are unique whatever their case (DEPLOY@ACME.EXAMPLE is deploy@acme.example).
+ALTER TABLE agents DROP CONSTRAINT agents_name_key;
+CREATE UNIQUE INDEX agents_name_lower ON agents (lower(name));
+CREATE INDEX agents_owner ON agents (issuer, repository_id);
+
+-- Retention: old audit events and long-expired credentials are deleted by time.
+CREATE INDEX audit_events_at ON audit_events (at);
+CREATE INDEX credentials_expires_at ON credentials (expires_at);
+
+-- A retired key's private half is deleted (NULL): it can never sign again.
+ALTER TABLE signing_keys ALTER COLUMN private_jwk DROP NOT NULL;
+`
   }
 ]
 
