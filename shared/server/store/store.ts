@@ -370,12 +370,12 @@ export class Store {
   }): Promise<{ agent: Agent; created: boolean }> {
     const inserted = await this.db.query<Row>(
       `INSERT INTO agents (id, name, description, repository, repository_id, status, created_at)
-       VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT (name) DO NOTHING RETURNING *`,
+       VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT ((lower(name))) DO NOTHING RETURNING *`,
       [randomUUID(), input.name, input.description, input.repository, input.repositoryId, this.now()]
     )
     this.agentsOrPoliciesChanged()
     if (inserted.rows[0]) return { agent: toAgent(inserted.rows[0]), created: true }
-    const { rows } = await this.db.query<Row>('SELECT * FROM agents WHERE name = $1', [input.name])
+    const { rows } = await this.db.query<Row>('SELECT * FROM agents WHERE lower(name) = lower($1)', [input.name])
     return { agent: toAgent(rows[0]!), created: false }
   }
 
