@@ -6,7 +6,8 @@
 import { Options, parseArgs } from './args'
 import { AdminClient, type FetchLike } from './client'
 import { CliError, EXIT, usageError, type ExitCode } from './errors'
-import { fields, table, type Cell } from './table'
+import { cellText, fields, table, type Cell } from './table'
+import { terminalSafe } from './terminal'
 
 export interface CliDeps {
   env: Record<string, string | undefined>
@@ -22,6 +23,8 @@ export const USAGE = `usage: federate-admin <command> [options]
 
 Environment: FEDERATE_URL (the server, e.g. https://idp.example.com) and
 FEDERATE_ADMIN_TOKEN (its ADMIN_TOKEN). Add --json to any command for machine output.
+Plain http:// is refused unless the server is this machine (127.0.0.0/8, localhost,
+[::1]): the admin token would cross the network in clear. --insecure allows it anyway.
 
   policy create --repository OWNER/REPO [--branch B] [--agent-id ID] [--repository-id N]
                 [--owner-id N] [--environment E] [--workflow-ref REF] [--events e1,e2]
@@ -39,7 +42,7 @@ Exit codes: 0 ok, 1 the server refused, 2 usage, 3 server unreachable or failing
 4 admin token refused.
 `
 
-const BOOLEAN_OPTIONS = new Set(['json', 'follow', 'help'])
+const BOOLEAN_OPTIONS = new Set(['json', 'follow', 'help', 'insecure'])
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 type Json = Record<string, unknown>
@@ -167,7 +170,7 @@ async function agentDisable(c: Context): Promise<void> {
   noMoreArgs(c.args, 1)
   c.options.rejectUnknown()
   const agent = await c.client.post<Json>(`/api/v1/agents/${id}/disable`)
-  c.print(c.json ? `${JSON.stringify(agent, null, 2)}\n` : `disabled agent ${id} (${String(agent.name)})\n`)
+  c.print(c.json ? `${JSON.stringify(agent, null, 2)}\n` : `disabled agent ${id} (${cellText(str(agent.name))})\n`)
 }
 
 async function credentialRevoke(c: Context): Promise<void> {
@@ -278,7 +281,7 @@ async function keysRotate(c: Context): Promise<void> {
   c.print(
     c.json
       ? `${JSON.stringify(key, null, 2)}\n`
-      : `new signing key ${String(key.kid)}: in the JWKS now, signs new tokens from ${String(key.signsFrom)}; the previous keys stay in the JWKS until their tokens expire\n`
+      : `new signing key ${cellText(str(key.kid))}: in the JWKS now, signs new tokens from ${cellText(str(key.signsFrom))}; the previous keys stay in the JWKS until their tokens expire\n`
   )
 }
 
@@ -295,7 +298,21 @@ const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
   'keys rotate': keysRotate
 }
 
-function serverUrl(env: CliDeps['env']): string {
+/** 127.0.0.0/8, localhost, [::1] (and ::ffff:127.x.y.z): the WHATWG URL parser has normalised the spelling. */
+function isLoopback(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) ||
+    /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(hostname)
+  )
+}
+
+/**
+ * The server's base URL. Plain http to another machine would send the admin token in clear:
+ * refused (before any request) unless `insecure`, and then with a warning.
+ */
+function serverUrl(env: CliDeps['env'], insecure: boolean, warn: (message: string) => void): string {
   const raw = env.FEDERATE_URL?.trim()
   if (!raw) throw usageError('set FEDERATE_URL to the server, e.g. FEDERATE_URL=https://idp.example.com')
   let url: URL
@@ -306,15 +323,28 @@ function serverUrl(env: CliDeps['env']): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw usageError('FEDERATE_URL must be an http(s) URL')
   if (url.username || url.password) throw usageError('FEDERATE_URL must not carry credentials; use FEDERATE_ADMIN_TOKEN')
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
+  const base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    if (!insecure) {
+      throw usageError(
+        `FEDERATE_URL ${base} is plain http to another machine: the admin token would cross the network in clear; ` +
+          `use https://${url.host}${url.pathname.replace(/\/+$/, '')}, or add --insecure if you accept that knowingly`
+      )
+    }
+    warn(`warning: --insecure: the admin token goes to ${base} in clear`)
+  }
+  return base
 }
 
 /** Runs one command; returns the process exit code. */
 export async function run(argv: string[], deps: CliDeps): Promise<ExitCode> {
   const adminToken = deps.env.FEDERATE_ADMIN_TOKEN ?? ''
-  // Whatever happens, the admin token never reaches the terminal.
+  // Every write goes through here. Whatever happens, the admin token never reaches the
+  // terminal, nor does any control character (terminal.ts); a message is one line.
   const scrub = (text: string): string => (adminToken.length >= 4 ? text.split(adminToken).join('[admin token]') : text)
-  const print = (text: string): void => deps.stdout(scrub(text))
+  const print = (text: string): void => deps.stdout(terminalSafe(scrub(text)))
+  const printError = (text: string): void => deps.stderr(terminalSafe(scrub(text)))
+  const message = (text: string): void => deps.stderr(`${terminalSafe(scrub(`federate-admin: ${text}`), { oneLine: true })}\n`)
   try {
     const parsed = parseArgs(argv, BOOLEAN_OPTIONS)
     const [group, action, ...args] = parsed.positionals
@@ -323,25 +353,26 @@ export async function run(argv: string[], deps: CliDeps): Promise<ExitCode> {
       return EXIT.ok
     }
     if (group === undefined) {
-      deps.stderr(USAGE)
+      printError(USAGE)
       return EXIT.usage
     }
     const command = COMMANDS[`${group} ${action ?? ''}`]
     if (!command) throw usageError(`unknown command "${[group, action].filter(Boolean).join(' ')}"; see federate-admin --help`)
     const options = new Options(parsed)
     const json = options.flag('json')
+    const insecure = options.flag('insecure')
     options.flag('help')
-    const baseUrl = serverUrl(deps.env)
+    const baseUrl = serverUrl(deps.env, insecure, message)
     if (!adminToken.trim()) throw usageError("set FEDERATE_ADMIN_TOKEN to the server's ADMIN_TOKEN")
     const client = new AdminClient({ baseUrl, adminToken: adminToken.trim(), fetch: deps.fetch })
     await command({ client, options, args, json, deps, print })
     return EXIT.ok
   } catch (error) {
     if (error instanceof CliError) {
-      deps.stderr(scrub(`federate-admin: ${error.message}\n`))
+      message(error.message)
       return error.exitCode
     }
-    deps.stderr(scrub(`federate-admin: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`))
+    message(`unexpected error: ${error instanceof Error ? error.message : String(error)}`)
     return EXIT.unreachable
   }
 }

@@ -6,7 +6,7 @@ export const EXIT = {
   ok: 0,
   /** The server understood and said no: unknown id, invalid policy, ... */
   refused: 1,
-  /** Bad command line or missing FEDERATE_URL / FEDERATE_ADMIN_TOKEN. */
+  /** Bad command line, missing FEDERATE_URL / FEDERATE_ADMIN_TOKEN, or plain http to another machine. */
   usage: 2,
   /** No answer, or not the federate API (network error, timeout, 5xx, not JSON). */
   unreachable: 3,

@@ -2,14 +2,15 @@
 
 export type Cell = string | number | boolean | null | undefined
 
-function text(cell: Cell): string {
+/** One cell on one line ("-" when empty); terminal controls are escaped later, on output. */
+export function cellText(cell: Cell): string {
   if (cell === null || cell === undefined || cell === '') return '-'
   return String(cell).replace(/[\r\n\t]+/g, ' ')
 }
 
 /** Columns padded to the widest cell; the header in capitals. */
 export function table(headers: string[], rows: Cell[][]): string {
-  const cells = [headers.map((h) => h.toUpperCase()), ...rows.map((row) => row.map(text))]
+  const cells = [headers.map((h) => h.toUpperCase()), ...rows.map((row) => row.map(cellText))]
   const widths = headers.map((_, col) => Math.max(...cells.map((row) => (row[col] ?? '').length)))
   return `${cells.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ')).join('\n')}\n`
 }
@@ -17,5 +18,5 @@ export function table(headers: string[], rows: Cell[][]): string {
 /** "key: value" lines for one object. */
 export function fields(pairs: Array<[string, Cell]>): string {
   const width = Math.max(...pairs.map(([key]) => key.length))
-  return `${pairs.map(([key, value]) => `${`${key}:`.padEnd(width + 1)} ${text(value)}`).join('\n')}\n`
+  return `${pairs.map(([key, value]) => `${`${key}:`.padEnd(width + 1)} ${cellText(value)}`).join('\n')}\n`
 }
