@@ -244,7 +244,7 @@ describe('docs/server.md', () => {
       const cwd = mkdtempSync(join(tmpdir(), 'federate-docs-pg-'))
       try {
         const context = await createContext({ config, db })
-        await context.store.createPolicy({ provider: 'github', repository: 'acme/backed-up' })
+        await context.store.createPolicy({ provider: 'github', issuer: issuer.url, repository: 'acme/backed-up' })
         const keysBefore = context.keys.jwks()
         const [dump, restore] = commands('backup-pg')
         const env = { DATABASE_URL: pg.url, PATH: `${findPostgresBin()}:${process.env.PATH}` }

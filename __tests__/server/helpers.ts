@@ -23,10 +23,11 @@ export interface TestServer {
 
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { verifier?: TokenVerifier } = {}
+  options: { verifier?: TokenVerifier; extraIssuers?: string[] } = {}
 ): Promise<TestServer> {
   const issuer = await LocalOidcIssuer.start()
-  const config = loadConfig({ OIDC_ISSUERS: issuer.url, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', ...env })
+  const issuers = [issuer.url, ...(options.extraIssuers ?? [])].join(',')
+  const config = loadConfig({ OIDC_ISSUERS: issuers, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', ...env })
   const db = await openDatabase({})
   const clock = { offsetMs: 0 }
   const context = await createContext({

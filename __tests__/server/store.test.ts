@@ -42,6 +42,7 @@ describe('store on the embedded database', () => {
   it('stores credentials without any usable secret', async () => {
     await store.createCredential({
       kind: 'bootstrap',
+      issuer: 'https://issuer.test',
       scope: 'agents:write',
       repository: 'a/b',
       repositoryId: '1',
@@ -117,10 +118,12 @@ describe('MemoryRateLimiter', () => {
 })
 
 describe('namespaceFor', () => {
-  it('is readable, stable and tied to the repository id', () => {
-    expect(namespaceFor('Acme/Widgets.JS', '42')).toMatch(/^acme-widgets-js-[0-9a-f]{8}$/)
-    expect(namespaceFor('acme/widgets', '42')).toBe(namespaceFor('acme/widgets', '42'))
-    expect(namespaceFor('acme/widgets', '42')).not.toBe(namespaceFor('acme/widgets', '43'))
-    expect(namespaceFor('---/___', '1')).toMatch(/^repo-[0-9a-f]{8}$/)
+  const ISS = 'https://issuer.test'
+  it('is readable, stable and tied to the issuer and the repository id', () => {
+    expect(namespaceFor(ISS, 'Acme/Widgets.JS', '42')).toMatch(/^acme-widgets-js-[0-9a-f]{8}$/)
+    expect(namespaceFor(ISS, 'acme/widgets', '42')).toBe(namespaceFor(ISS, 'acme/widgets', '42'))
+    expect(namespaceFor(ISS, 'acme/widgets', '42')).not.toBe(namespaceFor(ISS, 'acme/widgets', '43'))
+    expect(namespaceFor(ISS, 'acme/widgets', '42')).not.toBe(namespaceFor('https://other.test', 'acme/widgets', '42'))
+    expect(namespaceFor(ISS, '---/___', '1')).toMatch(/^repo-[0-9a-f]{8}$/)
   })
 })

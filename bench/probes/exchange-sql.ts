@@ -11,11 +11,11 @@ import { Store } from '../../shared/server/store/store'
 
 const db = await openDatabase(process.env.PGURL ? { databaseUrl: process.env.PGURL } : process.env.MEM ? {} : { dataDir: mkdtempSync(join(tmpdir(), 'xsql-')) })
 const store = new Store(db)
-const { agent } = await store.registerAgent({ name: `a${randomUUID()}@b.c`, description: '', repository: 'bench/x', repositoryId: '1' })
+const { agent } = await store.registerAgent({ issuer: 'https://issuer.test', name: `a${randomUUID()}@b.c`, description: '', repository: 'bench/x', repositoryId: '1' })
 await store.createPolicy({ provider: 'github', repository: 'bench/x' } as never)
 await store.createPolicy({ provider: 'github', repository: 'bench/x', agentId: agent.id } as never)
 const detail = () => ({ outcome: 'issued', tokenSha256: randomUUID(), ref: 'refs/heads/main', eventName: 'push', jobWorkflowRef: 'bench/x/.github/workflows/ci.yml@refs/heads/main', scope: 'agent', policyId: randomUUID() })
-const cred = () => ({ kind: 'agent' as const, agentId: agent.id, scope: 'agent', repository: 'bench/x', repositoryId: '1', tokenSha256: randomUUID() + randomUUID(), expiresAt: new Date(Date.now() + 900e3) })
+const cred = () => ({ kind: 'agent' as const, issuer: 'https://issuer.test', agentId: agent.id, scope: 'agent', repository: 'bench/x', repositoryId: '1', tokenSha256: randomUUID() + randomUUID(), expiresAt: new Date(Date.now() + 900e3) })
 
 const variants: Record<string, () => Promise<unknown>> = {
   'A 5 autocommit statements': async () => {
@@ -23,7 +23,7 @@ const variants: Record<string, () => Promise<unknown>> = {
     await store.listPolicies()
     const c = await store.createCredential(cred())
     await store.audit({ action: 'token.exchange', identityId: agent.id, credentialId: c.id, repository: 'bench/x', repositoryId: '1', detail: detail() })
-    await store.touchAgent(agent.id)
+    await db.query('UPDATE agents SET last_used_at = now() WHERE id = $1', [agent.id])
   },
   'B tx(credential, audit) + 3 autocommit': async () => {
     await store.getAgent(agent.id)
@@ -32,7 +32,7 @@ const variants: Record<string, () => Promise<unknown>> = {
       const c = await tx.createCredential(cred())
       await tx.audit({ action: 'token.exchange', identityId: agent.id, credentialId: c.id, repository: 'bench/x', repositoryId: '1', detail: detail() })
     })
-    await store.touchAgent(agent.id)
+    await db.query('UPDATE agents SET last_used_at = now() WHERE id = $1', [agent.id])
   },
   'C proposed: 1 read + 1 CTE write': async () => {
     await db.query(

@@ -22,6 +22,8 @@ export interface AppContext {
   /** Verifies GitHub OIDC tokens; never accepts our own issuer. */
   verifier: TokenVerifier
   limiter: RateLimiter
+  /** New agents per repository (AGENT_REGISTRATION_*). */
+  registrationLimiter: RateLimiter
   now: () => Date
   /** Our origin (PUBLIC_URL or the bound http://HOST:PORT). */
   publicUrl: () => string
@@ -37,6 +39,21 @@ export interface ContextOptions {
   verifier?: TokenVerifier
 }
 
+/**
+ * Rows from before identities were bound to their issuer: with one trusted issuer they came
+ * from it; with several, nobody can tell which, so the server does not start until it was
+ * started once with the one issuer they came from.
+ */
+async function bindLegacyRows(store: Store, issuers: string[]): Promise<void> {
+  if (issuers.length === 1) {
+    await store.bindRowsToIssuer(issuers[0])
+  } else if ((await store.bindRowsToIssuer(undefined)) > 0) {
+    throw new Error(
+      'the database holds policies, agents, workspaces or credentials from before they were bound to an OIDC issuer, and several issuers are trusted: start the server once with OIDC_ISSUERS set to the one issuer they came from (it binds them), then add the others'
+    )
+  }
+}
+
 export async function createContext(options: ContextOptions): Promise<AppContext> {
   const { config, db } = options
   const now = options.now ?? (() => new Date())
@@ -46,6 +63,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     return publicUrl
   }
   const store = new Store(db, now)
+  await bindLegacyRows(store, config.oidcIssuers)
   const keys = new SigningKeys(store, now)
   await keys.init()
   const tokens = new TokenService(store, keys, getPublicUrl, now)
@@ -65,12 +83,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     }
   }
   // On PostgreSQL several instances may share the database: the bucket lives there too.
-  const { burst, perMinute } = config.rateLimit
-  const limiter =
-    options.limiter ??
-    (db.kind === 'postgres'
+  const bucket = ({ burst, perMinute }: { burst: number; perMinute: number }): RateLimiter =>
+    db.kind === 'postgres'
       ? new DatabaseRateLimiter(db, burst, perMinute, () => now().getTime())
-      : new MemoryRateLimiter(burst, perMinute, () => now().getTime()))
+      : new MemoryRateLimiter(burst, perMinute, () => now().getTime())
+  const limiter = options.limiter ?? bucket(config.rateLimit)
+  const registrationLimiter = bucket(config.agentRegistration)
 
   return {
     config,
@@ -79,6 +97,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     tokens,
     verifier: lazyVerifier,
     limiter,
+    registrationLimiter,
     now,
     publicUrl: getPublicUrl,
     setPublicUrl(url) {

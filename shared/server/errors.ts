@@ -12,6 +12,7 @@ export type ApiErrorCode =
   | 'event_not_permitted'
   | 'agent_not_found'
   | 'agent_exists'
+  | 'agent_limit_reached'
   | 'not_found'
   | 'forbidden'
   | 'idempotency_key_reused'

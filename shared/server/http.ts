@@ -35,6 +35,11 @@ export function requireAdmin(request: FastifyRequest, adminToken: string): void 
   noteIdentity(request, 'admin')
 }
 
+/** onRequest hook of authenticated routes: no credentials is a 401 before the body is read or judged. */
+export async function requireBearer(request: FastifyRequest): Promise<void> {
+  if (!bearerToken(request)) throw unauthorized('missing "Authorization: Bearer <token>"')
+}
+
 /** Path parameter that must be a UUID: 400 otherwise (never a database error). */
 export function uuidParam(value: unknown, name: string): string {
   if (!isUuid(value)) throw new ApiError(400, 'invalid_request', `${name} must be a UUID`)

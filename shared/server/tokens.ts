@@ -66,6 +66,8 @@ export class TokenService {
    * event and (agent-scoped) the agent's last use are written with the credential row, atomically.
    */
   async issueAccessToken(input: {
+    /** The OIDC issuer of the exchanged token: what the credential (and an agent it registers) is bound to. */
+    issuer: string
     repository: string
     repositoryId: string
     agentId?: string
@@ -91,6 +93,7 @@ export class TokenService {
       {
         id,
         kind: input.agentId ? 'agent' : 'bootstrap',
+        issuer: input.issuer,
         agentId: input.agentId,
         scope,
         repository: input.repository,
@@ -112,6 +115,7 @@ export class TokenService {
       {
         id: randomUUID(),
         kind: 'workspace',
+        issuer: workspace.issuer,
         workspaceId: workspace.id,
         scope: SCOPE_WORKSPACE,
         repository: workspace.repository,

@@ -28,7 +28,7 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
 
   beforeAll(async () => {
     db = await openDatabase({})
-    agentId = (await new Store(db).registerAgent({ name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })).agent.id
+    agentId = (await new Store(db).registerAgent({ issuer: 'https://issuer.test', name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })).agent.id
   })
   afterAll(() => db.close())
 
@@ -36,6 +36,7 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
     credential: {
       id: randomUUID(),
       kind: 'agent',
+      issuer: 'https://issuer.test',
       agentId,
       workspaceId: null,
       scope: 'agent',

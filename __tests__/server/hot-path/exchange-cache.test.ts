@@ -9,28 +9,28 @@ import { openDatabase } from '../../../shared/server/store/open'
 import { Store } from '../../../shared/server/store/store'
 
 describe('ExchangeInputsCache', () => {
-  const inputs = (n: number): ExchangeInputs => ({ agent: undefined, policies: [{ id: `p${n}`, provider: 'github', repository: 'a/b', createdAt: '' }] })
+  const inputs = (n: number): ExchangeInputs => ({ agent: undefined, policies: [{ id: `p${n}`, provider: 'github', issuer: 'https://issuer.test', repository: 'a/b', createdAt: '' }] })
 
   it('loads once per repository name and id, then serves from memory', async () => {
     const cache = new ExchangeInputsCache()
     let loads = 0
     const load = async (): Promise<ExchangeInputs> => inputs(++loads)
-    expect((await cache.read(undefined, 'acme/widgets', '1', load)).policies[0]!.id).toBe('p1')
-    expect((await cache.read(undefined, 'acme/widgets', '1', load)).policies[0]!.id).toBe('p1')
-    expect((await cache.read(undefined, 'acme/widgets', '2', load)).policies[0]!.id).toBe('p2')
+    expect((await cache.read(undefined, 'https://issuer.test', 'acme/widgets', '1', load)).policies[0]!.id).toBe('p1')
+    expect((await cache.read(undefined, 'https://issuer.test', 'acme/widgets', '1', load)).policies[0]!.id).toBe('p1')
+    expect((await cache.read(undefined, 'https://issuer.test', 'acme/widgets', '2', load)).policies[0]!.id).toBe('p2')
     // Another spelling is another entry: the database decides which policies match it.
-    expect((await cache.read(undefined, 'Acme/Widgets', '1', load)).policies[0]!.id).toBe('p3')
+    expect((await cache.read(undefined, 'https://issuer.test', 'Acme/Widgets', '1', load)).policies[0]!.id).toBe('p3')
     expect(loads).toBe(3)
   })
 
   it('does not keep a read that overlapped a write', async () => {
     const cache = new ExchangeInputsCache()
     let loads = 0
-    await cache.read(undefined, 'a/b', '1', async () => {
+    await cache.read(undefined, 'https://issuer.test', 'a/b', '1', async () => {
       cache.invalidate() // a write committed while this read ran
       return inputs(++loads)
     })
-    await cache.read(undefined, 'a/b', '1', async () => inputs(++loads))
+    await cache.read(undefined, 'https://issuer.test', 'a/b', '1', async () => inputs(++loads))
     expect(loads).toBe(2)
   })
 
@@ -38,17 +38,17 @@ describe('ExchangeInputsCache', () => {
     const cache = new ExchangeInputsCache(3)
     let loads = 0
     const load = async (): Promise<ExchangeInputs> => inputs(++loads)
-    for (const id of ['1', '2', '3', '4']) await cache.read(undefined, 'a/b', id, load)
-    await cache.read(undefined, 'a/b', '4', load)
+    for (const id of ['1', '2', '3', '4']) await cache.read(undefined, 'https://issuer.test', 'a/b', id, load)
+    await cache.read(undefined, 'https://issuer.test', 'a/b', '4', load)
     expect(loads).toBe(4)
-    await cache.read(undefined, 'a/b', '1', load)
+    await cache.read(undefined, 'https://issuer.test', 'a/b', '1', load)
     expect(loads).toBe(5)
   })
 
   it('hands out frozen values: a caller cannot change what the next request sees', async () => {
     const cache = new ExchangeInputsCache()
-    await cache.read(undefined, 'a/b', '1', async () => inputs(1))
-    const cached = await cache.read(undefined, 'a/b', '1', async () => inputs(2))
+    await cache.read(undefined, 'https://issuer.test', 'a/b', '1', async () => inputs(1))
+    const cached = await cache.read(undefined, 'https://issuer.test', 'a/b', '1', async () => inputs(2))
     expect(Object.isFrozen(cached.policies)).toBe(true)
     expect(Object.isFrozen(cached.policies[0])).toBe(true)
   })
@@ -68,15 +68,15 @@ describe('Store.exchangeInputs on the embedded database', () => {
   afterAll(() => db.close())
 
   it('serves repeated exchanges from memory and sees every change to agents and policies at once', async () => {
-    const { agent } = await store.registerAgent({ name: 'cache@agents.example', description: '', repository: 'acme/cache', repositoryId: '9' })
-    const read = (): ReturnType<Store['exchangeInputs']> => store.exchangeInputs(agent.id, 'acme/cache', '9')
+    const { agent } = await store.registerAgent({ issuer: 'https://issuer.test', name: 'cache@agents.example', description: '', repository: 'acme/cache', repositoryId: '9' })
+    const read = (): ReturnType<Store['exchangeInputs']> => store.exchangeInputs(agent.id, 'https://issuer.test', 'acme/cache', '9')
     expect((await read()).policies).toEqual([])
     reads = 0
     await read()
     await read()
     expect(reads).toBe(0)
 
-    const policy = await store.createPolicy({ provider: 'github', repository: 'acme/cache' })
+    const policy = await store.createPolicy({ issuer: 'https://issuer.test', provider: 'github', repository: 'acme/cache' })
     expect((await read()).policies.map((p) => p.id)).toEqual([policy.id])
 
     await store.disableAgent(agent.id)
@@ -87,14 +87,14 @@ describe('Store.exchangeInputs on the embedded database', () => {
 
     // A write inside a transaction: seen after the commit.
     await store.transaction(async (tx) => {
-      await tx.createPolicy({ provider: 'github', repository: 'ACME/cache', branch: 'main' })
+      await tx.createPolicy({ issuer: 'https://issuer.test', provider: 'github', repository: 'ACME/cache', branch: 'main' })
     })
     expect((await read()).policies.map((p) => p.branch)).toEqual(['main'])
 
     // A rolled-back transaction leaves no trace in the cache either.
     await expect(
       store.transaction(async (tx) => {
-        await tx.createPolicy({ provider: 'github', repository: 'acme/cache', branch: 'release' })
+        await tx.createPolicy({ issuer: 'https://issuer.test', provider: 'github', repository: 'acme/cache', branch: 'release' })
         throw new Error('roll back')
       })
     ).rejects.toThrow('roll back')
@@ -102,9 +102,9 @@ describe('Store.exchangeInputs on the embedded database', () => {
   })
 
   it('sees a renamed repository', async () => {
-    const { agent } = await store.registerAgent({ name: 'renamed@agents.example', description: '', repository: 'acme/old', repositoryId: '10' })
-    expect((await store.exchangeInputs(agent.id, 'acme/old', '10')).agent?.repository).toBe('acme/old')
+    const { agent } = await store.registerAgent({ issuer: 'https://issuer.test', name: 'renamed@agents.example', description: '', repository: 'acme/old', repositoryId: '10' })
+    expect((await store.exchangeInputs(agent.id, 'https://issuer.test', 'acme/old', '10')).agent?.repository).toBe('acme/old')
     await store.renameAgentRepository(agent.id, 'acme/new')
-    expect((await store.exchangeInputs(agent.id, 'acme/new', '10')).agent?.repository).toBe('acme/new')
+    expect((await store.exchangeInputs(agent.id, 'https://issuer.test', 'acme/new', '10')).agent?.repository).toBe('acme/new')
   })
 })

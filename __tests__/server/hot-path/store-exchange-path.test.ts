@@ -10,6 +10,8 @@ import { Store, type StoredPolicy } from '../../../shared/server/store/store'
 import { decide, type GitHubTokenClaims } from '../../../shared/server/trust'
 import { githubClaims } from '../../../shared/testing/oidc-issuer'
 
+const ISSUER = 'https://issuer.test'
+
 describe('store: exchange hot path', () => {
   let db: Db
   let now = new Date('2026-03-01T00:00:00Z')
@@ -23,6 +25,7 @@ describe('store: exchange hot path', () => {
 
   const credentialInput = (agentId?: string) => ({
     id: randomUUID(),
+    issuer: ISSUER,
     kind: (agentId ? 'agent' : 'bootstrap') as 'agent' | 'bootstrap',
     agentId,
     scope: agentId ? 'agent' : 'agents:write',
@@ -33,7 +36,7 @@ describe('store: exchange hot path', () => {
   })
 
   it('writes the credential, its audit event and the agent last use in one statement', async () => {
-    const { agent } = await store.registerAgent({ name: 'path@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'path@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
     expect(agent.lastUsedAt).toBeNull()
     now = new Date('2026-03-01T00:05:00Z')
     const input = credentialInput(agent.id)
@@ -51,7 +54,7 @@ describe('store: exchange hot path', () => {
   })
 
   it('records the agent last use to the minute: a busy agent row is not rewritten by every exchange', async () => {
-    const { agent } = await store.registerAgent({ name: 'busy@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'busy@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
     const exchangeAt = async (at: string) => {
       now = new Date(at)
       await store.createCredentialWithAudit(credentialInput(agent.id), { action: 'token.exchange', identityId: agent.id, detail: {} }, agent.id)
@@ -63,7 +66,7 @@ describe('store: exchange hot path', () => {
   })
 
   it('leaves agents alone without touchAgentId', async () => {
-    const { agent } = await store.registerAgent({ name: 'untouched@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'untouched@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
     const input = credentialInput()
     await store.createCredentialWithAudit(input, { action: 'token.exchange', detail: {} })
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE credential_id = $1', [input.id])
@@ -94,8 +97,8 @@ describe('store: exchange hot path', () => {
     for (const repository of ['acme/widgets', 'Acme/Widgets', 'acme/old-name', 'other/repo', 'acme/widgets-2']) {
       for (const repositoryId of [undefined, '100', '999']) {
         for (const agentId of [undefined, agentA]) {
-          specs.push({ provider: 'github', repository, repositoryId, agentId, branch: 'main' })
-          specs.push({ provider: 'github', repository, repositoryId, agentId, environment: 'prod', events: ['push'] })
+          specs.push({ issuer: ISSUER, provider: 'github', repository, repositoryId, agentId, branch: 'main' })
+          specs.push({ issuer: ISSUER, provider: 'github', repository, repositoryId, agentId, environment: 'prod', events: ['push'] })
         }
       }
     }
@@ -109,18 +112,19 @@ describe('store: exchange hot path', () => {
       for (const repositoryId of ['100', '999', '5']) {
         for (const ref of ['refs/heads/main', 'refs/heads/dev']) {
           for (const environment of [undefined, 'prod']) {
-            claimSets.push(githubClaims({ repository, repositoryId, ownerId: '7', ref, environment }) as unknown as GitHubTokenClaims)
+            claimSets.push({ ...githubClaims({ repository, repositoryId, ownerId: '7', ref, environment }), iss: ISSUER } as unknown as GitHubTokenClaims)
           }
         }
       }
     }
     let allowed = 0
     for (const claims of claimSets) {
-      const some = await store.policiesConcerning(claims.repository, claims.repository_id)
+      const some = await store.policiesConcerning(ISSUER, claims.repository, claims.repository_id)
       expect(some.length).toBeLessThan(all.length)
       for (const agentId of [undefined, agentA, agentB]) {
-        const expected = decide(claims, all, agentId)
-        expect(decide(claims, some, agentId)).toEqual(expected)
+        const agent = agentId ? { id: agentId, repositoryId: '100' } : undefined
+        const expected = decide(claims, all, agent)
+        expect(decide(claims, some, agent)).toEqual(expected)
         if (expected.allowed) allowed++
       }
     }
@@ -129,7 +133,7 @@ describe('store: exchange hot path', () => {
 
   it('policiesConcerning matches names case-insensitively and pinned ids across renames', async () => {
     const ids = (policies: StoredPolicy[]) => policies.map((p) => `${p.repository}|${p.repositoryId ?? ''}`)
-    const found = ids(await store.policiesConcerning('ACME/widgets', '999'))
+    const found = ids(await store.policiesConcerning(ISSUER, 'ACME/widgets', '999'))
     expect(found).toContain('acme/widgets|')
     expect(found).toContain('Acme/Widgets|100')
     expect(found).toContain('acme/old-name|999')
@@ -139,16 +143,16 @@ describe('store: exchange hot path', () => {
   })
 
   it('exchangeInputs reads the agent and the same policies in one statement', async () => {
-    const { agent } = await store.registerAgent({ name: 'inputs@agents.example', description: 'd', repository: 'acme/widgets', repositoryId: '100' })
+    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'inputs@agents.example', description: 'd', repository: 'acme/widgets', repositoryId: '100' })
     await store.disableAgent(agent.id)
     const expectedAgent = await store.getAgent(agent.id)
     for (const [repository, repositoryId] of [['ACME/widgets', '999'], ['acme/renamed', '100'], ['nobody/here', '5']] as const) {
-      const read = await store.exchangeInputs(agent.id, repository, repositoryId)
+      const read = await store.exchangeInputs(agent.id, ISSUER, repository, repositoryId)
       expect(read.agent).toEqual(expectedAgent)
-      expect(read.policies).toEqual(await store.policiesConcerning(repository, repositoryId))
+      expect(read.policies).toEqual(await store.policiesConcerning(ISSUER, repository, repositoryId))
     }
-    expect((await store.exchangeInputs(agent.id, 'acme/widgets', '100')).policies.some((p) => p.events)).toBe(true)
-    expect(await store.exchangeInputs(undefined, 'nobody/here', '5')).toEqual({ agent: undefined, policies: [] })
-    expect((await store.exchangeInputs('00000000-0000-4000-8000-000000000000', 'acme/widgets', '1')).agent).toBeUndefined()
+    expect((await store.exchangeInputs(agent.id, ISSUER, 'acme/widgets', '100')).policies.some((p) => p.events)).toBe(true)
+    expect(await store.exchangeInputs(undefined, ISSUER, 'nobody/here', '5')).toEqual({ agent: undefined, policies: [] })
+    expect((await store.exchangeInputs('00000000-0000-4000-8000-000000000000', ISSUER, 'acme/widgets', '1')).agent).toBeUndefined()
   })
 })

@@ -13,9 +13,11 @@ function claimsFor(identity: Partial<RepoIdentity> = {}, extra: Partial<GitHubTo
 }
 
 let counter = 0
+/** An agent registered by the repository of claimsFor()'s default identity. */
+const owned = (id: string) => ({ id, repositoryId: '123456789' })
 function policy(fields: Partial<TrustPolicy> = {}): TrustPolicy {
   counter++
-  return { id: `p${counter}`, provider: 'github', repository: 'acme/widgets', createdAt: '2026-01-01T00:00:00.000Z', ...fields }
+  return { id: `p${counter}`, provider: 'github', issuer: 'https://token.actions.githubusercontent.com', repository: 'acme/widgets', createdAt: '2026-01-01T00:00:00.000Z', ...fields }
 }
 
 describe('decide: repository', () => {
@@ -176,25 +178,25 @@ describe('decide: agents', () => {
 
   it('agent-scoped exchange uses only policies naming that agent', () => {
     const forAgent = policy({ agentId: AGENT })
-    expect(decide(claimsFor(), [policy(), forAgent], AGENT)).toEqual({ allowed: true, policy: forAgent })
-    const decision = decide(claimsFor(), [policy(), policy({ agentId: OTHER_AGENT })], AGENT)
+    expect(decide(claimsFor(), [policy(), forAgent], owned(AGENT))).toEqual({ allowed: true, policy: forAgent })
+    const decision = decide(claimsFor(), [policy(), policy({ agentId: OTHER_AGENT })], owned(AGENT))
     expect(decision).toMatchObject({ allowed: false, code: 'trust_policy_violation', claim: 'repository' })
     if (!decision.allowed) expect(decision.reason).toContain(`create one with agentId "${AGENT}"`)
   })
 
   it('compares agent ids case-insensitively', () => {
-    expect(decide(claimsFor(), [policy({ agentId: AGENT })], AGENT.toUpperCase()).allowed).toBe(true)
+    expect(decide(claimsFor(), [policy({ agentId: AGENT })], owned(AGENT.toUpperCase())).allowed).toBe(true)
   })
 
   it("refuses an agent's policy from another repository without naming that repository", () => {
-    const decision = decide(claimsFor({ repository: 'evil/repo', repositoryId: '1' }), [policy({ agentId: AGENT })], AGENT)
+    const decision = decide(claimsFor({ repository: 'evil/repo', repositoryId: '1' }), [policy({ agentId: AGENT })], owned(AGENT))
     expect(decision).toMatchObject({ allowed: false, code: 'trust_policy_violation' })
     if (!decision.allowed) expect(decision.reason).not.toContain('acme/widgets')
   })
 
   it('gives branch_not_permitted for the agent policy of the repository with another branch', () => {
     const forAgent = policy({ agentId: AGENT, branch: 'main' })
-    expect(decide(claimsFor({ ref: 'refs/heads/x' }), [forAgent], AGENT)).toMatchObject({ code: 'branch_not_permitted', closestPolicyId: forAgent.id })
+    expect(decide(claimsFor({ ref: 'refs/heads/x' }), [forAgent], owned(AGENT))).toMatchObject({ code: 'branch_not_permitted', closestPolicyId: forAgent.id })
   })
 })
 

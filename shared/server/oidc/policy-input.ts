@@ -9,14 +9,14 @@
  */
 import type { TrustPolicy } from './policy'
 import { GITHUB_EVENTS } from './events'
+import { GITHUB_NAME_RULES, isGitHubRepository } from './github-names'
 
-export type PolicyInput = Omit<TrustPolicy, 'id' | 'createdAt'>
+/** The issuer is the route's to decide (it depends on the configured issuers). */
+export type PolicyInput = Omit<TrustPolicy, 'id' | 'createdAt' | 'issuer'>
 export type PolicyInputResult = { ok: true; value: PolicyInput } | { ok: false; reason: string }
 
 const FIELDS = ['provider', 'repository', 'repositoryId', 'repositoryOwnerId', 'branch', 'environment', 'workflowRef', 'agentId', 'events'] as const
 
-/** GitHub owner: letters, digits, hyphens, at most 39, no leading hyphen; name: letters, digits, . _ -, at most 100. */
-const REPOSITORY = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100}$/
 const NUMERIC_ID = /^[1-9][0-9]{0,19}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** owner/repo/path@ref, as GitHub writes job_workflow_ref. */
@@ -68,8 +68,10 @@ function parse(body: Record<string, unknown>): PolicyInput {
   const repository = optionalString(body, 'repository', 140)
   if (repository === undefined) throw new Invalid('repository is required ("owner/name")')
   if (PATTERN_CHARS.test(repository)) throw new Invalid('repository must be one exact "owner/name"; patterns are not supported')
-  if (!REPOSITORY.test(repository) || repository.endsWith('/.') || repository.endsWith('/..')) {
-    throw new Invalid(`repository must be "owner/name" with GitHub's characters (letters, digits, "-" in the owner; letters, digits, ".", "_", "-" in the name), got ${JSON.stringify(repository)}`)
+  // The same ASCII set as the token's claim (github-names.ts): a policy name with a character
+  // outside it could only ever match through Unicode case folding.
+  if (!isGitHubRepository(repository)) {
+    throw new Invalid(`repository must be ${GITHUB_NAME_RULES}, got ${JSON.stringify(repository)}`)
   }
   const value: PolicyInput = { provider: 'github', repository }
 

@@ -14,6 +14,11 @@
  * - events: the policy's list, or when unset every event except pull_request_target and workflow_run.
  * - agentId: bootstrap (no agentId asked) uses only policies naming no agent; agent-scoped
  *   uses only policies naming that agent.
+ * - issuer: a policy belongs to one OIDC issuer; a token of another issuer never matches it,
+ *   whatever its repository name or id (two issuers may number repositories alike).
+ * - agent owner: an agent belongs to the repository id that registered it. A token of another
+ *   repository id (a renamed-away name taken by a new repository) gets its tokens only under a
+ *   policy that pins that other repository's id explicitly.
  *
  * Denial reasons are returned to clients (explain, error_description). They name the closest
  * policy and the claim that differs with both values, and only ever mention policies of the
@@ -27,6 +32,8 @@ export { validatePolicyInput } from './policy-input'
 export interface TrustPolicy {
   id: string
   provider: 'github'
+  /** The OIDC issuer whose tokens this policy is for (exact `iss`). */
+  issuer: string
   /** `owner/name` */
   repository: string
   repositoryId?: string
@@ -57,7 +64,21 @@ interface Miss {
   reason: string
 }
 
-const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase()
+/**
+ * Equal up to ASCII case (A-Z = a-z) and nothing more. Never toLowerCase(): Unicode case
+ * mapping makes "\u212A" (KELVIN SIGN) equal to "k", so `acme/\u212Aey` would match `acme/key`.
+ */
+function sameName(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    let x = a.charCodeAt(i)
+    let y = b.charCodeAt(i)
+    if (x >= 0x41 && x <= 0x5a) x += 0x20
+    if (y >= 0x41 && y <= 0x5a) y += 0x20
+    if (x !== y) return false
+  }
+  return true
+}
 
 /** True when the policy is about the token's repository (by pinned id, else by name). */
 function isForRepository(policy: TrustPolicy, claims: GitHubTokenClaims): boolean {
@@ -72,8 +93,15 @@ function describeRef(ref: string): string {
   return ''
 }
 
+/** The agent an agent-scoped exchange asks for: who owns it. */
+export interface AgentOwner {
+  id: string
+  /** repository_id of the repository that registered it. */
+  repositoryId: string
+}
+
 /** The first claim of `claims` that `policy` does not allow, or undefined when it allows them all. */
-function firstMiss(policy: TrustPolicy, claims: GitHubTokenClaims): Miss | undefined {
+function firstMiss(policy: TrustPolicy, claims: GitHubTokenClaims, agent: AgentOwner | undefined): Miss | undefined {
   const p = `policy ${policy.id}`
   const q = JSON.stringify
   if (policy.repositoryId !== undefined) {
@@ -90,6 +118,14 @@ function firstMiss(policy: TrustPolicy, claims: GitHubTokenClaims): Miss | undef
     }
   } else if (!sameName(policy.repository, claims.repository)) {
     return { rank: 0, code: 'trust_policy_violation', claim: 'repository', reason: `${p} does not cover repository ${q(claims.repository)}` }
+  }
+  if (agent && agent.repositoryId !== claims.repository_id && policy.repositoryId !== claims.repository_id) {
+    return {
+      rank: 1,
+      code: 'trust_policy_violation',
+      claim: 'repository_id',
+      reason: `agent ${q(agent.id)} belongs to repository_id ${q(agent.repositoryId)} (the repository that registered it), but the token's repository_id is ${q(claims.repository_id)}: ${q(claims.repository)} is another repository (renamed, or deleted and re-created); ${p} names the repository only, so it does not hand the agent over; pin repositoryId ${q(claims.repository_id)} in a policy for this agent if this repository should use it`
+    }
   }
   if (policy.repositoryOwnerId !== undefined && policy.repositoryOwnerId !== claims.repository_owner_id) {
     return {
@@ -142,14 +178,17 @@ function firstMiss(policy: TrustPolicy, claims: GitHubTokenClaims): Miss | undef
 
 /**
  * Decides whether `claims` (a verified GitHub OIDC token) may exchange, under `policies`.
- * `agentId` undefined is the bootstrap exchange: only policies that name no agent apply.
+ * `agent` undefined is the bootstrap exchange: only policies that name no agent apply.
+ * Policies of another issuer than the token's are ignored, as if they did not exist.
  */
-export function decide(claims: GitHubTokenClaims, policies: TrustPolicy[], agentId: string | undefined): PolicyDecision {
+export function decide(claims: GitHubTokenClaims, allPolicies: TrustPolicy[], agent: AgentOwner | undefined): PolicyDecision {
+  const agentId = agent?.id
+  const policies = allPolicies.filter((policy) => policy.issuer === claims.iss)
   const wanted = agentId?.toLowerCase()
   const inScope = policies.filter((policy) => policy.agentId?.toLowerCase() === wanted)
   let closest: { policy: TrustPolicy; miss: Miss } | undefined
   for (const policy of inScope) {
-    const miss = firstMiss(policy, claims)
+    const miss = firstMiss(policy, claims, agent)
     if (!miss) return { allowed: true, policy }
     if (!closest || miss.rank > closest.miss.rank) closest = { policy, miss }
   }
@@ -200,6 +239,7 @@ export function federateDecision(claims: GitHubTokenClaims, extraEvents: string[
     policy: {
       id: 'federate',
       provider: 'github',
+      issuer: claims.iss,
       repository: claims.repository,
       repositoryId: claims.repository_id,
       repositoryOwnerId: claims.repository_owner_id,

@@ -3,10 +3,12 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { AppOptions } from '../app'
 import type { AppContext } from '../context'
 import { ApiError, unauthorized } from '../errors'
-import { adminOnly, bearerToken, uuidParam } from '../http'
+import { adminOnly, bearerToken, requireBearer, uuidParam } from '../http'
 import { idempotencyKey, withIdempotency } from '../idempotency'
 import { noteIdentity } from '../request-facts'
+import { repositoryKey } from './oidc-token'
 import { SCOPE_BOOTSTRAP, TokenRejected, type AuthenticatedAccessToken } from '../tokens'
+import type { Agent, Store } from '../store/store'
 import { agentView, auditView, credentialView } from '../views'
 
 interface RegisterBody {
@@ -45,11 +47,38 @@ export async function accessToken(context: AppContext, request: FastifyRequest):
   }
 }
 
+/** An agent belongs to the repository id (of one issuer) that registered it. */
+function sameOwner(agent: Agent, issuer: string, repositoryId: string): boolean {
+  return agent.issuer === issuer && agent.repositoryId === repositoryId
+}
+
+/**
+ * A new agent counts against its repository's cap and registration rate; throwing here
+ * rolls the registration back. Re-registering an existing name costs nothing (workflows
+ * run register-agent on every push).
+ */
+async function admitNewAgent(context: AppContext, tx: Store, owner: string, issuer: string, repositoryId: string, max: number): Promise<void> {
+  if ((await tx.countAgents(issuer, repositoryId)) > max) {
+    throw new ApiError(
+      403,
+      'agent_limit_reached',
+      `this repository already owns ${max} agents (MAX_AGENTS_PER_REPOSITORY); reuse one, or ask the operator to disable unused ones or raise the limit`
+    )
+  }
+  const decision = await context.registrationLimiter.take(`register:${owner}`)
+  if (!decision.ok) {
+    throw new ApiError(429, 'rate_limited', `too many new agents from this repository; retry in ${decision.retryAfterSeconds} s`, {
+      'retry-after': String(decision.retryAfterSeconds)
+    })
+  }
+}
+
 export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   const { store, config } = context
   const admin = adminOnly(config.adminToken)
 
-  app.post<{ Body: RegisterBody }>('/api/v1/agents', { schema: { body: registerSchema } }, async (request, reply) => {
+  // onRequest: a request without credentials is a 401 before its body is read or judged.
+  app.post<{ Body: RegisterBody }>('/api/v1/agents', { onRequest: requireBearer, schema: { body: registerSchema } }, async (request, reply) => {
     const caller = await accessToken(context, request)
     if (!caller.credential.scope.split(' ').includes(SCOPE_BOOTSTRAP)) {
       throw new ApiError(403, 'insufficient_scope', `registering an agent needs a token with scope "${SCOPE_BOOTSTRAP}" (a bootstrap exchange without agentId)`, {
@@ -59,14 +88,20 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
     const { name } = request.body
     if (!AGENT_NAME.test(name)) throw new ApiError(400, 'invalid_request', 'name must look like an e-mail address, e.g. ci-bot@acme.example')
     const description = request.body.description ?? ''
-    const { repository, repositoryId } = caller.credential
+    const { repository, repositoryId, issuer } = caller.credential
+    const owner = repositoryKey(issuer, repositoryId)
     const key = idempotencyKey(request)
+    const { maxPerRepository } = config.agentRegistration
 
-    const result = await withIdempotency(store, `repo:${repositoryId}`, key, request.body, async () => {
-      // One transaction: an agent is never stored without its registration audit event.
+    const result = await withIdempotency(store, owner, key, request.body, async () => {
+      // One transaction: an agent is never stored without its registration audit event, and
+      // a creation refused by the cap or the rate limit below is rolled back.
       const { agent, created } = await store.transaction(async (tx) => {
-        const registered = await tx.registerAgent({ name, description, repository, repositoryId })
-        if (registered.agent.repositoryId !== repositoryId) return registered // refused below, nothing written
+        // The registrations of one repository, one at a time: the cap holds under races.
+        await tx.lockKey(`register:${owner}`)
+        const registered = await tx.registerAgent({ issuer, name, description, repository, repositoryId })
+        if (!sameOwner(registered.agent, issuer, repositoryId)) return registered // refused below, nothing written
+        if (registered.created) await admitNewAgent(context, tx, owner, issuer, repositoryId, maxPerRepository)
         if (!registered.created && registered.agent.repository !== repository) {
           await tx.renameAgentRepository(registered.agent.id, repository)
         }
@@ -80,7 +115,7 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
         })
         return registered
       })
-      if (agent.repositoryId !== repositoryId) {
+      if (!sameOwner(agent, issuer, repositoryId)) {
         await store.audit({
           action: 'agent.register',
           identityId: agent.id,

@@ -11,8 +11,11 @@ import { rateLimit, verifyOidc } from './oidc-token'
 
 const DATABASE = 'main'
 
-/** Readable and stable: `acme-widgets-1a2b3c4d` (slug of the first name + hash of the immutable id). */
-export function namespaceFor(repository: string, repositoryId: string): string {
+/**
+ * Readable and stable: `acme-widgets-1a2b3c4d` (slug of the first name + hash of the issuer
+ * and the immutable id: two issuers may number their repositories alike).
+ */
+export function namespaceFor(issuer: string, repository: string, repositoryId: string): string {
   const slug =
     repository
       .toLowerCase()
@@ -20,7 +23,7 @@ export function namespaceFor(repository: string, repositoryId: string): string {
       .replace(/^-+|-+$/g, '')
       .slice(0, 40)
       .replace(/-+$/, '') || 'repo'
-  const suffix = createHash('sha256').update(`github:${repositoryId}`).digest('hex').slice(0, 8)
+  const suffix = createHash('sha256').update(`${issuer}\n${repositoryId}`).digest('hex').slice(0, 8)
   return `${slug}-${suffix}`
 }
 
@@ -47,7 +50,8 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
     const { workspace, created, issued } = await store.transaction(async (tx) => {
       const { workspace, created } = await tx.federateWorkspace({
         ...base,
-        namespace: namespaceFor(claims.repository, claims.repository_id),
+        issuer: claims.iss,
+        namespace: namespaceFor(claims.iss, claims.repository, claims.repository_id),
         database: DATABASE
       })
       // The token's credential row and the audit event in one statement (one round trip less).

@@ -79,9 +79,14 @@ export async function verifyOidc(
   }
 }
 
+/** One repository of one issuer, as a key of rate-limit buckets and Idempotency-Key scopes. */
+export function repositoryKey(issuer: string, repositoryId: string): string {
+  return `repo:${issuer}#${repositoryId}`
+}
+
 /** 429 with Retry-After when the repository spent its burst. */
 export async function rateLimit(context: AppContext, claims: GitHubTokenClaims, action: string, tokenHash: string): Promise<void> {
-  const decision = await context.limiter.take(`repo:${claims.repository_id}`)
+  const decision = await context.limiter.take(repositoryKey(claims.iss, claims.repository_id))
   if (decision.ok) return
   await context.store.audit({
     action,

@@ -30,9 +30,16 @@ async function evaluate(context: AppContext, body: ExchangeBody, action: string)
   await rateLimit(context, claims, action, tokenHash)
   // One read for the agent and the policies that can concern this repository (by name or
   // pinned id), not the whole table: each statement costs a parse and plan in WASM on PGlite.
-  const { agent, policies } = await context.store.exchangeInputs(body.agentId?.toLowerCase(), claims.repository, claims.repository_id)
+  const { agent: found, policies } = await context.store.exchangeInputs(
+    body.agentId?.toLowerCase(),
+    claims.iss,
+    claims.repository,
+    claims.repository_id
+  )
+  // An agent of another issuer does not exist for this token.
+  const agent = found && found.issuer === claims.iss ? found : undefined
   if (body.agentId !== undefined && (!agent || agent.status !== 'active')) return { claims, tokenHash, agent }
-  const decision = decide(claims, policies, agent?.id)
+  const decision = decide(claims, policies, agent)
   return { claims, tokenHash, agent, decision }
 }
 
@@ -63,9 +70,24 @@ const policyBodySchema = {
     environment: shortString,
     workflowRef: shortString,
     agentId: { type: 'string', maxLength: 64 },
-    events: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } }
+    events: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
+    issuer: { type: 'string', maxLength: 512 }
   }
 } as const
+
+/**
+ * The issuer a new policy is for: optional when one issuer is trusted (that one), required
+ * when several are, and always one of OIDC_ISSUERS.
+ */
+function policyIssuer(given: unknown, trusted: string[]): string {
+  if (given === undefined || given === null) {
+    if (trusted.length === 1) return trusted[0]!
+    throw badRequest(`issuer is required when several issuers are trusted; one of: ${trusted.join(', ')}`)
+  }
+  const issuer = String(given).replace(/\/$/, '')
+  if (!trusted.includes(issuer)) throw badRequest(`issuer ${JSON.stringify(String(given).slice(0, 200))} is not one of the trusted issuers (OIDC_ISSUERS): ${trusted.join(', ')}`)
+  return issuer
+}
 
 export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   const { store, config } = context
@@ -106,6 +128,7 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
     // credential row without its audit event, even after a crash; one round trip).
     const issued = await context.tokens.issueAccessToken({
       ...base,
+      issuer: claims.iss,
       agentId: agent?.id,
       lifetimeSeconds: lifetime,
       audit: (credential) => ({
@@ -158,14 +181,17 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
   // --- trust policies (admin) -------------------------------------------------------
 
   app.post('/api/v1/oidc/trust-policies', { onRequest: admin, schema: { body: policyBodySchema } }, async (request, reply) => {
-    const checked = validatePolicyInput(request.body)
+    const { issuer: givenIssuer, ...fields } = (request.body ?? {}) as Record<string, unknown>
+    const checked = validatePolicyInput(fields)
     if (!checked.ok) throw badRequest(checked.reason)
+    const issuer = policyIssuer(givenIssuer, config.oidcIssuers)
     if (checked.value.agentId !== undefined) {
       const agent = await store.getAgent(checked.value.agentId.toLowerCase())
       if (!agent) throw badRequest(`agentId ${checked.value.agentId} is not a registered agent`)
+      if (agent.issuer !== issuer) throw badRequest(`agent ${agent.id} belongs to issuer ${agent.issuer}, not ${issuer}`)
       checked.value.agentId = agent.id
     }
-    const policy = await store.createPolicy(checked.value)
+    const policy = await store.createPolicy({ ...checked.value, issuer })
     await store.audit({
       action: 'policy.create',
       identityId: policy.agentId ?? null,

@@ -15,6 +15,7 @@ export interface CredentialWrite {
   credential: {
     id: string
     kind: string
+    issuer: string
     agentId: string | null
     workspaceId: string | null
     scope: string
@@ -44,13 +45,13 @@ export interface CredentialWrite {
 const INSERT_BATCH = `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-    id uuid, kind text, agent_id uuid, workspace_id uuid, scope text, repository text, repository_id text,
+    id uuid, kind text, issuer text, agent_id uuid, workspace_id uuid, scope text, repository text, repository_id text,
     token_sha256 text, created_at timestamptz, expires_at timestamptz,
     audit_id uuid, audit_action text, audit_identity_id uuid, audit_workspace_id uuid, audit_repository text,
     audit_repository_id text, audit_detail jsonb, touch_agent_id uuid)
 ), c AS (
-  INSERT INTO credentials (id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256, created_at, expires_at)
-  SELECT id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256, created_at, expires_at FROM input
+  INSERT INTO credentials (id, kind, issuer, agent_id, workspace_id, scope, repository, repository_id, token_sha256, created_at, expires_at)
+  SELECT id, kind, issuer, agent_id, workspace_id, scope, repository, repository_id, token_sha256, created_at, expires_at FROM input
   RETURNING id
 ), a AS (
   INSERT INTO audit_events (id, at, action, identity_id, credential_id, workspace_id, repository, repository_id, detail)
@@ -69,6 +70,7 @@ function toInput({ credential: c, audit: a, touchAgentId }: CredentialWrite): Re
   return {
     id: c.id,
     kind: c.kind,
+    issuer: c.issuer,
     agent_id: c.agentId,
     workspace_id: c.workspaceId,
     scope: c.scope,

@@ -20,7 +20,7 @@ const DEFAULT_MAX_ENTRIES = 10_000
 
 // The exact name, not a lowercased one: which policies match is the database's lower() to
 // decide, and a JavaScript lowercasing that differed from it must not merge two entries.
-const policiesKey = (repository: string, repositoryId: string): string => `${repositoryId}\n${repository}`
+const policiesKey = (issuer: string, repository: string, repositoryId: string): string => `${issuer}\n${repositoryId}\n${repository}`
 
 export class ExchangeInputsCache {
   private generation = 0
@@ -43,11 +43,12 @@ export class ExchangeInputsCache {
    */
   async read(
     agentId: string | undefined,
+    issuer: string,
     repository: string,
     repositoryId: string,
     load: () => Promise<ExchangeInputs>
   ): Promise<ExchangeInputs> {
-    const key = policiesKey(repository, repositoryId)
+    const key = policiesKey(issuer, repository, repositoryId)
     const policies = this.policies.get(key)
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)
     if (policies && (agentId === undefined || agent !== undefined)) return { agent: agent ?? undefined, policies }

@@ -13,6 +13,8 @@ export type CredentialKind = 'bootstrap' | 'agent' | 'workspace'
 
 export interface Agent {
   id: string
+  /** The OIDC issuer of the repository that registered it. */
+  issuer: string
   name: string
   description: string
   repository: string
@@ -25,6 +27,8 @@ export interface Agent {
 export interface Credential {
   id: string
   kind: CredentialKind
+  /** The OIDC issuer of the token it was exchanged for. */
+  issuer: string
   agentId: string | null
   workspaceId: string | null
   scope: string
@@ -38,6 +42,7 @@ export interface Credential {
 
 export interface Workspace {
   id: string
+  issuer: string
   repositoryId: string
   repository: string
   namespace: string
@@ -88,6 +93,7 @@ export interface AuditInput {
 export interface NewCredential {
   id?: string
   kind: CredentialKind
+  issuer: string
   agentId?: string
   workspaceId?: string
   scope: string
@@ -106,6 +112,7 @@ const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) a
 function toAgent(r: Row): Agent {
   return {
     id: r.id,
+    issuer: r.issuer,
     name: r.name,
     description: r.description,
     repository: r.repository,
@@ -120,6 +127,7 @@ function toCredential(r: Row): Credential {
   return {
     id: r.id,
     kind: r.kind,
+    issuer: r.issuer,
     agentId: r.agent_id ?? null,
     workspaceId: r.workspace_id ?? null,
     scope: r.scope,
@@ -135,6 +143,7 @@ function toCredential(r: Row): Credential {
 function toWorkspace(r: Row): Workspace {
   return {
     id: r.id,
+    issuer: r.issuer,
     repositoryId: r.repository_id,
     repository: r.repository,
     namespace: r.namespace,
@@ -147,6 +156,7 @@ function toPolicy(r: Row): StoredPolicy {
   const policy: StoredPolicy = {
     id: r.id,
     provider: r.provider,
+    issuer: r.issuer,
     repository: r.repository,
     createdAt: date(r.created_at).toISOString()
   }
@@ -277,8 +287,8 @@ export class Store {
   async createPolicy(input: Omit<StoredPolicy, 'id' | 'createdAt'>): Promise<StoredPolicy> {
     const { rows } = await this.db.query<Row>(
       `INSERT INTO trust_policies (id, provider, repository, repository_id, repository_owner_id, branch, environment,
-         workflow_ref, agent_id, events, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+         workflow_ref, agent_id, events, created_at, issuer)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
       [
         randomUUID(),
         input.provider,
@@ -290,7 +300,8 @@ export class Store {
         input.workflowRef ?? null,
         input.agentId ?? null,
         input.events ? JSON.stringify(input.events) : null,
-        this.now()
+        this.now(),
+        input.issuer
       ]
     )
     this.agentsOrPoliciesChanged()
@@ -302,25 +313,17 @@ export class Store {
     return rows.map(toPolicy)
   }
 
-  /** Policies whose repository equals this one, case-insensitively (GitHub names are). */
-  async policiesForRepository(repository: string): Promise<StoredPolicy[]> {
-    const { rows } = await this.db.query<Row>(
-      'SELECT * FROM trust_policies WHERE lower(repository) = lower($1) ORDER BY created_at, id',
-      [repository]
-    )
-    return rows.map(toPolicy)
-  }
-
   /**
    * The policies `decide()` can use for a token of this repository: every policy it could
    * allow, name as closest, or list in a denial hint is either for this name
    * (case-insensitively, as policy.ts compares) or pins this repository_id (a pinned
-   * policy follows a rename). The exchange reads only these, not the whole table.
+   * policy follows a rename), and belongs to the token's issuer: a policy of another issuer
+   * never concerns it, whatever the repository name or id.
    */
-  async policiesConcerning(repository: string, repositoryId: string): Promise<StoredPolicy[]> {
+  async policiesConcerning(issuer: string, repository: string, repositoryId: string): Promise<StoredPolicy[]> {
     const { rows } = await this.db.query<Row>(
-      'SELECT * FROM trust_policies WHERE lower(repository) = lower($1) OR repository_id = $2 ORDER BY created_at, id',
-      [repository, repositoryId]
+      'SELECT * FROM trust_policies WHERE issuer = $3 AND (lower(repository) = lower($1) OR repository_id = $2) ORDER BY created_at, id',
+      [repository, repositoryId, issuer]
     )
     return rows.map(toPolicy)
   }
@@ -330,19 +333,19 @@ export class Store {
    * `policiesConcerning(repository, repositoryId)`, as JSON columns of a single row. On the
    * embedded database, served from memory until an agent or policy changes.
    */
-  async exchangeInputs(agentId: string | undefined, repository: string, repositoryId: string): Promise<ExchangeInputs> {
+  async exchangeInputs(agentId: string | undefined, issuer: string, repository: string, repositoryId: string): Promise<ExchangeInputs> {
     const load = async (): Promise<ExchangeInputs> => {
       const { rows } = await this.db.query<Row>(
         `SELECT (SELECT to_jsonb(a) FROM agents a WHERE a.id = $3) AS agent,
            (SELECT COALESCE(jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id), '[]'::jsonb) FROM trust_policies p
-            WHERE lower(p.repository) = lower($1) OR p.repository_id = $2) AS policies`,
-        [repository, repositoryId, agentId ?? null]
+            WHERE p.issuer = $4 AND (lower(p.repository) = lower($1) OR p.repository_id = $2)) AS policies`,
+        [repository, repositoryId, agentId ?? null, issuer]
       )
       const agent = json<Row | null>(rows[0]!.agent)
       return { agent: agent ? toAgent(agent) : undefined, policies: json<Row[]>(rows[0]!.policies).map(toPolicy) }
     }
     const cache = this.shared.exchangeCache
-    return cache ? cache.read(agentId, repository, repositoryId, load) : load()
+    return cache ? cache.read(agentId, issuer, repository, repositoryId, load) : load()
   }
 
   async deletePolicy(id: string): Promise<boolean> {
@@ -363,20 +366,44 @@ export class Store {
    * gets `created: true`, the others read the winner's row.
    */
   async registerAgent(input: {
+    issuer: string
     name: string
     description: string
     repository: string
     repositoryId: string
   }): Promise<{ agent: Agent; created: boolean }> {
     const inserted = await this.db.query<Row>(
-      `INSERT INTO agents (id, name, description, repository, repository_id, status, created_at)
-       VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT ((lower(name))) DO NOTHING RETURNING *`,
-      [randomUUID(), input.name, input.description, input.repository, input.repositoryId, this.now()]
+      `INSERT INTO agents (id, name, description, repository, repository_id, status, created_at, issuer)
+       VALUES ($1, $2, $3, $4, $5, 'active', $6, $7) ON CONFLICT ((lower(name))) DO NOTHING RETURNING *`,
+      [randomUUID(), input.name, input.description, input.repository, input.repositoryId, this.now(), input.issuer]
     )
     this.agentsOrPoliciesChanged()
     if (inserted.rows[0]) return { agent: toAgent(inserted.rows[0]), created: true }
     const { rows } = await this.db.query<Row>('SELECT * FROM agents WHERE lower(name) = lower($1)', [input.name])
     return { agent: toAgent(rows[0]!), created: false }
+  }
+
+  /** How many agents a repository (of one issuer) owns, disabled ones included. */
+  async countAgents(issuer: string, repositoryId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM agents WHERE issuer = $1 AND repository_id = $2',
+      [issuer, repositoryId]
+    )
+    return Number(rows[0]!.n)
+  }
+
+  /** True when an agent of this name (any case) exists. */
+  async agentNameExists(name: string): Promise<boolean> {
+    const { rows } = await this.db.query('SELECT 1 FROM agents WHERE lower(name) = lower($1)', [name])
+    return rows.length > 0
+  }
+
+  /**
+   * Serializes the rest of the current transaction with every other transaction that takes
+   * the same key (e.g. the registrations of one repository, so that a cap holds under races).
+   */
+  async lockKey(key: string): Promise<void> {
+    await this.db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7301114153))', [key])
   }
 
   /** Keeps the shown owner name current after a repository rename. */
@@ -394,17 +421,13 @@ export class Store {
     return rows[0] ? toAgent(rows[0]) : undefined
   }
 
-  async touchAgent(id: string): Promise<void> {
-    await this.db.query('UPDATE agents SET last_used_at = $2 WHERE id = $1', [id, this.now()])
-  }
-
   // --- credentials --------------------------------------------------------------------
 
   async createCredential(input: NewCredential): Promise<Credential> {
     const { rows } = await this.db.query<Row>(
       `INSERT INTO credentials (id, kind, agent_id, workspace_id, scope, repository, repository_id, token_sha256,
-         created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+         created_at, expires_at, issuer)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
       this.credentialParams(input, this.now())
     )
     return toCredential(rows[0]!)
@@ -426,6 +449,7 @@ export class Store {
       credential: {
         id,
         kind: input.kind,
+        issuer: input.issuer,
         agentId: input.agentId ?? null,
         workspaceId: input.workspaceId ?? null,
         scope: input.scope,
@@ -463,7 +487,8 @@ export class Store {
       input.repositoryId,
       input.tokenSha256 ?? null,
       now,
-      input.expiresAt
+      input.expiresAt,
+      input.issuer
     ]
   }
 
@@ -506,6 +531,7 @@ export class Store {
    * updates the shown name.
    */
   async federateWorkspace(input: {
+    issuer: string
     repositoryId: string
     repository: string
     namespace: string
@@ -516,14 +542,14 @@ export class Store {
       // whichever unique index PostgreSQL happens to check first under concurrency.
       const namespace = attempt === 0 ? input.namespace : `${input.namespace}-${randomUUID().slice(0, 4)}`
       const inserted = await this.db.query<Row>(
-        `INSERT INTO workspaces (id, repository_id, repository, namespace, database_name, created_at, last_used_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING *`,
-        [randomUUID(), input.repositoryId, input.repository, namespace, input.database, this.now()]
+        `INSERT INTO workspaces (id, repository_id, repository, namespace, database_name, created_at, last_used_at, issuer)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT DO NOTHING RETURNING *`,
+        [randomUUID(), input.repositoryId, input.repository, namespace, input.database, this.now(), input.issuer]
       )
       if (inserted.rows[0]) return { workspace: toWorkspace(inserted.rows[0]), created: true }
       const { rows } = await this.db.query<Row>(
-        'UPDATE workspaces SET repository = $2, last_used_at = $3 WHERE repository_id = $1 RETURNING *',
-        [input.repositoryId, input.repository, this.now()]
+        'UPDATE workspaces SET repository = $2, last_used_at = $3 WHERE repository_id = $1 AND issuer = $4 RETURNING *',
+        [input.repositoryId, input.repository, this.now(), input.issuer]
       )
       if (rows[0]) return { workspace: toWorkspace(rows[0]), created: false }
       // The namespace belongs to another repository (a renamed one): try a suffixed one.
@@ -533,11 +559,6 @@ export class Store {
 
   async getWorkspace(id: string): Promise<Workspace | undefined> {
     const { rows } = await this.db.query<Row>('SELECT * FROM workspaces WHERE id = $1', [id])
-    return rows[0] ? toWorkspace(rows[0]) : undefined
-  }
-
-  async workspaceByNamespace(namespace: string): Promise<Workspace | undefined> {
-    const { rows } = await this.db.query<Row>('SELECT * FROM workspaces WHERE namespace = $1', [namespace])
     return rows[0] ? toWorkspace(rows[0]) : undefined
   }
 
@@ -632,6 +653,26 @@ export class Store {
     await this.db.query('DELETE FROM idempotency_keys WHERE created_at <= $1', [
       new Date(this.now().getTime() - maxAgeMs)
     ])
+  }
+
+  /**
+   * Rows written before identities were bound to their issuer (migration 5) get `issuer`:
+   * with one configured issuer, they can only have come from it. Returns how many rows
+   * changed; with `issuer` undefined it only counts the unbound rows.
+   */
+  async bindRowsToIssuer(issuer: string | undefined): Promise<number> {
+    const tables = ['trust_policies', 'agents', 'workspaces', 'credentials']
+    // One statement (start-up pays per statement on the embedded database).
+    const parts = tables.map((table, i) =>
+      issuer ? `t${i} AS (UPDATE ${table} SET issuer = $1 WHERE issuer IS NULL RETURNING 1)` : `t${i} AS (SELECT 1 FROM ${table} WHERE issuer IS NULL)`
+    )
+    const { rows } = await this.db.query<{ n: number }>(
+      `WITH ${parts.join(', ')} SELECT (${tables.map((_, i) => `(SELECT count(*) FROM t${i})`).join(' + ')})::int AS n`,
+      issuer ? [issuer] : []
+    )
+    const changed = Number(rows[0]!.n)
+    if (changed > 0) this.agentsOrPoliciesChanged()
+    return changed
   }
 
   async ping(): Promise<void> {
