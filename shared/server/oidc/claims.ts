@@ -1,4 +1,5 @@
 import { OidcTokenError, quote } from './errors'
+import { GITHUB_NAME_RULES, isGitHubOwner, isGitHubRepository } from './github-names'
 
 /**
  * The claims of a GitHub Actions OIDC token that the server reads. All ids are strings,
@@ -69,6 +70,22 @@ export function assertGitHubClaims(payload: Record<string, unknown>): GitHubToke
     if (!/^[0-9]{1,20}$/.test(payload[claim] as string)) {
       throw new OidcTokenError('invalid_token', `token claim "${claim}" must be a numeric string, got ${quote(payload[claim], 40)}`, { claim })
     }
+  }
+  // Names are matched to policies case-insensitively in ASCII only: anything outside GitHub's
+  // ASCII character set (a Kelvin sign for "K", fullwidth letters, a second slash) is refused.
+  if (!isGitHubRepository(payload.repository as string)) {
+    throw new OidcTokenError(
+      'invalid_token',
+      `token claim "repository" ${quote(payload.repository, 140)} is not a GitHub repository name (${GITHUB_NAME_RULES})`,
+      { claim: 'repository' }
+    )
+  }
+  if (!isGitHubOwner(payload.repository_owner as string)) {
+    throw new OidcTokenError(
+      'invalid_token',
+      `token claim "repository_owner" ${quote(payload.repository_owner, 60)} is not a GitHub account name (ASCII letters, digits and "-", at most 39)`,
+      { claim: 'repository_owner' }
+    )
   }
   for (const claim of OPTIONAL_STRING_CLAIMS) {
     const value = payload[claim]
