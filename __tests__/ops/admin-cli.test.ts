@@ -145,6 +145,63 @@ describe('federate-admin against a server process', () => {
     expect(refused.status).toBe(404)
   })
 
+  it('revokes any credential by its id with `credentials revoke` (bootstrap, agent, workspace); 404 for an unknown one', async () => {
+    const url = ops.server.url
+    const exchange = async (extra: Record<string, unknown> = {}): Promise<string> => {
+      const answer = await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await ops.oidcToken(url), ...extra } })
+      expect(answer.status).toBe(200)
+      return answer.body.access_token as string
+    }
+    const jti = async (token: string): Promise<string> => (await ops.admin('POST', '/api/v1/oauth/introspect', { token })).body.jti as string
+    const active = async (token: string): Promise<boolean> => (await ops.admin('POST', '/api/v1/oauth/introspect', { token })).body.active as boolean
+
+    // A bootstrap credential: revoked, its token can register no agent.
+    const bootstrap = await exchange()
+    const bootstrapId = await jti(bootstrap)
+    const revokedBootstrap = await cli(['credentials', 'revoke', bootstrapId])
+    expect(revokedBootstrap).toMatchObject({ code: 0, stderr: '' })
+    expect(revokedBootstrap.stdout).toMatch(new RegExp(`^revoked bootstrap credential ${bootstrapId}: tokens it backs stop working at once\n`))
+    expect(revokedBootstrap.stdout).toMatch(/^status:\s+revoked$/m)
+    expect(revokedBootstrap.stdout).toMatch(/^repository:\s+acme\/widgets$/m)
+    expect(await active(bootstrap)).toBe(false)
+    expect((await ops.call('POST', '/api/v1/agents', { token: bootstrap, body: { name: 'too-late@acme.example' } })).status).toBe(401)
+
+    // An agent credential, with --json: the credential view as the server answers it.
+    const registered = await ops.call('POST', '/api/v1/agents', { token: await exchange(), body: { name: 'revoke-bot@acme.example' } })
+    expect(registered.status).toBe(201)
+    const revokeAgentId = registered.body.agentId as string
+    expect((await cli(['policy', 'create', '--repository', 'acme/widgets', '--agent-id', revokeAgentId])).code).toBe(0)
+    const agentCredential = await exchange({ agentId: revokeAgentId })
+    const agentCredentialId = await jti(agentCredential)
+    const asJson = await cli(['credentials', 'revoke', agentCredentialId, '--json'])
+    expect(asJson).toMatchObject({ code: 0, stderr: '' })
+    const view = JSON.parse(asJson.stdout)
+    expect(Object.keys(view).sort()).toEqual(['agentId', 'createdAt', 'expiresAt', 'id', 'kind', 'lastUsedAt', 'repository', 'revokedAt', 'scope', 'status'])
+    expect(view).toMatchObject({ id: agentCredentialId, kind: 'agent', scope: 'agent', status: 'revoked', agentId: revokeAgentId, repository: 'acme/widgets' })
+    expect(Date.parse(view.revokedAt)).toBeGreaterThan(Date.now() - 60_000)
+    expect(await active(agentCredential)).toBe(false)
+    expect((await cli(['agent', 'show', revokeAgentId])).stdout).toMatch(new RegExp(`^${agentCredentialId}\\s+agent\\s+revoked`, 'm'))
+
+    // A workspace credential (Protocol B): its token no longer opens the workspace.
+    const federated = await ops.call('POST', '/v1/identity/federate', { token: await ops.oidcToken('persql') })
+    expect(federated.status).toBe(201)
+    const workspace = federated.body.data as { token: string; url: string }
+    const path = new URL(workspace.url).pathname
+    expect((await ops.call('GET', path, { token: workspace.token })).status).toBe(200)
+    const events = (await ops.admin('GET', '/api/v1/audit')).body.items as Array<{ action: string; credentialId: string | null }>
+    const workspaceId = events.find((e) => e.action === 'workspace.federate' && e.credentialId)!.credentialId!
+    const revokedWorkspace = await cli(['credentials', 'revoke', workspaceId])
+    expect(revokedWorkspace.code).toBe(0)
+    expect(revokedWorkspace.stdout).toMatch(new RegExp(`^revoked workspace credential ${workspaceId}: `))
+    expect((await ops.call('GET', path, { token: workspace.token })).status).toBe(401)
+
+    // Unknown: the server's 404, exit code 1; not a UUID: a usage error, nothing sent.
+    const unknown = await cli(['credentials', 'revoke', '00000000-0000-4000-8000-000000000000'])
+    expect(unknown).toMatchObject({ code: 1, stdout: '' })
+    expect(unknown.stderr).toMatch(/^federate-admin: .*00000000-0000-4000-8000-000000000000.* \(404 not_found\)\n$/)
+    expect(await cli(['credentials', 'revoke', 'not-a-uuid'])).toMatchObject({ code: 2, stderr: 'federate-admin: CREDENTIAL_ID must be a UUID, got "not-a-uuid"\n' })
+  })
+
   it('rotates the signing key and lists the keys', async () => {
     const before = JSON.parse((await cli(['keys', 'list', '--json'])).stdout)
     const rotated = await cli(['keys', 'rotate'])
@@ -157,6 +214,39 @@ describe('federate-admin against a server process', () => {
     expect(listed.stdout).toMatch(new RegExp(`^${before[0].kid}\\s+ES256\\s+yes\\s+\\S+\\s+\\d{4}-`, 'm'))
     const jwks = (await ops.call('GET', '/.well-known/jwks.json')).body.keys.map((k: { kid: string }) => k.kid)
     expect(jwks).toEqual([kid, before[0].kid])
+  })
+
+  it('emergency rotation: `keys rotate --emergency` takes the old keys out of the JWKS at once, and their tokens stop working', async () => {
+    const url = ops.server.url
+    const oldToken = (await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await ops.oidcToken(url) } })).body.access_token as string
+    expect((await ops.admin('POST', '/api/v1/oauth/introspect', { token: oldToken })).body.active).toBe(true)
+    const before = (await ops.call('GET', '/.well-known/jwks.json')).body.keys.map((k: { kid: string }) => k.kid) as string[]
+    expect(before.length).toBeGreaterThanOrEqual(1)
+
+    // No confirmation asked (stdin is not a terminal here): it runs and says what happened.
+    const rotated = await cli(['keys', 'rotate', '--emergency'])
+    expect(rotated).toMatchObject({ code: 0, stderr: '' })
+    const [, kid] = /^emergency rotation: new signing key (\S+) signs every new token now; the previous keys left the JWKS and every token they signed no longer works/.exec(rotated.stdout)!
+    expect(before).not.toContain(kid)
+
+    const jwks = (await ops.call('GET', '/.well-known/jwks.json')).body.keys.map((k: { kid: string }) => k.kid)
+    expect(jwks).toEqual([kid])
+    expect((await cli(['keys', 'list'])).stdout).toMatch(new RegExp(`^${kid}\\s+ES256\\s+yes\\s`, 'm'))
+    expect((await ops.admin('POST', '/api/v1/oauth/introspect', { token: oldToken })).body.active).toBe(false)
+    expect((await ops.call('POST', '/api/v1/agents', { token: oldToken, body: { name: 'after-emergency@acme.example' } })).status).toBe(401)
+
+    // A fresh exchange works at once, signed by the new key.
+    const fresh = await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await ops.oidcToken(url) } })
+    expect(fresh.status).toBe(200)
+    const header = JSON.parse(Buffer.from((fresh.body.access_token as string).split('.')[0]!, 'base64url').toString('utf8'))
+    expect(header.kid).toBe(kid)
+    expect((await ops.admin('POST', '/api/v1/oauth/introspect', { token: fresh.body.access_token })).body.active).toBe(true)
+
+    // --json: the server's answer as is.
+    const again = await cli(['keys', 'rotate', '--emergency', '--json'])
+    expect(again.code).toBe(0)
+    expect(JSON.parse(again.stdout).kid).not.toBe(kid)
+    expect((await cli(['keys', 'list', '--emergency'])).stderr).toBe('federate-admin: unknown option --emergency\n')
   })
 
   it('exit code 2 with the usage for a bad command line or missing environment', async () => {

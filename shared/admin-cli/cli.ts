@@ -33,16 +33,19 @@ Plain http:// is refused unless the server is this machine (127.0.0.0/8, localho
   agent show AGENT_ID                 the agent and its credentials
   agent disable AGENT_ID              no new tokens; existing ones stop working
   credential revoke AGENT_ID CREDENTIAL_ID
+  credentials revoke CREDENTIAL_ID    any credential (bootstrap, agent, workspace) by id
   audit tail [--agent AGENT_ID] [--limit N] [--follow [--interval S] [--for S]]
   token introspect                    reads the token from standard input
   keys list
   keys rotate                         new tokens are signed with a new key
+  keys rotate --emergency             the old keys leave the JWKS now: every token they
+                                      signed stops working (asks no confirmation)
 
 Exit codes: 0 ok, 1 the server refused, 2 usage, 3 server unreachable or failing,
 4 admin token refused.
 `
 
-const BOOLEAN_OPTIONS = new Set(['json', 'follow', 'help', 'insecure'])
+const BOOLEAN_OPTIONS = new Set(['json', 'follow', 'help', 'insecure', 'emergency'])
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 type Json = Record<string, unknown>
@@ -182,6 +185,29 @@ async function credentialRevoke(c: Context): Promise<void> {
   c.print(c.json ? `${JSON.stringify(credential, null, 2)}\n` : `revoked credential ${credentialId} of agent ${agentId}\n`)
 }
 
+async function credentialsRevoke(c: Context): Promise<void> {
+  const id = uuidArg(c.args, 0, 'CREDENTIAL_ID')
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  const credential = await c.client.post<Json>(`/api/v1/credentials/${id}/revoke`)
+  if (c.json) return c.print(`${JSON.stringify(credential, null, 2)}\n`)
+  c.print(
+    `revoked ${cellText(str(credential.kind))} credential ${id}: tokens it backs stop working at once\n` +
+      fields([
+        ['credential', str(credential.id)],
+        ['kind', str(credential.kind)],
+        ['scope', str(credential.scope)],
+        ['status', str(credential.status)],
+        ['agent', str(credential.agentId)],
+        ['repository', str(credential.repository)],
+        ['created', str(credential.createdAt)],
+        ['expires', str(credential.expiresAt)],
+        ['last used', str(credential.lastUsedAt)],
+        ['revoked', str(credential.revokedAt)]
+      ])
+  )
+}
+
 function auditLine(event: Json): string {
   const detail = (event.detail ?? {}) as Json
   const outcome = [detail.outcome, detail.code].filter((v) => typeof v === 'string').join(' ')
@@ -276,12 +302,28 @@ async function keysList(c: Context): Promise<void> {
 
 async function keysRotate(c: Context): Promise<void> {
   noMoreArgs(c.args, 0)
+  const emergency = c.options.flag('emergency')
   c.options.rejectUnknown()
+  if (emergency) return keysRotateEmergency(c)
   const key = await c.client.post<Json>('/api/v1/signing-keys/rotate')
   c.print(
     c.json
       ? `${JSON.stringify(key, null, 2)}\n`
       : `new signing key ${cellText(str(key.kid))}: in the JWKS now, signs new tokens from ${cellText(str(key.signsFrom))}; the previous keys stay in the JWKS until their tokens expire\n`
+  )
+}
+
+/**
+ * After a suspected key compromise: the new key signs at once and the old keys leave the
+ * JWKS, so every token they signed stops working. No confirmation is asked (the flag is the
+ * decision, and scripts run it unattended); what happened is printed.
+ */
+async function keysRotateEmergency(c: Context): Promise<void> {
+  const key = await c.client.post<Json>('/api/v1/signing-keys/rotate', { emergency: true })
+  if (c.json) return c.print(`${JSON.stringify(key, null, 2)}\n`)
+  c.print(
+    `emergency rotation: new signing key ${cellText(str(key.kid))} signs every new token now; the previous keys left the JWKS ` +
+      'and every token they signed no longer works (agents and workflows exchange their OIDC tokens again)\n'
   )
 }
 
@@ -292,6 +334,7 @@ const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
   'agent show': agentShow,
   'agent disable': agentDisable,
   'credential revoke': credentialRevoke,
+  'credentials revoke': credentialsRevoke,
   'audit tail': auditTail,
   'token introspect': tokenIntrospect,
   'keys list': keysList,
