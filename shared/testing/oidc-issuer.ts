@@ -124,6 +124,8 @@ export class LocalOidcIssuer {
   readonly issuedByRunner: string[] = []
   /** How many times the JWKS was fetched (the server must cache it). */
   jwksFetches = 0
+  /** Keys published after start (addKey), served in the JWKS next to the first one. */
+  private readonly addedJwks: JWK[] = []
 
   private constructor(
     private readonly server: Server,
@@ -172,6 +174,17 @@ export class LocalOidcIssuer {
     return this.publicJwk
   }
 
+  /**
+   * Publishes one more signing key in the JWKS, as GitHub does before it starts signing with
+   * a new key. Mint with it: `mint({ privateKey, header: { kid } })`.
+   */
+  async addKey(): Promise<{ kid: string; privateKey: CryptoKey }> {
+    const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true })
+    const kid = randomUUID()
+    this.addedJwks.push({ ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' })
+    return { kid, privateKey }
+  }
+
   /** Signs a GitHub-like token. Defaults: runnerClaims, iat now, nbf iat-600, exp iat+300. */
   async mint(options: MintOptions): Promise<string> {
     const now = options.issuedAt ?? Math.floor(Date.now() / 1000)
@@ -215,7 +228,7 @@ export class LocalOidcIssuer {
         })
       case '/.well-known/jwks':
         this.jwksFetches++
-        return send(200, { keys: [this.publicJwk] })
+        return send(200, { keys: [this.publicJwk, ...this.addedJwks] })
       case '/_runner/idtoken':
         return void this.answerRunner(req, url, send)
       default:

@@ -295,8 +295,13 @@ describe('OidcVerifier: discovery and key cache', () => {
       const verifier = verifierFor(fresh, { now: () => clock })
       await verifier.verify(await fresh.mint(), AUD)
       expect(fresh.jwksRequests).toBe(1)
-      // Within the minute after the load: unknown kids do not refetch.
-      for (let i = 0; i < 3; i++) await expectRefused(verifier, await fresh.mint({ key: stranger }), 'invalid_token', 'kid')
+      // Within the minute after the load: unknown kids do not refetch; retryable, with the
+      // seconds until the refetch is allowed (finding 11).
+      for (let i = 0; i < 3; i++) {
+        const held = await expectRefused(verifier, await fresh.mint({ key: stranger }), 'invalid_token', 'kid')
+        expect(held.retryable).toBe(true)
+        expect(held.retryAfterSeconds).toBe(60)
+      }
       expect(fresh.jwksRequests).toBe(1)
       // A minute later the issuer has rotated: one refetch, then the new key is cached.
       const rotated = await newSigningKey()
@@ -305,9 +310,56 @@ describe('OidcVerifier: discovery and key cache', () => {
       await verifier.verify(await fresh.mint({ key: rotated }), AUD)
       await verifier.verify(await fresh.mint({ key: rotated }), AUD)
       expect(fresh.jwksRequests).toBe(2)
-      // Another unknown kid right after: no refetch.
-      await expectRefused(verifier, await fresh.mint({ key: stranger }), 'invalid_token', 'kid')
+      // Another unknown kid right after: no refetch (retryable in 60 s).
+      expect((await expectRefused(verifier, await fresh.mint({ key: stranger }), 'invalid_token', 'kid')).retryable).toBe(true)
       expect(fresh.jwksRequests).toBe(2)
+      // After the interval: one refetch, the kid is still unknown: a plain refusal.
+      clock += 60_001
+      const refused = await expectRefused(verifier, await fresh.mint({ key: stranger }), 'invalid_token', 'kid')
+      expect(refused.retryable).toBe(false)
+      expect(refused.retryAfterSeconds).toBeUndefined()
+      expect(fresh.jwksRequests).toBe(3)
+    } finally {
+      await fresh.close()
+    }
+  })
+
+  it('an unknown kid arriving while a refetch is under way waits for it instead of being held back (finding 11)', async () => {
+    const fresh = await FakeIssuer.start()
+    let clock = Date.now()
+    try {
+      const verifier = verifierFor(fresh, { now: () => clock })
+      await verifier.verify(await fresh.mint(), AUD)
+      const rotated = await newSigningKey()
+      fresh.published = [fresh.key.publicJwk, rotated.publicJwk]
+      clock += 60_001
+      fresh.delayMs = 200
+      const [byRotated, byStranger, byRotatedToo] = await Promise.allSettled([
+        verifier.verify(await fresh.mint({ key: rotated }), AUD),
+        verifier.verify(await fresh.mint({ key: stranger }), AUD),
+        verifier.verify(await fresh.mint({ key: rotated }), AUD)
+      ])
+      expect(byRotated.status).toBe('fulfilled')
+      expect(byRotatedToo.status).toBe('fulfilled')
+      expect(byStranger.status).toBe('rejected')
+      expect(((byStranger as PromiseRejectedResult).reason as OidcTokenError).retryable).toBe(false)
+      expect(fresh.jwksRequests).toBe(2)
+    } finally {
+      await fresh.close()
+    }
+  })
+
+  it('a failed refetch for an unknown kid is retryable with the refetch interval as Retry-After', async () => {
+    const fresh = await FakeIssuer.start()
+    let clock = Date.now()
+    try {
+      const verifier = verifierFor(fresh, { now: () => clock })
+      await verifier.verify(await fresh.mint(), AUD)
+      clock += 60_001
+      fresh.failStatus = 500
+      const error = await expectRefused(verifier, await fresh.mint({ key: stranger }), 'invalid_token')
+      expect(error.retryable).toBe(true)
+      expect(error.retryAfterSeconds).toBe(60)
     } finally {
       await fresh.close()
     }
@@ -405,6 +457,7 @@ describe('OidcVerifier: discovery and key cache', () => {
       const token = await fresh.mint()
       const error = await expectRefused(verifier, token, 'invalid_token')
       expect(error.retryable).toBe(true)
+      expect(error.retryAfterSeconds).toBe(5)
       expect(error.message).toMatch(/HTTP 500/)
       fresh.failStatus = undefined
       clock += 5_001

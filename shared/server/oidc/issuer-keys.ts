@@ -39,32 +39,58 @@ export class IssuerKeys {
     private readonly options: IssuerKeysOptions
   ) {}
 
-  /** The key for `kid`, or an OidcTokenError (unknown kid; keys unavailable, retryable). */
+  /**
+   * The key for `kid`, or an OidcTokenError: keys unavailable (retryable); kid unknown after
+   * a fetch of the JWKS that this call waited for (not retryable); kid unknown while the
+   * refetch is held back by `minRefetchIntervalMs` (retryable, with the seconds until the
+   * next refetch is allowed: a key the issuer has just added must not be refused for a
+   * minute because someone spent the refetch with a made-up kid).
+   */
   async key(kid: string): Promise<KeyObject> {
     const { now, maxCacheAgeMs, minRefetchIntervalMs, failureRetryMs } = this.options
+    // True once this call has waited for a successful load: a kid missing after it is not the issuer's.
+    let fetched = false
     if (this.loadedAt === undefined) {
       if (this.lastFailure && this.lastAttemptAt !== undefined && now() - this.lastAttemptAt < failureRetryMs) {
         throw this.lastFailure
       }
       await this.refresh()
+      fetched = true
     } else if (now() - this.loadedAt >= maxCacheAgeMs && now() - (this.lastAttemptAt ?? 0) >= minRefetchIntervalMs) {
       // Old keys: try to refresh (GitHub may have withdrawn one), keep serving the old set if the
       // issuer is down, and try again only after the refetch interval, not on every request.
-      await this.refresh().catch(() => undefined)
+      fetched = await this.refresh().then(
+        () => true,
+        () => false
+      )
     }
     let key = this.keys.get(kid)
-    if (!key && this.lastAttemptAt !== undefined && now() - this.lastAttemptAt >= minRefetchIntervalMs) {
-      await this.refresh()
+    if (!key && !fetched) {
+      if (this.inflight) {
+        // Another request's load is under way: its answer is as fresh as a refetch of our own.
+        await this.inflight
+        fetched = true
+      } else if (now() - (this.lastAttemptAt ?? 0) >= minRefetchIntervalMs) {
+        await this.refresh()
+        fetched = true
+      }
       key = this.keys.get(kid)
     }
-    if (!key) {
+    if (key) return key
+    if (fetched) {
       throw new OidcTokenError(
         'invalid_token',
         `token key id (kid) ${quote(kid, 80)} is not in the JWKS of issuer ${quote(this.issuer)}`,
         { claim: 'kid' }
       )
     }
-    return key
+    const waitMs = (this.lastAttemptAt ?? 0) + minRefetchIntervalMs - now()
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000))
+    throw new OidcTokenError(
+      'invalid_token',
+      `token key id (kid) ${quote(kid, 80)} is not in the JWKS of issuer ${quote(this.issuer)} as last fetched; the JWKS is fetched again at most every ${Math.ceil(minRefetchIntervalMs / 1000)} s (for a key the issuer has just added): retry in ${seconds} s`,
+      { claim: 'kid', retryable: true, retryAfterSeconds: seconds }
+    )
   }
 
   private refresh(): Promise<void> {
@@ -89,7 +115,12 @@ export class IssuerKeys {
       this.lastFailure = new OidcTokenError(
         'invalid_token',
         `could not load the signing keys of issuer ${quote(this.issuer)} (${(error as Error).message}); try again later`,
-        { cause: error, retryable: true }
+        {
+          cause: error,
+          retryable: true,
+          // The next attempt: the failure delay before any load succeeded, else the refetch interval.
+          retryAfterSeconds: (this.loadedAt === undefined ? this.options.failureRetryMs : this.options.minRefetchIntervalMs) / 1000
+        }
       )
       throw this.lastFailure
     }

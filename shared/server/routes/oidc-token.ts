@@ -72,7 +72,10 @@ export async function verifyOidc(
       detail: { outcome: 'denied', code: error.code, reason: error.message, tokenSha256: tokenSha256(token) }
     })
     if (error.retryable) {
-      throw new ApiError(503, 'temporarily_unavailable', error.message, { 'retry-after': '5' }, { cause: error })
+      // Seconds until a retry can succeed (the next JWKS refetch or load attempt), at least 1.
+      const after = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
+      const retryAfter = typeof after === 'number' && Number.isFinite(after) ? Math.max(1, Math.ceil(after)) : 5
+      throw new ApiError(503, 'temporarily_unavailable', error.message, { 'retry-after': String(retryAfter) }, { cause: error })
     }
     if (error.code === 'invalid_request') throw new ApiError(400, 'invalid_request', error.message, {}, { cause: error })
     throw new ApiError(401, 'invalid_token', error.message, { 'www-authenticate': 'Bearer error="invalid_token"' }, { cause: error })
