@@ -24,6 +24,7 @@ export function credentialView(credential: Credential, now: Date): Record<string
     scope: credential.scope,
     status,
     agentId: credential.agentId,
+    workspaceId: credential.workspaceId,
     repository: credential.repository,
     createdAt: iso(credential.createdAt),
     expiresAt: iso(credential.expiresAt),

@@ -8,7 +8,7 @@ import { idempotencyKey, withIdempotency } from '../idempotency'
 import { noteIdentity } from '../request-facts'
 import { repositoryKey } from './oidc-token'
 import { SCOPE_BOOTSTRAP, TokenRejected, type AuthenticatedAccessToken } from '../tokens'
-import type { Agent, Store } from '../store/store'
+import type { Agent, Credential, Store } from '../store/store'
 import { agentView, auditView, credentialView } from '../views'
 
 interface RegisterBody {
@@ -71,6 +71,21 @@ async function admitNewAgent(context: AppContext, tx: Store, owner: string, issu
       'retry-after': String(decision.retryAfterSeconds)
     })
   }
+}
+
+/** Revokes (first revocation time wins) and audits it; the credential stops working at once. */
+async function revokeByAdmin(store: Store, credential: Credential): Promise<Credential> {
+  const revoked = (await store.revokeCredential(credential.id))!
+  await store.audit({
+    action: 'credential.revoke',
+    identityId: credential.agentId ?? credential.workspaceId,
+    credentialId: credential.id,
+    workspaceId: credential.workspaceId,
+    repository: credential.repository,
+    repositoryId: credential.repositoryId,
+    detail: { by: 'admin', kind: credential.kind }
+  })
+  return revoked
 }
 
 export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
@@ -161,18 +176,17 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
       const credentialId = uuidParam(request.params.credentialId, 'credential id')
       const credential = await store.getCredential(credentialId)
       if (!credential || credential.agentId !== id) throw new ApiError(404, 'not_found', `agent ${id} has no credential ${credentialId}`)
-      const revoked = (await store.revokeCredential(credentialId))!
-      await store.audit({
-        action: 'credential.revoke',
-        identityId: id,
-        credentialId,
-        repository: credential.repository,
-        repositoryId: credential.repositoryId,
-        detail: { by: 'admin' }
-      })
-      return credentialView(revoked, context.now())
+      return credentialView(await revokeByAdmin(store, credential), context.now())
     }
   )
+
+  // Any credential, whatever its kind: a leaked bootstrap or workspace token ends now, not at its expiry.
+  app.post<{ Params: { id: string } }>('/api/v1/credentials/:id/revoke', { onRequest: admin }, async (request) => {
+    const id = uuidParam(request.params.id, 'credential id')
+    const credential = await store.getCredential(id)
+    if (!credential) throw new ApiError(404, 'not_found', `no credential ${id}`)
+    return credentialView(await revokeByAdmin(store, credential), context.now())
+  })
 
   app.post<{ Params: { id: string } }>('/api/v1/agents/:id/disable', { onRequest: admin }, async (request) => {
     const id = uuidParam(request.params.id, 'agent id')
