@@ -1,12 +1,15 @@
 /**
  * Protocol A (design.md): the agent identity provider's exchange, explain, register and
- * revoke calls. Secrets in answers are masked before anything else looks at them.
+ * revoke calls. Secrets in answers are masked before anything else looks at them. Fields
+ * that are outputs come back exact (their echo in the log is neutralised where it is
+ * printed); fields that only explain (the dry run's) come back neutralised (untrusted-text.ts).
  */
 import { ActionError } from './errors'
 import { endpoint } from './inputs'
 import type { IdTokenSource } from './oidc'
 import type { RetryPolicy } from './retry'
 import type { Session } from './session'
+import { untrusted } from './untrusted-text'
 
 export interface AccessToken {
   accessToken: string
@@ -73,13 +76,14 @@ export async function explain(session: Session, tokens: IdTokenSource, request: 
     build: async () => ({ body: exchangeBody((await tokens.get()).value, request) })
   })
   if (typeof json.allowed !== 'boolean') throw new ActionError('invalid_response', `${url} answered without 'allowed'`)
-  const scrub = (text: string | undefined): string | undefined => (text === undefined ? undefined : session.secrets.scrub(text))
+  // Only ever printed (log, error message, summary): neutralised as they are read.
+  const shown = (text: string | undefined): string | undefined => (text === undefined ? undefined : untrusted(session.secrets.scrub(text)))
   return {
     allowed: json.allowed,
-    policyId: str(json, 'policyId'),
-    reason: scrub(str(json, 'reason')),
-    code: str(json, 'code') ?? str(json, 'error'),
-    claim: str(json, 'claim')
+    policyId: shown(str(json, 'policyId')),
+    reason: shown(str(json, 'reason')),
+    code: shown(str(json, 'code') ?? str(json, 'error')),
+    claim: shown(str(json, 'claim'))
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { EOL } from 'node:os'
 import { loadVendor } from './load-vendor'
+import { safeLines } from './untrusted-text'
 
 export interface ActionCore {
   getIDToken(audience?: string): Promise<string>
@@ -25,6 +26,28 @@ export async function loadRunnerCore(): Promise<ActionCore> {
   return (await loadVendor()).core
 }
 
+/**
+ * The last line of defence against workflow-command injection (untrusted-text.ts): every
+ * message that reaches the log (info, warning, debug, setFailed) is made inert line by line,
+ * whatever it embeds and however it got there. Secrets, outputs and state pass unchanged
+ * (they are not log lines). Values from a server are neutralised where they are read too;
+ * this catches what a future message forgets.
+ */
+export function guardedLog(core: ActionCore): ActionCore {
+  return {
+    getIDToken: (audience) => core.getIDToken(audience),
+    setSecret: (secret) => core.setSecret(secret),
+    setOutput: (name, value) => core.setOutput(name, value),
+    setFailed: (message) => core.setFailed(safeLines(message)),
+    saveState: (name, value) => core.saveState(name, value),
+    getState: (name) => core.getState(name),
+    debug: (message) => core.debug(safeLines(message)),
+    info: (message) => core.info(safeLines(message)),
+    warning: (message) => core.warning(safeLines(message)),
+    isDebug: () => core.isDebug()
+  }
+}
+
 /** Same escaping as @actions/core's workflow commands. */
 function escapeData(text: string): string {
   return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')
@@ -36,10 +59,10 @@ function escapeData(text: string): string {
  */
 export function failWithoutCore(message: string): void {
   process.exitCode = 1
-  process.stdout.write(`::error::${escapeData(message)}${EOL}`)
+  process.stdout.write(`::error::${escapeData(safeLines(message))}${EOL}`)
 }
 
 /** `core.warning` without @actions/core (the last-resort exit guard may run without it). */
 export function warnWithoutCore(message: string): void {
-  process.stdout.write(`::warning::${escapeData(message)}${EOL}`)
+  process.stdout.write(`::warning::${escapeData(safeLines(message))}${EOL}`)
 }

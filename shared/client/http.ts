@@ -7,6 +7,7 @@
 import { ActionError } from './errors'
 import { loadVendor } from './load-vendor'
 import { readWholeBody, TRUNCATED } from './read-body'
+import { untrusted } from './untrusted-text'
 
 export interface HttpRequest {
   method: 'GET' | 'POST'
@@ -32,23 +33,26 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`
 }
 
-/** Turns a transport failure into an ActionError that says what happened (retryable unless TLS). */
+/**
+ * Turns a transport failure into an ActionError that says what happened (retryable unless
+ * TLS). The error's text is neutralised: a TLS error names what the server's certificate says.
+ */
 export function networkError(error: unknown, request: HttpRequest): ActionError {
   const err = error as NodeJS.ErrnoException
   const origin = new URL(request.url).origin
   if (err?.code && TLS_CODES.test(err.code)) {
-    return new ActionError('tls', `the TLS certificate of ${origin} is not trusted (${err.code}: ${err.message})`, { cause: error })
+    return new ActionError('tls', `the TLS certificate of ${origin} is not trusted (${untrusted(`${err.code}: ${err.message}`)})`, { cause: error })
   }
   if (/timeout/i.test(err?.message ?? '') || err?.code === 'ETIMEDOUT') {
     return new ActionError('timeout', `no answer from ${origin} within ${seconds(request.timeoutMs)}`, { cause: error, retryable: true })
   }
   if (err?.code === TRUNCATED) {
     // Retrying is safe: register carries an Idempotency-Key and exchanges are idempotent in effect.
-    return new ActionError('unreachable', `the answer from ${origin} was cut off (${err.message})`, { cause: error, retryable: true })
+    return new ActionError('unreachable', `the answer from ${origin} was cut off (${untrusted(err.message)})`, { cause: error, retryable: true })
   }
   const code = err?.code && NETWORK_CODES.has(err.code) ? err.code : undefined
   const detail = code ? `${code}${err.message.includes(code) ? '' : `: ${err.message}`}` : (err?.message ?? String(error))
-  return new ActionError('unreachable', `could not connect to ${origin} (${detail})`, { cause: error, retryable: true })
+  return new ActionError('unreachable', `could not connect to ${origin} (${untrusted(detail)})`, { cause: error, retryable: true })
 }
 
 /** The real transport. */

@@ -3,6 +3,7 @@
  * problem is reported by input name with the fix; all problems at once, not one per run.
  */
 import { ActionError } from './errors'
+import { withoutUserinfo } from './untrusted-text'
 
 export type Env = Record<string, string | undefined>
 
@@ -79,28 +80,30 @@ class InputReader {
   apiUrl(): URL | undefined {
     const value = this.required(INPUT.apiUrl, "set it to the server's base URL, e.g. `api-url: https://idp.example.com`")
     if (value === undefined) return undefined
+    // Echoed in messages without anything that may be userinfo (a password), valid URL or not.
+    const shown = withoutUserinfo(value)
     let url: URL
     try {
       url = new URL(value)
     } catch {
-      this.problems.push(`Input '${INPUT.apiUrl}' is not a URL ('${value}'): use the server's base URL, e.g. https://idp.example.com.`)
+      this.problems.push(`Input '${INPUT.apiUrl}' is not a URL ('${shown}'): use the server's base URL, e.g. https://idp.example.com.`)
       return undefined
+    }
+    const before = this.problems.length
+    // Checked first, so that every other problem of the URL is reported along with it.
+    if (url.username || url.password) {
+      this.problems.push(`Input '${INPUT.apiUrl}' must not contain credentials ('${shown}'): remove the user:password@ part.`)
     }
     const loopback = LOOPBACK_HOSTS.has(url.hostname)
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
       this.problems.push(
-        `Input '${INPUT.apiUrl}' must use https ('${value}'): tokens must not travel in clear; plain http is accepted only for localhost, 127.0.0.1 and [::1].`
+        `Input '${INPUT.apiUrl}' must use https ('${shown}'): tokens must not travel in clear; plain http is accepted only for localhost, 127.0.0.1 and [::1].`
       )
-      return undefined
-    }
-    if (url.username || url.password) {
-      this.problems.push(`Input '${INPUT.apiUrl}' must not contain credentials: remove the user:password@ part.`)
-      return undefined
     }
     if (url.search || url.hash) {
-      this.problems.push(`Input '${INPUT.apiUrl}' must not have a query or fragment ('${value}'): use the server's base URL only.`)
-      return undefined
+      this.problems.push(`Input '${INPUT.apiUrl}' must not have a query or fragment ('${shown}'): use the server's base URL only.`)
     }
+    if (this.problems.length > before) return undefined
     // Paths are appended to it: keep exactly one trailing slash.
     url.pathname = url.pathname.replace(/\/+$/, '') + '/'
     return url

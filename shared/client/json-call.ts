@@ -2,10 +2,13 @@
  * One JSON request and the classification of its answer: what is worth retrying, what is
  * a web page instead of the API, what the server refused and why. Both protocols' error
  * shapes are read here ({error, error_description} and {success: false, error, code}).
+ * Everything of the answer that can end up in a message (codes, descriptions, headers, an
+ * HTML title) is neutralised here (untrusted-text.ts): a server cannot print workflow commands.
  */
 import { ActionError } from './errors'
 import type { HttpRequest, HttpTransport } from './http'
 import { parseRetryAfter } from './retry'
+import { untrusted } from './untrusted-text'
 
 export interface JsonAnswer {
   status: number
@@ -18,7 +21,7 @@ export const RETRYABLE_STATUSES = new Set([429, 502, 503, 504])
 
 const MAX_SERVER_MESSAGE = 300
 
-/** The server's error code and text from either protocol's envelope. */
+/** The server's error code and text from either protocol's envelope, as the server sent them (not yet safe to print). */
 export function readServerError(json: unknown): { code?: string; message?: string } {
   if (json === null || typeof json !== 'object') return {}
   const body = json as Record<string, unknown>
@@ -51,14 +54,15 @@ export async function callJson(transport: HttpTransport, request: HttpRequest, s
   const json = parseJson(response.body)
 
   if (status >= 300 && status < 400) {
-    const location = headers.location ? ` to ${scrub(headers.location)}` : ''
+    const location = headers.location ? ` to ${untrusted(scrub(headers.location))}` : ''
     throw new ActionError('redirected', `the server answered ${status}, a redirect${location}`, { status })
   }
 
   const isObject = json !== null && typeof json === 'object' && !Array.isArray(json)
   if (status >= 400 || !isObject) {
-    const server = readServerError(json)
-    const serverMessage = server.message ? scrub(server.message).slice(0, MAX_SERVER_MESSAGE) : undefined
+    const raw = readServerError(json)
+    const server = { code: raw.code === undefined ? undefined : untrusted(scrub(raw.code)), message: raw.message }
+    const serverMessage = server.message ? untrusted(scrub(server.message).slice(0, MAX_SERVER_MESSAGE)) : undefined
     const retryable = RETRYABLE_STATUSES.has(status)
     const details = {
       status,
@@ -69,10 +73,10 @@ export async function callJson(transport: HttpTransport, request: HttpRequest, s
     }
     const said = server.code || serverMessage ? ` (${[server.code, serverMessage].filter(Boolean).join(': ')})` : ''
     if (!isObject && !retryable) {
-      const type = headers['content-type'] ?? 'no content type'
+      const type = headers['content-type'] ? untrusted(headers['content-type']) : 'no content type'
       const title = htmlTitle(response.body)
       const looksHtml = /html/i.test(type) || /^\s*</.test(response.body)
-      const what = looksHtml ? `an HTML page${title ? ` ('${scrub(title)}')` : ''}` : `a non-JSON answer (${type})`
+      const what = looksHtml ? `an HTML page${title ? ` ('${untrusted(scrub(title))}')` : ''}` : `a non-JSON answer (${type})`
       throw new ActionError('not_json', `the server answered ${status} with ${what} where JSON was expected`, details)
     }
     if (status >= 500) throw new ActionError('server_error', `the server failed with ${status}${said}`, details)

@@ -10,6 +10,7 @@ import { ActionError, doing } from './errors'
 import type { Env } from './inputs'
 import { retrying, type RetryClock, type RetryPolicy } from './retry'
 import type { SecretRegistry } from './secrets'
+import { untrusted } from './untrusted-text'
 
 /** A token older than this (by our clock) is replaced before the next request. */
 export const TOKEN_REUSE_MS = 120_000
@@ -40,7 +41,7 @@ function idTokenFailure(error: unknown): ActionError {
   const text = error instanceof Error ? error.message : String(error)
   const status = Number(/Error Code\s*:\s*(\d{3})/.exec(text)?.[1]) || undefined
   const retryable = status === undefined || status === 429 || status >= 500
-  const oneLine = text.replace(/\s+/g, ' ').replace(/^Error message: /, '').trim()
+  const oneLine = untrusted(text.replace(/\s+/g, ' ').replace(/^Error message: /, '').trim())
   return new ActionError('id_token_unavailable', `the runner's OIDC token endpoint failed: ${oneLine}`, { cause: error, status, retryable })
 }
 

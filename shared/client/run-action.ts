@@ -3,7 +3,7 @@
  * core and the session, then the action's own work; every failure ends in one setFailed
  * with the fix, and every run (success or failure) writes its job summary.
  */
-import { failWithoutCore, loadRunnerCore } from './core'
+import { failWithoutCore, guardedLog, loadRunnerCore } from './core'
 import { ActionError, doing, withContext } from './errors'
 import { guardEarlyExit } from './exit-guard'
 import type { Env, RetryInputs } from './inputs'
@@ -50,7 +50,8 @@ export function runAction<I extends RetryInputs>(spec: ActionSpec<I>, overrides:
 
 async function runGuarded<I extends RetryInputs>(spec: ActionSpec<I>, overrides: Partial<RunDeps>): Promise<void> {
   const base = baseDeps(overrides)
-  let core = overrides.core
+  // Every log call goes through guardedLog: nothing printed can be a workflow command.
+  let core = overrides.core && guardedLog(overrides.core)
   let inputs: I | undefined
   let session: Session | undefined
   let tokens: IdTokenSource | undefined
@@ -65,7 +66,7 @@ async function runGuarded<I extends RetryInputs>(spec: ActionSpec<I>, overrides:
   }
   try {
     inputs = spec.parse(base.env)
-    core ??= await doing('loading the action runtime (dist/vendor/index.js)', loadRunnerCore)
+    core ??= guardedLog(await doing('loading the action runtime (dist/vendor/index.js)', loadRunnerCore))
     session = new Session({ ...base, core }, inputs)
     const current = session
     tokens = new IdTokenSource({ core, env: base.env, clock: session.clock, secrets: session.secrets }, spec.audience(inputs), () => current.policy())

@@ -1,11 +1,13 @@
 /**
  * The job summary, written on every run: the OIDC token's non-secret claims next to the
  * result or the reason for the refusal, so a failed run shows at a glance why the policy
- * did not match. Everything passes through `scrub`; no secret field is ever a row.
+ * did not match. Everything passes through `scrub`; no secret field is ever a row. Every
+ * line is made inert too (untrusted-text.ts): the summary never holds a workflow command.
  */
 import { appendFileSync } from 'node:fs'
 import { summaryClaimRows, type TokenClaims } from './claims'
 import type { Env } from './inputs'
+import { safeLines, untrusted } from './untrusted-text'
 
 export type SummaryWriter = (markdown: string) => Promise<void>
 
@@ -24,7 +26,7 @@ export interface SummaryReport {
 }
 
 function cell(text: string): string {
-  return text ? text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>').replace(/`/g, "'") : '—'
+  return text ? safeLines(text).replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>').replace(/`/g, "'") : '—'
 }
 
 function table(header: [string, string], rows: Array<[string, string]>): string {
@@ -32,7 +34,7 @@ function table(header: [string, string], rows: Array<[string, string]>): string 
 }
 
 export function renderSummary(report: SummaryReport, scrub: (text: string) => string): string {
-  const parts = [`### ${report.ok ? '✅' : '❌'} ${report.action}: ${scrub(report.headline)}`]
+  const parts = [`### ${report.ok ? '✅' : '❌'} ${report.action}: ${untrusted(scrub(report.headline))}`]
   if (report.result?.length) parts.push(table(['result', 'value'], report.result.map(([k, v]) => [k, scrub(v)])))
   if (report.failure) {
     parts.push(`**What happened:** ${cell(scrub(report.failure.message))}`)

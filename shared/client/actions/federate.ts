@@ -3,6 +3,7 @@ import { federate } from '../federation'
 import { parseFederateInputs, type FederateInputs } from '../inputs'
 import { runAction, type ActionSpec } from '../run-action'
 import type { RunDeps } from '../session'
+import { untrusted } from '../untrusted-text'
 
 export const federateAction: ActionSpec<FederateInputs> = {
   name: 'federate',
@@ -21,18 +22,18 @@ export const federateAction: ActionSpec<FederateInputs> = {
     core.setOutput('identity', workspace.identity)
     core.setOutput('created', String(workspace.created))
     core.setOutput('expires-at', workspace.expiresAt)
-    core.info(
-      `${workspace.created ? 'Created' : 'Reusing'} workspace ${workspace.namespace} for ${workspace.identity}: ${workspace.url} (token expires at ${workspace.expiresAt})`
-    )
+    // The outputs above are exact; what is printed of them is the server's text, neutralised.
+    const shown = { namespace: untrusted(workspace.namespace), identity: untrusted(workspace.identity), url: untrusted(workspace.url), expiresAt: untrusted(workspace.expiresAt) }
+    core.info(`${workspace.created ? 'Created' : 'Reusing'} workspace ${shown.namespace} for ${shown.identity}: ${shown.url} (token expires at ${shown.expiresAt})`)
     return {
-      headline: workspace.created ? `workspace created for ${workspace.identity}` : `fresh token for the workspace of ${workspace.identity}`,
+      headline: workspace.created ? `workspace created for ${shown.identity}` : `fresh token for the workspace of ${shown.identity}`,
       result: [
-        ['identity', workspace.identity],
-        ['namespace', workspace.namespace],
-        ['database', workspace.database],
-        ['url', workspace.url],
+        ['identity', shown.identity],
+        ['namespace', shown.namespace],
+        ['database', untrusted(workspace.database)],
+        ['url', shown.url],
         ['created', String(workspace.created)],
-        ['expires-at', workspace.expiresAt]
+        ['expires-at', shown.expiresAt]
       ]
     }
   }

@@ -4,9 +4,10 @@
  * most 10 s, and never fails the job: a failed revocation is a warning.
  */
 import { revokeToken } from '../agent-idp'
-import { loadRunnerCore, warnWithoutCore } from '../core'
+import { guardedLog, loadRunnerCore, warnWithoutCore } from '../core'
 import { guardEarlyExit } from '../exit-guard'
 import { baseDeps, Session, type RunDeps } from '../session'
+import { untrusted } from '../untrusted-text'
 import { STATE } from './issue-token'
 
 export const POST_BUDGET_SECONDS = 10
@@ -21,7 +22,7 @@ export function runPost(overrides: Partial<RunDeps> = {}): Promise<void> {
 
 async function revokeSaved(overrides: Partial<RunDeps>): Promise<void> {
   const base = baseDeps(overrides)
-  const core = overrides.core ?? (await loadRunnerCore())
+  const core = guardedLog(overrides.core ?? (await loadRunnerCore()))
   const token = core.getState(STATE.token)
   if (!token) {
     core.info('No access token to revoke.')
@@ -30,7 +31,7 @@ async function revokeSaved(overrides: Partial<RunDeps>): Promise<void> {
   core.setSecret(token)
   const expiresAt = core.getState(STATE.expiresAt)
   if (expiresAt && Date.parse(expiresAt) <= base.now()) {
-    core.info(`The access token expired at ${expiresAt}; nothing to revoke.`)
+    core.info(`The access token expired at ${untrusted(expiresAt)}; nothing to revoke.`)
     return
   }
   const session = new Session({ ...base, core }, { maxAttempts: 3, timeoutSeconds: POST_BUDGET_SECONDS })
@@ -41,6 +42,6 @@ async function revokeSaved(overrides: Partial<RunDeps>): Promise<void> {
     core.info('Revoked the access token.')
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
-    core.warning(session.secrets.scrub(`could not revoke the access token; it stays valid until ${expiresAt || 'it expires'}: ${message}`))
+    core.warning(session.secrets.scrub(`could not revoke the access token; it stays valid until ${untrusted(expiresAt) || 'it expires'}: ${message}`))
   }
 }

@@ -7,6 +7,7 @@ import { dryRun } from '../dry-run'
 import { parseIssueTokenInputs, type IssueTokenInputs } from '../inputs'
 import { runAction, type ActionSpec } from '../run-action'
 import type { RunDeps } from '../session'
+import { untrusted } from '../untrusted-text'
 
 /** State keys shared with the post step. */
 export const STATE = { token: 'access-token', expiresAt: 'expires-at', apiUrl: 'api-url' } as const
@@ -29,16 +30,18 @@ export const issueTokenAction: ActionSpec<IssueTokenInputs> = {
       core.saveState(STATE.expiresAt, issued.expiresAt)
       core.saveState(STATE.apiUrl, inputs.apiUrl.toString())
     }
+    // The outputs are exact; what is printed of the server's fields is neutralised.
+    const expiresAt = untrusted(issued.expiresAt)
     core.info(
-      `Issued a token for agent ${inputs.agentId}, valid until ${issued.expiresAt}; ` +
+      `Issued a token for agent ${inputs.agentId}, valid until ${expiresAt}; ` +
         (inputs.revoke ? 'it is revoked when the job ends.' : 'revoke: false, so it stays valid until then.')
     )
     return {
       headline: `token issued for agent ${inputs.agentId}`,
       result: [
         ['agent-id', inputs.agentId],
-        ['scope', issued.scope ?? ''],
-        ['expires-at', issued.expiresAt],
+        ['scope', untrusted(issued.scope ?? '')],
+        ['expires-at', expiresAt],
         ['revoked at job end', String(inputs.revoke)]
       ]
     }

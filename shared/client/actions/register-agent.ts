@@ -8,6 +8,7 @@ import { idempotencyKey } from '../idempotency'
 import { parseRegisterAgentInputs, type RegisterAgentInputs } from '../inputs'
 import { runAction, type ActionSpec } from '../run-action'
 import type { RunDeps, Session } from '../session'
+import { untrusted } from '../untrusted-text'
 
 /** Revocation is a courtesy: at most this long, never a failure. */
 export const REVOKE_BUDGET_MS = 10_000
@@ -39,12 +40,14 @@ export const registerAgentAction: ActionSpec<RegisterAgentInputs> = {
       const registered = await registerAgent(session, inputs.apiUrl, bootstrap.accessToken, agent, key)
       core.setOutput('agent-id', registered.agentId)
       core.setOutput('created', String(registered.created))
-      core.info(`${registered.created ? 'Registered' : 'Found the registered'} agent ${inputs.agentName}: ${registered.agentId}`)
+      // The output is exact; its echo is the server's text, neutralised.
+      const agentId = untrusted(registered.agentId)
+      core.info(`${registered.created ? 'Registered' : 'Found the registered'} agent ${inputs.agentName}: ${agentId}`)
       return {
         headline: registered.created ? `registered agent ${inputs.agentName}` : `agent ${inputs.agentName} was already registered`,
         result: [
           ['agent-name', inputs.agentName],
-          ['agent-id', registered.agentId],
+          ['agent-id', agentId],
           ['created', String(registered.created)]
         ]
       }
