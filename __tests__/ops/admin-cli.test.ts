@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { run } from '../../shared/admin-cli/cli'
 import { runCli, startOps, type CliResult, type Ops } from './fixture'
 
 jest.setTimeout(120_000)
@@ -154,6 +155,7 @@ describe('federate-admin against a server process', () => {
     }
     const jti = async (token: string): Promise<string> => (await ops.admin('POST', '/api/v1/oauth/introspect', { token })).body.jti as string
     const active = async (token: string): Promise<boolean> => (await ops.admin('POST', '/api/v1/oauth/introspect', { token })).body.active as boolean
+    expect((await cli(['policy', 'create', '--repository', 'acme/widgets'])).code).toBe(0)
 
     // A bootstrap credential: revoked, its token can register no agent.
     const bootstrap = await exchange()
@@ -176,7 +178,7 @@ describe('federate-admin against a server process', () => {
     const asJson = await cli(['credentials', 'revoke', agentCredentialId, '--json'])
     expect(asJson).toMatchObject({ code: 0, stderr: '' })
     const view = JSON.parse(asJson.stdout)
-    expect(Object.keys(view).sort()).toEqual(['agentId', 'createdAt', 'expiresAt', 'id', 'kind', 'lastUsedAt', 'repository', 'revokedAt', 'scope', 'status'])
+    expect(Object.keys(view)).toEqual(expect.arrayContaining(['id', 'kind', 'scope', 'status', 'agentId', 'repository', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt']))
     expect(view).toMatchObject({ id: agentCredentialId, kind: 'agent', scope: 'agent', status: 'revoked', agentId: revokeAgentId, repository: 'acme/widgets' })
     expect(Date.parse(view.revokedAt)).toBeGreaterThan(Date.now() - 60_000)
     expect(await active(agentCredential)).toBe(false)
@@ -193,6 +195,7 @@ describe('federate-admin against a server process', () => {
     const revokedWorkspace = await cli(['credentials', 'revoke', workspaceId])
     expect(revokedWorkspace.code).toBe(0)
     expect(revokedWorkspace.stdout).toMatch(new RegExp(`^revoked workspace credential ${workspaceId}: `))
+    expect(revokedWorkspace.stdout).toMatch(/^workspace:\s+[0-9a-f-]{36}$/m)
     expect((await ops.call('GET', path, { token: workspace.token })).status).toBe(401)
 
     // Unknown: the server's 404, exit code 1; not a UUID: a usage error, nothing sent.
@@ -218,6 +221,7 @@ describe('federate-admin against a server process', () => {
 
   it('emergency rotation: `keys rotate --emergency` takes the old keys out of the JWKS at once, and their tokens stop working', async () => {
     const url = ops.server.url
+    expect((await cli(['policy', 'create', '--repository', 'acme/widgets'])).code).toBe(0)
     const oldToken = (await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await ops.oidcToken(url) } })).body.access_token as string
     expect((await ops.admin('POST', '/api/v1/oauth/introspect', { token: oldToken })).body.active).toBe(true)
     const before = (await ops.call('GET', '/.well-known/jwks.json')).body.keys.map((k: { kid: string }) => k.kid) as string[]
@@ -316,5 +320,30 @@ describe('federate-admin against a server process', () => {
       expect(stdout + stderr).not.toContain(ops.server.adminToken)
       expect(stdout + stderr).not.toContain(agentToken)
     }
+  })
+})
+
+describe('keys rotate --emergency against a server that ignores it', () => {
+  it('says the rotation was a plain one, exit code 1, rather than claim the old tokens are dead', async () => {
+    // What a server predating emergency rotation answers: a key that signs only later.
+    const plain = { kid: 'k2', alg: 'ES256', signing: false, signsFrom: '2030-01-01T00:00:15.000Z', retiresAt: null }
+    const bodies: unknown[] = []
+    let stdout = ''
+    let stderr = ''
+    const code = await run(['keys', 'rotate', '--emergency'], {
+      env: { FEDERATE_URL: 'http://127.0.0.1:9', FEDERATE_ADMIN_TOKEN: 'emergency-test-admin-token' },
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stderr += t),
+      readStdin: async () => '',
+      fetch: async (_url, init) => {
+        bodies.push(JSON.parse(String(init.body)))
+        return new Response(JSON.stringify(plain), { status: 201, headers: { 'content-type': 'application/json' } })
+      }
+    })
+    expect(bodies).toEqual([{ emergency: true }])
+    expect({ code, stdout }).toEqual({ code: 1, stdout: '' })
+    expect(stderr).toBe(
+      'federate-admin: the server did a plain rotation, not an emergency one (it may predate --emergency): new key k2 signs from 2030-01-01T00:00:15.000Z and the previous keys stay in the JWKS until their tokens expire; upgrade the server\n'
+    )
   })
 })

@@ -126,6 +126,33 @@ describe('malformed requests are 4xx, never 5xx', () => {
     expect(b.body).toMatchObject({ success: false, code: 'not_found' })
   })
 
+  it('a body nested thousands of levels deep is a 400, not a crash of the text check', async () => {
+    const depth = 30_000
+    const raw = `${'['.repeat(depth)}"x\\u0000"${']'.repeat(depth)}`
+    const res = await c.api('POST', '/api/v1/oidc/token', { raw, headers: { 'content-type': 'application/json' } })
+    expectClean(res, 400)
+    expect(res.body.error).toBe('invalid_request')
+    const clean = await c.api('POST', '/api/v1/oidc/token', { raw: `${'['.repeat(depth)}${']'.repeat(depth)}`, headers: { 'content-type': 'application/json' } })
+    expectClean(clean, 400)
+  })
+
+  it('a NUL in a JSON field name is refused, the name escaped in the answer', async () => {
+    const res = await c.api('POST', '/api/v1/oidc/token', { raw: '{"provider":"github","token":"a.b.c","x\\u0000y":1}', headers: { 'content-type': 'application/json' } })
+    expectClean(res, 400)
+    expect(res.body.error_description).toContain('["x\\u0000y"]')
+    expect(res.body.error_description).not.toContain('\u0000')
+  })
+
+  it('text with a NUL is judged before the route: explain, revoke, federate and the admin API alike', async () => {
+    const nul = { provider: 'github', token: 'a.b.c', agentId: '\u0000' }
+    expectClean(await c.api('POST', '/api/v1/oidc/explain', { body: nul }), 400)
+    expectClean(await c.api('POST', '/api/v1/oauth/revoke', { body: { token: 'x\u0000' } }), 400)
+    const federate = await c.api('POST', '/v1/identity/federate', { body: { note: '\u0000' }, headers: { authorization: 'Bearer a.b.c' } })
+    expectClean(federate, 400)
+    expect(federate.body).toMatchObject({ success: false, code: 'invalid_request' })
+    expectClean(await c.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'acme/widgets', branch: 'main\ud800' }), 400)
+  })
+
   it('a bad Idempotency-Key header is a 400', async () => {
     await c.policy({ repository: 'acme/widgets' })
     const token = await c.bootstrap()

@@ -199,6 +199,7 @@ async function credentialsRevoke(c: Context): Promise<void> {
         ['scope', str(credential.scope)],
         ['status', str(credential.status)],
         ['agent', str(credential.agentId)],
+        ['workspace', str(credential.workspaceId)],
         ['repository', str(credential.repository)],
         ['created', str(credential.createdAt)],
         ['expires', str(credential.expiresAt)],
@@ -320,10 +321,19 @@ async function keysRotate(c: Context): Promise<void> {
  */
 async function keysRotateEmergency(c: Context): Promise<void> {
   const key = await c.client.post<Json>('/api/v1/signing-keys/rotate', { emergency: true })
+  // A server that predates emergency rotation ignores the body and rotates gently: never
+  // claim that the old tokens are dead when they are not.
+  if (key.signing !== true) {
+    throw new CliError(
+      EXIT.refused,
+      `the server did a plain rotation, not an emergency one (it may predate --emergency): new key ${cellText(str(key.kid))} ` +
+        `signs from ${cellText(str(key.signsFrom))} and the previous keys stay in the JWKS until their tokens expire; upgrade the server`
+    )
+  }
   if (c.json) return c.print(`${JSON.stringify(key, null, 2)}\n`)
   c.print(
     `emergency rotation: new signing key ${cellText(str(key.kid))} signs every new token now; the previous keys left the JWKS ` +
-      'and every token they signed no longer works (agents and workflows exchange their OIDC tokens again)\n'
+      'and every token they signed no longer works (on other instances within 10 s); agents and workflows exchange their OIDC tokens again\n'
   )
 }
 

@@ -3,12 +3,21 @@
  * options (64 KiB body cap, strict schemas, error envelopes). main.ts only adds config,
  * the database and listen/close.
  */
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import AjvCompiler, { type BuildCompilerFromPool } from '@fastify/ajv-compiler'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions
+} from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppContext } from './context'
-import { ApiError, envelope } from './errors'
-import { newRequestId, quietLogController } from './logging'
+import { ApiError, badRequest, envelope } from './errors'
+import { newRequestId, quietLogController, serializeError } from './logging'
 import { operations } from './operations'
 import { IDEMPOTENCY_TTL_MS } from './idempotency'
 import { agentRoutes } from './routes/agents'
@@ -18,6 +27,8 @@ import { oauthRoutes } from './routes/oauth'
 import { oidcRoutes } from './routes/oidc'
 
 export const BODY_LIMIT_BYTES = 64 * 1024
+/** Longest path parameter (find-my-way's maxParamLength): ids are UUIDs, namespaces under 50. */
+export const MAX_PARAM_LENGTH = 100
 
 export interface AppOptions {
   context: AppContext
@@ -35,6 +46,10 @@ function clientError(error: FastifyError): { status: number; message: string } |
     return { status: 400, message }
   }
   switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, message: 'the URL path is not valid percent-encoded UTF-8' }
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 414, message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` }
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, message: `request body is larger than ${BODY_LIMIT_BYTES} bytes` }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -47,6 +62,93 @@ function clientError(error: FastifyError): { status: number; message: string } |
     return { status: error.statusCode, message: 'malformed request' }
   }
   return undefined
+}
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/** What is wrong with `text` for storage: a NUL (PostgreSQL text and jsonb refuse it) or an unpaired UTF-16 surrogate (not Unicode; jsonb refuses it, UTF-8 encoding silently replaces it). */
+function textProblem(text: string): string | undefined {
+  const match = UNSAFE_TEXT.exec(text)
+  if (!match) return undefined
+  return match[0] === '\u0000' ? 'a NUL character (U+0000)' : 'an unpaired UTF-16 surrogate (not valid Unicode)'
+}
+
+const SIMPLE_KEY = /^[A-Za-z_$][A-Za-z0-9_$-]*$/
+
+/**
+ * The first string (or object key) of a parsed body holding a NUL or an unpaired surrogate,
+ * as a message naming the field (`description`, `events[1]`, `a.b`, `["odd key"]`: other
+ * keys JSON-escaped, so the message itself never carries the bad text). Iterative: a 64 KiB
+ * body can nest thousands of levels deep.
+ */
+export function unsafeBodyText(body: unknown): string | undefined {
+  const stack: Array<{ value: unknown; path: string }> = [{ value: body, path: '' }]
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!
+    if (typeof value === 'string') {
+      const problem = textProblem(value)
+      if (problem) return `${path ? `field ${path}` : 'the body'} contains ${problem}`
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}[${i}]` })
+    } else if (typeof value === 'object' && value !== null) {
+      const keys = Object.keys(value)
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i]!
+        const name = SIMPLE_KEY.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`
+        const problem = textProblem(key)
+        if (problem) return `the name of field ${name} contains ${problem}`
+        stack.push({ value: (value as Record<string, unknown>)[key], path: name })
+      }
+    }
+  }
+  return undefined
+}
+
+/** Refuses a parsed body with unsafe text: 400 invalid_request naming the field, before any route sees it. */
+function checkedBody(body: unknown): { error: ApiError } | { body: unknown } {
+  const problem = unsafeBodyText(body)
+  return problem ? { error: badRequest(`${problem}; text must not contain NUL characters or unpaired UTF-16 surrogates`) } : { body }
+}
+
+/** Fastify's frameworkErrors: errors raised while routing, before the error handler exists for the request. */
+function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const mapped = clientError(error)
+  if (mapped) return void reply.code(mapped.status).send(envelope(request.url, 'invalid_request', mapped.message))
+  request.log.error({ err: serializeError(error) }, 'unhandled framework error')
+  void reply.code(500).send(envelope(request.url, 'server_error', 'internal error; see the server log'))
+}
+
+/** The request target of a raw HTTP packet, for choosing the envelope of a connection-level error. */
+function pathOfRawPacket(raw: unknown): string {
+  const packet = Buffer.isBuffer(raw) ? raw : Array.isArray((raw as { data?: unknown } | undefined)?.data) ? Buffer.from((raw as { data: number[] }).data) : undefined
+  const line = packet?.subarray(0, 2048).toString('latin1').split('\r\n', 1)[0] ?? ''
+  return /^[A-Z]+ (\/\S*) HTTP\/\d/.exec(line)?.[1] ?? ''
+}
+
+/**
+ * Errors of the HTTP parser (a malformed request line or header, headers over the size
+ * limit, a request not received in time), answered on the socket before Fastify sees a
+ * request: in the envelope of the request's path when it can be read, Protocol A otherwise.
+ */
+function clientErrorHandler(error: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  let status = 400
+  let message = 'malformed HTTP request'
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408
+    message = 'the request was not received in time'
+  } else if (error.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431
+    message = 'the request headers are too large'
+  }
+  if (socket.writable) {
+    const body = JSON.stringify(envelope(pathOfRawPacket(error.rawPacket), 'invalid_request', message))
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    )
+  }
+  socket.destroy(error)
 }
 
 /**
@@ -79,16 +181,25 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   // JSON: an empty body is "no body" (federate sends none); anything else must parse.
   const defaultJson = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
+  // Every string of a body (JSON or form) is checked once, here, for NUL and unpaired
+  // surrogates: the database refuses or alters such text, so no route may ever store it.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined)
-    defaultJson(request, body as string, done)
+    defaultJson(request, body as string, (error, parsed) => {
+      if (error) return done(error, undefined)
+      const checked = checkedBody(parsed)
+      if ('error' in checked) return done(checked.error, undefined)
+      done(null, checked.body)
+    })
   })
   // RFC 7662/7009 clients send form bodies.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     const params = new URLSearchParams(body as string)
     const out: Record<string, string> = Object.create(null)
     for (const [key, value] of params) if (!(key in out)) out[key] = value
-    done(null, { ...out })
+    const checked = checkedBody({ ...out })
+    if ('error' in checked) return done(checked.error, undefined)
+    done(null, checked.body)
   })
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
@@ -97,7 +208,9 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
     }
     const mapped = clientError(error as FastifyError)
     if (mapped) return reply.code(mapped.status).send(envelope(request.url, 'invalid_request', mapped.message))
-    request.log.error({ err: error }, 'unhandled error')
+    // Serialized here, whatever logger is configured: database errors carry the statement and
+    // its parameters, which must never reach a log line.
+    request.log.error({ err: serializeError(error) }, 'unhandled error')
     return reply.code(500).send(envelope(request.url, 'server_error', 'internal error; see the server log'))
   })
   app.setNotFoundHandler((request, reply) => {
@@ -153,6 +266,12 @@ export async function buildServer(
         buildSerializer: () => () => (data: unknown) => JSON.stringify(data)
       }
     },
+    // Errors Fastify raises before a route or the error handler is involved (a path that is
+    // not valid percent-encoded UTF-8, a path parameter over maxParamLength) and errors of the
+    // HTTP parser: in the protocol's envelope too, never Fastify's own shape.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkError as FastifyServerOptions['frameworkErrors'],
+    clientErrorHandler,
     // Never trust X-Forwarded-* by default; an operator behind a proxy sets PUBLIC_URL.
     trustProxy: false,
     // One JSON line per request comes from logging.ts (no headers, no tokens); random ids.

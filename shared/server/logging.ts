@@ -41,6 +41,40 @@ function pathOf(url: string): string {
   return index === -1 ? url : url.slice(0, index)
 }
 
+/** Longest error message kept in a log line (database messages can quote input). */
+const MAX_ERROR_MESSAGE = 1000
+/** How deep `cause` chains (and AggregateError members) are followed. */
+const MAX_ERROR_DEPTH = 4
+
+/**
+ * An error as a log field, keeping only what says what went wrong and where: type, message,
+ * code, SQLSTATE, HTTP status, stack, and the same of its `cause` (and AggregateError
+ * members). Everything else is dropped: PGlite's and pg's errors carry the statement and its
+ * parameters (`query`, `params`, `queryOptions`), the offending values (`detail`, `where`,
+ * `internalQuery`, `hint`, `position`...), and pino's default serializer prints every
+ * enumerable field. Idempotent: an already serialized error passes through unchanged.
+ */
+export function serializeError(error: unknown, depth = 0): unknown {
+  if (typeof error !== 'object' || error === null) return error
+  const source = error as Record<string, unknown>
+  const out: Record<string, unknown> = {}
+  const type = typeof source.type === 'string' ? source.type : (error as object).constructor?.name
+  if (typeof type === 'string' && type !== 'Object') out.type = type
+  if (typeof source.message === 'string') {
+    out.message = source.message.length > MAX_ERROR_MESSAGE ? `${source.message.slice(0, MAX_ERROR_MESSAGE)}…` : source.message
+  }
+  for (const field of ['code', 'sqlstate', 'statusCode', 'severity'] as const) {
+    const value = source[field]
+    if (typeof value === 'string' || typeof value === 'number') out[field] = value
+  }
+  if (typeof source.stack === 'string') out.stack = source.stack
+  if (depth < MAX_ERROR_DEPTH) {
+    if (source.cause !== undefined) out.cause = serializeError(source.cause, depth + 1)
+    if (Array.isArray(source.errors)) out.errors = source.errors.slice(0, 5).map((member) => serializeError(member, depth + 1))
+  }
+  return out
+}
+
 /** Pino options for the server: level from LOG_LEVEL, redaction, header-free serializers. */
 export function loggerOptions(level: string): Record<string, unknown> {
   return {
@@ -48,7 +82,8 @@ export function loggerOptions(level: string): Record<string, unknown> {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: {
       req: (req: { method?: string; url?: string; id?: string }) => ({ method: req.method, path: pathOf(req.url ?? ''), id: req.id }),
-      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode })
+      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      err: (error: unknown) => serializeError(error)
     }
   }
 }

@@ -266,6 +266,40 @@ describe('OidcVerifier: GitHub claims', () => {
     }
   )
 
+  it.each(['acme/\u212Aey', 'acme/key/x', 'acme', 'acme/', '/key', 'acme/..', '-acme/key', 'acme/k y', `acme/${'k'.repeat(101)}`])(
+    'refuses the repository claim %j: not a GitHub name in ASCII (finding 13)',
+    async (repository) => {
+      await expectRefused(verifierFor(issuer), await issuer.mint({ claims: { repository } }), 'invalid_token', 'repository')
+    }
+  )
+
+  it('refuses a repository_owner claim outside GitHub\'s ASCII set and accepts mixed-case ASCII names (finding 13)', async () => {
+    await expectRefused(verifierFor(issuer), await issuer.mint({ claims: { repository_owner: 'acme\u212A' } }), 'invalid_token', 'repository_owner')
+    await expectRefused(verifierFor(issuer), await issuer.mint({ claims: { repository_owner: 'ac/me' } }), 'invalid_token', 'repository_owner')
+    const { claims } = await verifierFor(issuer).verify(
+      await issuer.mint({ claims: { repository: 'Acme-Corp/My.Repo_name-2', repository_owner: 'Acme-Corp' } }),
+      AUD
+    )
+    expect(claims.repository).toBe('Acme-Corp/My.Repo_name-2')
+  })
+
+  it.each([
+    ['a NUL in ref', { ref: 'refs/heads/ma\u0000in' }, 'ref'],
+    ['an unpaired high surrogate in actor', { actor: 'octo\ud800' }, 'actor'],
+    ['an unpaired low surrogate in sub', { sub: '\udc00repo:acme/widgets' }, 'sub'],
+    ['a NUL deep in a custom claim', { custom: { a: ['ok', { b: 'x\u0000' }] } }, 'custom'],
+    ['a NUL in a nested key', { custom: { 'k\u0000': 1 } }, 'custom']
+  ])('refuses %s as invalid_request naming the claim (finding 8)', async (_name, claims, claim) => {
+    const error = await expectRefused(verifierFor(issuer), await issuer.mint({ claims }), 'invalid_request', claim)
+    expect(error.message).toContain(`"${claim}"`)
+    expect(error.retryable).toBe(false)
+  })
+
+  it('accepts well-formed surrogate pairs (an emoji) in a claim (finding 8)', async () => {
+    const { claims } = await verifierFor(issuer).verify(await issuer.mint({ claims: { workflow: 'CI \ud83d\ude80' } }), AUD)
+    expect(claims.workflow).toBe('CI \ud83d\ude80')
+  })
+
   it('refuses a non-numeric repository_id and a numeric (non-string) ref', async () => {
     await expectRefused(verifierFor(issuer), await issuer.mint({ claims: { repository_id: '12a' } }), 'invalid_token', 'repository_id')
     await expectRefused(verifierFor(issuer), await issuer.mint({ claims: { ref: 7 } }), 'invalid_token', 'ref')

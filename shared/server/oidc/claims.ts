@@ -52,11 +52,55 @@ export const REQUIRED_GITHUB_CLAIMS = [
 /** Optional claims that, when present, must be strings (policies compare them). */
 const OPTIONAL_STRING_CLAIMS = ['environment', 'ref_type', 'workflow', 'workflow_ref', 'sha'] as const
 
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+function textProblem(text: string): string | undefined {
+  const match = UNSAFE_TEXT.exec(text)
+  if (!match) return undefined
+  return match[0] === '\u0000' ? 'a NUL character (U+0000)' : 'an unpaired UTF-16 surrogate (not valid Unicode)'
+}
+
+/**
+ * Refuses a payload with a NUL or an unpaired UTF-16 surrogate in any claim name or string
+ * value, at any depth. Claims end up in audit details and rows (PostgreSQL text and jsonb
+ * refuse NUL, jsonb refuses unpaired surrogates, UTF-8 encoding silently replaces them);
+ * GitHub never sends such text, so a signed token that has it is a bad request, not a 500.
+ * @throws OidcTokenError invalid_request naming the claim
+ */
+function assertStorableText(payload: Record<string, unknown>): void {
+  for (const claim of Object.keys(payload)) {
+    let problem = textProblem(claim)
+    const stack: unknown[] = [payload[claim]]
+    while (!problem && stack.length > 0) {
+      const value = stack.pop()
+      if (typeof value === 'string') problem = textProblem(value)
+      else if (Array.isArray(value)) stack.push(...value)
+      else if (typeof value === 'object' && value !== null) {
+        for (const [key, member] of Object.entries(value)) {
+          problem = textProblem(key)
+          if (problem) break
+          stack.push(member)
+        }
+      }
+    }
+    if (problem) {
+      throw new OidcTokenError(
+        'invalid_request',
+        `token claim ${quote(claim, 60)} contains ${problem}; GitHub never sends such text and it cannot be stored`,
+        textProblem(claim) ? {} : { claim }
+      )
+    }
+  }
+}
+
 /**
  * Checks the GitHub-specific claims of an already signature-checked payload.
- * @throws OidcTokenError invalid_token naming the missing or malformed claim
+ * @throws OidcTokenError invalid_request for a NUL or an unpaired surrogate in any claim;
+ *   invalid_token naming the missing or malformed claim
  */
 export function assertGitHubClaims(payload: Record<string, unknown>): GitHubTokenClaims {
+  assertStorableText(payload)
   for (const claim of REQUIRED_GITHUB_CLAIMS) {
     const value = payload[claim]
     if (value === undefined) {
