@@ -27,7 +27,9 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const issuer = await LocalOidcIssuer.start()
   const issuers = [issuer.url, ...(options.extraIssuers ?? [])].join(',')
-  const config = loadConfig({ OIDC_ISSUERS: issuers, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', ...env })
+  // Suites send many malformed requests from one address on purpose; the per-address limit of
+  // those has its own tests (__tests__/security/finding-03-*), which set it low again.
+  const config = loadConfig({ OIDC_ISSUERS: issuers, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', PREAUTH_FAILURE_BURST: '1000000', ...env })
   const db = await openDatabase({})
   const clock = { offsetMs: 0 }
   const context = await createContext({

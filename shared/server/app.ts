@@ -272,8 +272,10 @@ export async function buildServer(
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkError as FastifyServerOptions['frameworkErrors'],
     clientErrorHandler,
-    // Never trust X-Forwarded-* by default; an operator behind a proxy sets PUBLIC_URL.
-    trustProxy: false,
+    // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (default: none): it
+    // decides the client address that failures before verification are limited by.
+    // (Fastify takes a hop count at run time; its types omit it.)
+    trustProxy: context.config.trustProxy as boolean | string,
     // One JSON line per request comes from logging.ts (no headers, no tokens); random ids.
     logController: quietLogController(),
     genReqId: newRequestId,

@@ -3,6 +3,7 @@
  * database, and passed into the app plugin (no module-level state).
  */
 import type { ServerConfig } from './config'
+import { DenialAudit } from './denial-audit'
 import { SigningKeys } from './keys'
 import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimiter } from './rate-limit'
 import type { Db } from './store/db'
@@ -22,6 +23,8 @@ export interface AppContext {
   /** Verifies GitHub OIDC tokens; never accepts our own issuer. */
   verifier: TokenVerifier
   limiter: RateLimiter
+  /** Refusals anyone can cause in bulk, audited in aggregate (denial-audit.ts). */
+  denials: DenialAudit
   /** New agents per repository (AGENT_REGISTRATION_*). */
   registrationLimiter: RateLimiter
   now: () => Date
@@ -97,6 +100,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     tokens,
     verifier: lazyVerifier,
     limiter,
+    denials: new DenialAudit(store, now),
     registrationLimiter,
     now,
     publicUrl: getPublicUrl,

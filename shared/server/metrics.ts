@@ -7,7 +7,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppOptions } from './app'
-import { requestFacts } from './request-facts'
+import { requestFacts, type RequestFacts } from './request-facts'
 import type { Db } from './store/db'
 
 /** Seconds; covers a cached in-memory answer up to a slow issuer key fetch. */
@@ -65,6 +65,11 @@ export class Metrics {
     this.describe('federate_federations_total', 'counter', 'Workspace tokens issued by federate, by whether the workspace was created')
     this.describe('federate_registrations_total', 'counter', 'Agent registrations answered, by whether the agent was created')
     this.describe('federate_denials_total', 'counter', 'Refused requests by endpoint and error code (the denial reason)')
+    this.describe(
+      'federate_unverified_failures_total',
+      'counter',
+      'Refused requests whose caller was never verified (malformed, bad or foreign tokens; rate_limited: refused by address), by endpoint and error code; the audit log aggregates these'
+    )
     this.describe('federate_http_requests_total', 'counter', 'HTTP requests by route, method and status code')
     this.describe('federate_http_request_duration_seconds', 'histogram', 'Time to answer an HTTP request, by route')
   }
@@ -96,12 +101,14 @@ export class Metrics {
   }
 
   /** Counts one answered request (called from onResponse). */
-  record(route: string, method: string, status: number, seconds: number, body: unknown, errorCode: string | undefined): void {
+  record(route: string, method: string, status: number, seconds: number, body: unknown, facts: RequestFacts): void {
     const endpoint = `${method} ${route}`
     this.inc('federate_http_requests_total', { route, method, status: String(status) })
     this.observe('federate_http_request_duration_seconds', { route, method }, seconds)
     if (status >= 400) {
-      this.inc('federate_denials_total', { endpoint, reason: errorCode ?? (status === 404 ? 'not_found' : 'invalid_request') })
+      const reason = facts.errorCode ?? (status === 404 ? 'not_found' : 'invalid_request')
+      this.inc('federate_denials_total', { endpoint, reason })
+      if (facts.identity === undefined) this.inc('federate_unverified_failures_total', { endpoint, reason })
       return
     }
     if (endpoint === EXCHANGE_ROUTE) {
@@ -156,7 +163,7 @@ const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     if (route === '/metrics') return
-    metrics.record(route, request.method, reply.statusCode, reply.elapsedTime / 1000, request.body, requestFacts(request).errorCode)
+    metrics.record(route, request.method, reply.statusCode, reply.elapsedTime / 1000, request.body, requestFacts(request))
   })
   app.get('/metrics', async (_request, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8')

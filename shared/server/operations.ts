@@ -1,19 +1,24 @@
 /**
  * The operator-facing parts of the server, registered before the API routes so their
- * hooks see every route: OpenAPI, request logs, metrics, signing-key administration.
+ * hooks see every route: OpenAPI, request logs, metrics, the per-address limit of failures
+ * before verification, housekeeping, signing-key administration.
  */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppOptions } from './app'
 import { requestLogging } from './logging'
+import { maintenance } from './maintenance'
 import { metricsPlugin } from './metrics'
 import { apiDocs } from './openapi'
+import { preAuthLimit } from './preauth-limit'
 import { keyRoutes } from './routes/keys'
 
 const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   await app.register(apiDocs)
   await app.register(requestLogging)
   await app.register(metricsPlugin, { context })
+  await app.register(preAuthLimit, { context })
+  await app.register(maintenance, { context })
   await app.register(keyRoutes, { context })
 }
 

@@ -10,6 +10,8 @@ export interface RequestFacts {
   identity?: string
   /** The stable error code of a refused request (trust_policy_violation, invalid_token, ...). */
   errorCode?: string
+  /** Refused before any work because its address failed too often (preauth-limit.ts). */
+  blocked?: boolean
 }
 
 const facts = new WeakMap<FastifyRequest, RequestFacts>()

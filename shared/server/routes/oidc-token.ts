@@ -67,7 +67,9 @@ export async function verifyOidc(
     return await context.verifier.verify(token, audience)
   } catch (error) {
     if (!isOidcTokenError(error)) throw error
-    await context.store.audit({
+    // Anyone can send these in bulk: the first of a kind is audited in full, repeats in aggregate.
+    await context.denials.record({
+      kind: `${action}|${error.code}|${error.claim ?? ''}`,
       action,
       detail: { outcome: 'denied', code: error.code, reason: error.message, tokenSha256: tokenSha256(token) }
     })
@@ -91,7 +93,8 @@ export function repositoryKey(issuer: string, repositoryId: string): string {
 export async function rateLimit(context: AppContext, claims: GitHubTokenClaims, action: string, tokenHash: string): Promise<void> {
   const decision = await context.limiter.take(repositoryKey(claims.iss, claims.repository_id))
   if (decision.ok) return
-  await context.store.audit({
+  await context.denials.record({
+    kind: `${action}|rate_limited|${repositoryKey(claims.iss, claims.repository_id)}`,
     action,
     repository: claims.repository,
     repositoryId: claims.repository_id,

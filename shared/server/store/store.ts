@@ -648,6 +648,16 @@ export class Store {
     await this.db.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status = 0', [scope, key])
   }
 
+  /**
+   * Retention: deletes audit events recorded before `before` and credentials that expired
+   * before it (long unusable; their audit events keep their ids). Returns what was deleted.
+   */
+  async pruneRetention(before: Date): Promise<{ auditEvents: number; credentials: number }> {
+    const audit = await this.db.query('DELETE FROM audit_events WHERE at < $1', [before])
+    const credentials = await this.db.query('DELETE FROM credentials WHERE expires_at < $1', [before])
+    return { auditEvents: audit.rowCount, credentials: credentials.rowCount }
+  }
+
   /** Drops idempotency rows older than maxAgeMs (called now and then). */
   async pruneIdempotency(maxAgeMs: number): Promise<void> {
     await this.db.query('DELETE FROM idempotency_keys WHERE created_at <= $1', [
