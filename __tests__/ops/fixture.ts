@@ -197,6 +197,10 @@ export async function fullFlow(ops: Ops): Promise<void> {
   must(await ops.call('GET', path, { token: 'fws_not-a-real-token' }), 401)
   must(await ops.call('POST', '/api/v1/oauth/revoke', { body: { token: first.token } }), 200)
   must(await ops.call('GET', path, { token: first.token }), 401)
+  // The admin ends a workspace credential by its id (introspection's jti).
+  const workspaceCredential = must(await ops.admin('POST', '/api/v1/oauth/introspect', { token: otherWorkspace.token }), 200).body.jti as string
+  must(await ops.admin('POST', `/api/v1/credentials/${workspaceCredential}/revoke`), 200)
+  must(await ops.admin('POST', '/api/v1/credentials/00000000-0000-4000-8000-000000000000/revoke'), 404)
 
   must(await ops.admin('POST', `/api/v1/agents/${agent.agentId}/disable`), 200)
   must(await ops.admin('GET', '/api/v1/signing-keys'), 200)

@@ -28,6 +28,7 @@ Plain http:// is refused unless the server is this machine (127.0.0.0/8, localho
 
   policy create --repository OWNER/REPO [--branch B] [--agent-id ID] [--repository-id N]
                 [--owner-id N] [--environment E] [--workflow-ref REF] [--events e1,e2]
+                [--issuer URL]  (required when the server trusts several OIDC issuers)
   policy list
   policy delete POLICY_ID
   agent show AGENT_ID                 the agent and its credentials
@@ -76,7 +77,7 @@ const str = (value: unknown): Cell => (value === undefined ? undefined : (value 
 
 function policyRows(items: Json[]): string {
   return table(
-    ['id', 'repository', 'branch', 'agent', 'repository id', 'environment', 'events', 'created'],
+    ['id', 'repository', 'branch', 'agent', 'repository id', 'environment', 'events', 'created', 'issuer'],
     items.map((p) => [
       str(p.id),
       str(p.repository),
@@ -85,7 +86,8 @@ function policyRows(items: Json[]): string {
       str(p.repositoryId),
       str(p.environment),
       Array.isArray(p.events) ? p.events.join(',') : undefined,
-      str(p.createdAt)
+      str(p.createdAt),
+      str(p.issuer)
     ])
   )
 }
@@ -101,7 +103,8 @@ async function policyCreate(c: Context): Promise<void> {
     ['repository-id', 'repositoryId'],
     ['owner-id', 'repositoryOwnerId'],
     ['environment', 'environment'],
-    ['workflow-ref', 'workflowRef']
+    ['workflow-ref', 'workflowRef'],
+    ['issuer', 'issuer']
   ]
   for (const [flag, field] of optional) {
     const value = c.options.string(flag)

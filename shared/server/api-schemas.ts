@@ -42,13 +42,13 @@ const errorsB = (...statuses: number[]): Record<number, unknown> =>
 const ERROR_TEXT: Record<number, string> = {
   400: 'invalid_request: malformed body, parameter or token',
   401: 'invalid_token: missing, invalid, expired or revoked bearer',
-  403: 'refused by a trust rule (trust_policy_violation, branch_not_permitted, event_not_permitted, insufficient_scope, forbidden)',
+  403: 'refused by a trust rule (trust_policy_violation, branch_not_permitted, event_not_permitted, insufficient_scope, forbidden, agent_limit_reached)',
   404: 'unknown resource (agent_not_found, not_found)',
   409: 'agent_exists: the name belongs to another repository; idempotency_key_in_use: a request with the same Idempotency-Key is still running',
   413: 'request body larger than 64 KiB',
   415: 'unsupported content type',
   422: 'idempotency_key_reused: the same Idempotency-Key with another body',
-  429: 'rate_limited: see Retry-After',
+  429: 'rate_limited: see Retry-After (per repository, per new agents of a repository, or per client address after too many failures before verification)',
   503: 'temporarily_unavailable: the OIDC issuer keys or the database could not be reached'
 }
 
@@ -67,6 +67,7 @@ const trustPolicy = {
     workflowRef: { type: 'string', description: 'the job_workflow_ref claim' },
     agentId: uuid,
     events: { type: 'array', items: string },
+    issuer: { type: 'string', description: "the OIDC issuer whose tokens the policy is for (the token's iss); a token of another issuer never matches" },
     createdAt: dateTime
   }
 } as const
@@ -97,6 +98,7 @@ const credential = {
     scope: string,
     status: { type: 'string', enum: ['active', 'expired', 'revoked'] },
     agentId: { type: ['string', 'null'], format: 'uuid' },
+    workspaceId: { type: ['string', 'null'], format: 'uuid' },
     repository: string,
     createdAt: dateTime,
     expiresAt: dateTime,
@@ -259,7 +261,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     response: {
       200: { description: 'the agent already existed for this repository', ...registered },
       201: { description: 'registered', ...registered },
-      ...errorsA(400, 401, 403, 409, 413, 415, 422)
+      ...errorsA(400, 401, 403, 409, 413, 415, 422, 429)
     }
   },
   'GET /api/v1/agents/:id': admin('Show an agent', { 200: { description: 'the agent', ...agent } }, agentParam),
@@ -272,6 +274,11 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     'Revoke one credential; it stops working at once',
     { 200: { description: 'the revoked credential', ...credential } },
     { ...agentParam, credentialId: 'credential id (UUID, the token jti)' }
+  ),
+  'POST /api/v1/credentials/:id/revoke': admin(
+    'Revoke any credential (bootstrap, agent or workspace token) by its id; it stops working at once',
+    { 200: { description: 'the revoked credential', ...credential } },
+    { id: 'credential id (UUID: the token jti, or introspection\'s jti for a workspace token)' }
   ),
   'POST /api/v1/agents/:id/disable': admin(
     'Disable an agent: no new tokens, existing ones stop working',
