@@ -420,7 +420,16 @@ describe('audit', () => {
     const items = res.body.items as Array<{ action: string; detail: Record<string, unknown> }>
     const hashes = new Set(items.flatMap((item) => [item.detail?.tokenSha256, ...((item.detail?.tokenSha256s as string[] | undefined) ?? [])]))
     expect(refusedTokens.length).toBeGreaterThanOrEqual(35)
-    for (const token of refusedTokens) expect(hashes.has(sha256(token)) ? 'audited' : `missing ${sha256(token)}`).toBe('audited')
+    // An aggregate row keeps a bounded sample of its repeats' hashes (20): a refusal whose hash
+    // is absent must be one its aggregate counted beyond the sample (the 22 unknown-kid refusals
+    // of 04, 05 and 50 are one kind).
+    const unsampled = items.reduce((sum, item) => {
+      if (!item.detail?.aggregated) return sum
+      return sum + Math.max(0, (item.detail.count as number) - ((item.detail.tokenSha256s as string[] | undefined)?.length ?? 0))
+    }, 0)
+    const missing = refusedTokens.filter((token) => !hashes.has(sha256(token)))
+    expect(missing.length).toBeLessThanOrEqual(unsampled)
+    expect(missing.length).toBeLessThanOrEqual(2)
     const denied = items.filter((item) => item.detail?.outcome === 'denied')
     const deniedCount = denied.reduce((sum, item) => sum + 1 + ((item.detail?.count as number | undefined) ?? 0) - (item.detail?.aggregated ? 1 : 0), 0)
     expect(deniedCount).toBeGreaterThanOrEqual(refusedTokens.length - 1) // explain (48) is audited as an explanation
