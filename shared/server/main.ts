@@ -12,6 +12,10 @@ import { setFlagsFromString } from 'node:v8'
 import { ConfigError, loadConfig, resolvePublicUrl } from './config'
 import { openDatabase } from './store/open'
 
+// Whatever this process creates (DATA_DIR, the embedded database's files) is its user's
+// alone: the database holds the private signing keys. Before anything is created.
+process.umask(0o077)
+
 // The embedded engine is ~9 MB of WebAssembly. V8 compiles it, and later re-optimizes its hot
 // functions, on as many background threads as it has: on a 2-core machine those threads and
 // the main thread (which starts the engine and loads the HTTP side meanwhile) take turns,
@@ -80,10 +84,18 @@ async function main(): Promise<void> {
   if (config.adminTokenGenerated) {
     banner.push(`admin token (generated, shown once; set ADMIN_TOKEN to choose one): ${config.adminToken}`)
   }
+  if (!config.signingKeysSecret) {
+    process.stderr.write('federate server: warning: private signing keys are stored unencrypted in the database; set SIGNING_KEYS_SECRET to encrypt them\n')
+  }
   process.stdout.write(`${banner.join('\n')}\n`)
 }
 
 main().catch((error: unknown) => {
+  // A setting found bad only once used (DATA_DIR open to other users): exit code 2 as well.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`federate server: bad configuration: ${error.message}\n`)
+    process.exit(2)
+  }
   process.stderr.write(`federate server failed to start: ${error instanceof Error ? error.message : String(error)}\n`)
   process.exit(1)
 })

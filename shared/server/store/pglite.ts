@@ -1,8 +1,17 @@
-/** Embedded PostgreSQL (PGlite) on disk in DATA_DIR, or in memory for tests. */
-import { mkdir, readFile } from 'node:fs/promises'
+/**
+ * Embedded PostgreSQL (PGlite) on disk in DATA_DIR, or in memory for tests.
+ *
+ * DATA_DIR holds the private signing keys (table files and WAL): it is the server user's
+ * alone. A directory we create is 0700; an existing one that group or others may use is
+ * refused. PGlite writes the files of a new cluster 0666 (and a few later ones 0644),
+ * whatever the umask: group and other bits are taken off every file after a new cluster is
+ * created and at close. The 0700 directory is what keeps other users out meanwhile.
+ */
+import { access, chmod, lstat, mkdir, readdir, readFile, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
+import { ConfigError } from '../config'
 import type { Db, Queryable, QueryResult } from './db'
 
 function adapt(target: { query: PGlite['query'] }): Queryable {
@@ -38,22 +47,74 @@ function compiledEngine(): Promise<WasmModule | undefined> {
   return engine
 }
 
+/** Group and other permission bits. */
+const OTHERS = 0o077
+
+/** `dir` as one shell word (for the fix we print). */
+const shellWord = (dir: string): string => (/^[\w@%+=:,./-]+$/.test(dir) ? dir : `'${dir.replace(/'/g, `'\\''`)}'`)
+
+/**
+ * Creates DATA_DIR 0700, or checks that an existing one is the server user's alone.
+ * Returns true when it holds no database yet (PGlite creates a cluster in it).
+ */
+export async function prepareDataDir(dataDir: string): Promise<boolean> {
+  let info
+  try {
+    info = await stat(dataDir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    await chmod(dataDir, 0o700) // whatever the umask
+    return true
+  }
+  if (!info.isDirectory()) throw new ConfigError('DATA_DIR', `${dataDir} is not a directory`)
+  if (info.mode & OTHERS) {
+    const mode = (info.mode & 0o777).toString(8).padStart(3, '0')
+    const dir = shellWord(dataDir)
+    throw new ConfigError(
+      'DATA_DIR',
+      `${dataDir} is open to other users (mode ${mode}), and the database in it holds the private signing keys: ` +
+        `run chmod 700 ${dir}, and check the files inside (chmod -R go-rwx ${dir} takes other users' access off them; ` +
+        `if it held a database readable by others, rotate the signing key), then start again`
+    )
+  }
+  return access(join(dataDir, 'PG_VERSION')).then(
+    () => false,
+    () => true
+  )
+}
+
+/** Takes group and other permissions off everything under `dir` (symbolic links left alone). */
+export async function restrictToOwner(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true })
+  await Promise.all(
+    entries.map(async (entry) => {
+      if (entry.isSymbolicLink()) return
+      const path = join(dir, entry.name)
+      const { mode } = await lstat(path)
+      if (mode & OTHERS) await chmod(path, mode & 0o7700)
+      if (entry.isDirectory()) await restrictToOwner(path)
+    })
+  )
+}
+
 /** Opens (creating if needed) the embedded database; `dataDir` undefined keeps it in memory. */
 export async function openPglite(dataDir?: string): Promise<Db> {
   const compiling = compiledEngine()
   // Imported here, not at the top: a bundle hoists static imports, and a server on
   // PostgreSQL must not load the engine at all.
-  const [{ PGlite }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    dataDir ? mkdir(dataDir, { recursive: true, mode: 0o700 }) : undefined
-  ])
+  const [{ PGlite }, created] = await Promise.all([import('@electric-sql/pglite'), dataDir ? prepareDataDir(dataDir) : false])
   const pgliteWasmModule = await compiling
   const pg = await PGlite.create(dataDir, pgliteWasmModule ? { pgliteWasmModule } : {})
+  if (dataDir && created) await restrictToOwner(dataDir)
   const base = adapt(pg)
   return {
     kind: 'pglite',
     query: base.query,
     transaction: (fn) => pg.transaction((tx) => fn(adapt(tx))),
-    close: () => pg.close()
+    close: async () => {
+      await pg.close()
+      if (dataDir) await restrictToOwner(dataDir)
+    }
   }
 }
