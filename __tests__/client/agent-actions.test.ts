@@ -133,6 +133,20 @@ describe('register-agent', () => {
     // The bootstrap token is revoked even when registration fails.
     expect(world.rec.infos).toContain('Revoked the bootstrap token.')
   })
+
+  it('fails at once with the agent_limit_reached fix when the repository owns too many agents', async () => {
+    nock(API)
+      .post('/api/v1/oidc/token')
+      .reply(200, exchangeOk(BOOTSTRAP, 'agents:write'))
+      .post('/api/v1/agents')
+      .reply(403, { error: 'agent_limit_reached', error_description: 'this repository already owns 100 agents' })
+      .post('/api/v1/oauth/revoke')
+      .reply(200, {})
+    await runRegisterAgent(deps({ 'agent-name': 'one-too-many@acme.io' }))
+    expect(world.rec.failed).toMatch(/the server refused it with 403 \(agent_limit_reached: this repository already owns 100 agents\)/)
+    expect(world.rec.failed).toMatch(/Reuse an existing 'agent-name', or ask the operator to disable agents you no longer use or to raise the limit./)
+    expect(nock.isDone()).toBe(true) // one registration attempt: a 403 is not retried
+  })
 })
 
 describe('issue-token', () => {

@@ -76,6 +76,8 @@ function serverFix(error: ActionError, context: FailureContext): string | undefi
       return `Agent ${context.agentId ?? ''} is unknown or disabled on ${origin}. Register it with register-agent and pass its 'agent-id' output, or ask the operator to re-enable it.`
     case 'rate_limited':
       return `The server is rate-limiting ${claims.repository ?? 'this repository'}. Retry later, or raise 'timeout-seconds' so the action can wait out the server's Retry-After.`
+    case 'agent_limit_reached':
+      return `${claims.repository ?? 'This repository'} already owns as many agents as the server allows (MAX_AGENTS_PER_REPOSITORY). Reuse an existing 'agent-name', or ask the operator to disable agents you no longer use or to raise the limit.`
     case 'agent_exists':
       return `The name '${context.agentName ?? ''}' is already registered by another repository. Choose another 'agent-name'.`
     case 'insufficient_scope':
