@@ -67,7 +67,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   }
   const store = new Store(db, now)
   await bindLegacyRows(store, config.oidcIssuers)
-  const keys = new SigningKeys(store, now)
+  const keys = new SigningKeys(store, now, { secret: config.signingKeysSecret })
   await keys.init()
   const tokens = new TokenService(store, keys, getPublicUrl, now)
 

@@ -282,6 +282,15 @@ export class Store {
     await this.db.query("UPDATE signing_keys SET status = 'retired' WHERE kid = ANY($1::text[])", [kids])
   }
 
+  /** Replaces a key's plaintext private JWK by its encrypted form (SIGNING_KEYS_SECRET); false if it was not plaintext. */
+  async encryptSigningKey(kid: string, encrypted: Record<string, unknown>): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      "UPDATE signing_keys SET private_jwk = $2 WHERE kid = $1 AND private_jwk IS NOT NULL AND private_jwk->>'enc' IS NULL",
+      [kid, JSON.stringify(encrypted)]
+    )
+    return rowCount > 0
+  }
+
   // --- trust policies -----------------------------------------------------------------
 
   async createPolicy(input: Omit<StoredPolicy, 'id' | 'createdAt'>): Promise<StoredPolicy> {
