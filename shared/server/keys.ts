@@ -2,7 +2,7 @@
  * The server's own signing keys: generated on first start, kept in the database (so a
  * restart or a second instance verifies what was issued), published at the JWKS endpoint
  * newest first. With SIGNING_KEYS_SECRET the private halves are stored encrypted
- * (key-encryption.ts).
+ * (key-encryption.ts); a retired key's private half is deleted.
  *
  * ES256: ~3.5x faster signing than RS256, small tokens, equally supported by JWT verifiers.
  * Keys are generated, exported and verified with jose; tokens are signed with fast-jwt,
@@ -41,13 +41,24 @@ function signerFor(privateJwk: JWK, kid: string): (payload: JWTPayload) => strin
   return createSigner({ algorithm: SIGNING_ALG, key: pem, kid, header: { alg: SIGNING_ALG, typ: 'at+jwt' } })
 }
 
-/** Keys are reloaded from the database at most this often (another instance may have rotated). */
-const RELOAD_INTERVAL_MS = 10_000
+/**
+ * Keys loaded longer ago than this are reloaded from the database before verify() trusts
+ * them (and in the background by sign()): a rotation on another instance shows here, and a
+ * key withdrawn there (emergency rotation) stops verifying here, within this bound.
+ */
+export const KEY_RELOAD_INTERVAL_MS = 10_000
+const RELOAD_INTERVAL_MS = KEY_RELOAD_INTERVAL_MS
+
+/**
+ * A token with a key id we do not know (a key another instance has just made, e.g. in an
+ * emergency rotation, which signs at once) reloads the keys, at most this often.
+ */
+const UNKNOWN_KID_RELOAD_MS = 1_000
 
 /**
  * A new key is published at once but signs only this long after its creation: by then every
- * instance has reloaded its keys (they do at least every RELOAD_INTERVAL_MS when asked for
- * an unknown kid), so no instance ever refuses a token signed with it.
+ * instance has reloaded its keys (verify() does when they are older than RELOAD_INTERVAL_MS),
+ * so no instance ever refuses a token signed with it.
  */
 export const KEY_ACTIVATION_DELAY_MS = RELOAD_INTERVAL_MS + 5_000
 
@@ -130,6 +141,18 @@ export class SigningKeys {
     await this.store.addSigningKey(key)
     await this.reload()
     return this.list().find((k) => k.kid === key.kid)!
+  }
+
+  /**
+   * Emergency rotation (a key leaked): adds a new key that signs at once and retires every
+   * other key now, private halves deleted. Tokens they signed stop verifying at once here,
+   * and on other instances at their next reload (within KEY_RELOAD_INTERVAL_MS).
+   */
+  async rotateEmergency(): Promise<{ key: SigningKeyInfo; withdrawn: string[] }> {
+    const key = await this.generate()
+    const withdrawn = await this.store.withdrawSigningKeys(key)
+    await this.reload()
+    return { key: this.list().find((k) => k.kid === key.kid)!, withdrawn }
   }
 
   /** A new key as stored: its private half encrypted when a secret is set. */
@@ -261,9 +284,13 @@ export class SigningKeys {
   async verify(token: string, expected: { issuer: string; audience: string }): Promise<JWTPayload> {
     const { kid, alg } = decodeProtectedHeader(token)
     if (alg !== SIGNING_ALG || typeof kid !== 'string') throw new Error('not one of our tokens')
+    // Keys loaded more than RELOAD_INTERVAL_MS ago are reloaded first: a key withdrawn on
+    // another instance must not verify here for longer. Not verify()'s failure when the
+    // database is unreachable: the credential check that follows every verify() fails then.
+    await this.refreshIfStale().catch(() => undefined)
     let key = this.published().find((k) => k.kid === kid)
-    if (!key && this.now().getTime() - this.lastLoad > RELOAD_INTERVAL_MS) {
-      await this.refreshIfStale()
+    if (!key) {
+      await this.refreshIfStale(UNKNOWN_KID_RELOAD_MS).catch(() => undefined)
       key = this.published().find((k) => k.kid === kid)
     }
     if (!key) throw new Error('unknown key id')

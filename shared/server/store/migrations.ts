@@ -169,6 +169,14 @@ CREATE INDEX credentials_expires_at ON credentials (expires_at);
 -- A retired key's private half is deleted (NULL): it can never sign again.
 ALTER TABLE signing_keys ALTER COLUMN private_jwk DROP NOT NULL;
 `
+  },
+  {
+    version: 6,
+    name: 'private halves of retired signing keys deleted',
+    sql: `
+-- Keys retired by earlier versions kept their private half: deleted now, as retirement does from now on.
+UPDATE signing_keys SET private_jwk = NULL WHERE status = 'retired' AND private_jwk IS NOT NULL;
+`
   }
 ]
 

@@ -276,10 +276,33 @@ export class Store {
     )
   }
 
-  /** Takes keys out of the JWKS for good (their last token has expired). */
+  /**
+   * Takes keys out of the JWKS for good (their last token has expired) and deletes their
+   * private halves: a retired key can never sign again.
+   */
   async retireSigningKeys(kids: string[]): Promise<void> {
     if (kids.length === 0) return
-    await this.db.query("UPDATE signing_keys SET status = 'retired' WHERE kid = ANY($1::text[])", [kids])
+    await this.db.query("UPDATE signing_keys SET status = 'retired', private_jwk = NULL WHERE kid = ANY($1::text[])", [kids])
+  }
+
+  /**
+   * Emergency rotation: adds `key` and retires every other active key (private halves
+   * deleted) in one transaction; returns the withdrawn key ids. Same advisory lock as
+   * ensureSigningKey, so an instance starting meanwhile never adds a key of its own.
+   */
+  async withdrawSigningKeys(key: Omit<SigningKeyRow, 'createdAt'>): Promise<string[]> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [7_301_114_152])
+      await tx.query(
+        'INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+        [key.kid, key.alg, JSON.stringify(key.publicJwk), JSON.stringify(key.privateJwk), 'active', this.now()]
+      )
+      const { rows } = await tx.query<Row>(
+        "UPDATE signing_keys SET status = 'retired', private_jwk = NULL WHERE status = 'active' AND kid <> $1 RETURNING kid",
+        [key.kid]
+      )
+      return rows.map((r) => r.kid as string).sort()
+    })
   }
 
   /** Replaces a key's plaintext private JWK by its encrypted form (SIGNING_KEYS_SECRET); false if it was not plaintext. */
