@@ -12,7 +12,7 @@ import { githubClaims, LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
 import { startServerProcess, type ServerProcess } from '../../shared/testing/server-process'
 import { ADMIN_TOKEN, admin, call, freePort, repo } from './cluster'
 import { checkConsistency, emptyAcked, type Acked } from './consistency'
-import { startLoad, untilAcknowledged } from './load'
+import { UNLIMITED_REGISTRATIONS, startLoad, untilAcknowledged } from './load'
 
 
 describe('crash safety on the embedded database', () => {
@@ -28,7 +28,7 @@ describe('crash safety on the embedded database', () => {
     server = await startServerProcess({
       issuerUrl: issuer.url,
       dataDir,
-      env: { ADMIN_TOKEN, PORT: new URL(url).port, PUBLIC_URL: url, RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_MINUTE: '1000000' }
+      env: { ADMIN_TOKEN, PORT: new URL(url).port, PUBLIC_URL: url, RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_MINUTE: '1000000', ...UNLIMITED_REGISTRATIONS }
     })
   }
 

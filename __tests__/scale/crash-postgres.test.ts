@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { admin, call, Cluster, repo } from './cluster'
 import { checkConsistency, emptyAcked, type Acked } from './consistency'
-import { startLoad, untilAcknowledged } from './load'
+import { UNLIMITED_REGISTRATIONS, startLoad, untilAcknowledged } from './load'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -17,7 +17,7 @@ describe('crash safety on PostgreSQL (3 instances)', () => {
   const agentsRepo = repo('crash-agents')
 
   beforeAll(async () => {
-    cluster = await Cluster.start({ env: { RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_MINUTE: '1000000' } })
+    cluster = await Cluster.start({ env: { RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_MINUTE: '1000000', ...UNLIMITED_REGISTRATIONS } })
     const res = await admin(cluster.instances[0]!.url, 'POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: agentsRepo.repository })
     expect(res.status).toBe(201)
   }, 90_000)

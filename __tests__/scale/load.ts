@@ -8,6 +8,13 @@ import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
 import { call } from './cluster'
 import type { Acked } from './consistency'
 
+/** The load registers a new agent per request: lift the per-repository registration limits it is not about. */
+export const UNLIMITED_REGISTRATIONS = {
+  AGENT_REGISTRATION_BURST: '1000000',
+  AGENT_REGISTRATION_PER_MINUTE: '1000000',
+  MAX_AGENTS_PER_REPOSITORY: '1000000'
+}
+
 export interface LoadTarget {
   /** Instances to spread over (a killed one answers status 0). */
   urls: () => string[]

@@ -20,7 +20,8 @@ describe('PostgreSQL driver: several instances on one database', () => {
   beforeAll(async () => {
     postgres = await startPostgres()
     issuer = await LocalOidcIssuer.start()
-    const config = loadConfig({ OIDC_ISSUERS: issuer.url, ADMIN_TOKEN, PUBLIC_URL: publicUrl, DATABASE_URL: postgres.url })
+    // Six agents per repository: the last test races past that cap on both instances.
+    const config = loadConfig({ OIDC_ISSUERS: issuer.url, ADMIN_TOKEN, PUBLIC_URL: publicUrl, DATABASE_URL: postgres.url, MAX_AGENTS_PER_REPOSITORY: '6' })
     // Both open (and migrate) at once: the advisory lock serializes them.
     const dbs = await Promise.all([openDatabase({ databaseUrl: postgres.url }), openDatabase({ databaseUrl: postgres.url })])
     const contexts = await Promise.all(dbs.map((db) => createContext({ config, db })))
@@ -110,5 +111,20 @@ describe('PostgreSQL driver: several instances on one database', () => {
     )
     expect(new Set(results.map((r) => r.status))).toEqual(new Set([201]))
     expect(new Set(results.map((r) => r.text)).size).toBe(1)
+  })
+
+  it('the agent cap holds when new agents race on both instances (finding 4)', async () => {
+    const exchange = await call(instances[1]!.url, 'POST', '/api/v1/oidc/token', {
+      body: { provider: 'github', token: await issuer.mint({ audience: publicUrl }) }
+    })
+    const token = exchange.body.access_token
+    const { rows } = await instances[0]!.db.query<{ n: number }>("SELECT count(*)::int AS n FROM agents WHERE repository = 'acme/widgets'")
+    const room = 6 - Number(rows[0]!.n)
+    expect(room).toBeGreaterThan(0)
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => call(instances[i % 2]!.url, 'POST', '/api/v1/agents', { token, body: { name: `cap-${i}@acme.example` } }))
+    )
+    expect(results.filter((r) => r.status === 201)).toHaveLength(room)
+    expect(results.filter((r) => r.status === 403 && r.body.error === 'agent_limit_reached')).toHaveLength(12 - room)
   })
 })

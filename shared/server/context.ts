@@ -6,7 +6,7 @@ import type { ServerConfig } from './config'
 import { DenialAudit } from './denial-audit'
 import { SigningKeys } from './keys'
 import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimiter } from './rate-limit'
-import type { Db } from './store/db'
+import type { Db, Queryable } from './store/db'
 import { Store } from './store/store'
 import { TokenService } from './tokens'
 import { OidcVerifier, type VerifiedToken } from './trust'
@@ -25,8 +25,12 @@ export interface AppContext {
   limiter: RateLimiter
   /** Refusals anyone can cause in bulk, audited in aggregate (denial-audit.ts). */
   denials: DenialAudit
-  /** New agents per repository (AGENT_REGISTRATION_*). */
-  registrationLimiter: RateLimiter
+  /**
+   * New agents per repository (AGENT_REGISTRATION_*), taken inside the registration's
+   * transaction: on PostgreSQL through that transaction's own connection (`db`), never a
+   * second pool connection while holding a lock others wait on.
+   */
+  registrationLimiter: (db: Queryable) => RateLimiter
   now: () => Date
   /** Our origin (PUBLIC_URL or the bound http://HOST:PORT). */
   publicUrl: () => string
@@ -91,7 +95,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       ? new DatabaseRateLimiter(db, burst, perMinute, () => now().getTime())
       : new MemoryRateLimiter(burst, perMinute, () => now().getTime())
   const limiter = options.limiter ?? bucket(config.rateLimit)
-  const registrationLimiter = bucket(config.agentRegistration)
+  const registrations = config.agentRegistration
+  const memoryRegistrations = new MemoryRateLimiter(registrations.burst, registrations.perMinute, () => now().getTime())
+  const registrationLimiter = (queryable: Queryable): RateLimiter =>
+    db.kind === 'postgres'
+      ? new DatabaseRateLimiter(queryable, registrations.burst, registrations.perMinute, () => now().getTime())
+      : memoryRegistrations
 
   return {
     config,

@@ -65,7 +65,7 @@ async function admitNewAgent(context: AppContext, tx: Store, owner: string, issu
       `this repository already owns ${max} agents (MAX_AGENTS_PER_REPOSITORY); reuse one, or ask the operator to disable unused ones or raise the limit`
     )
   }
-  const decision = await context.registrationLimiter.take(`register:${owner}`)
+  const decision = await context.registrationLimiter(tx.db).take(`register:${owner}`)
   if (!decision.ok) {
     throw new ApiError(429, 'rate_limited', `too many new agents from this repository; retry in ${decision.retryAfterSeconds} s`, {
       'retry-after': String(decision.retryAfterSeconds)
@@ -112,11 +112,14 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
       // One transaction: an agent is never stored without its registration audit event, and
       // a creation refused by the cap or the rate limit below is rolled back.
       const { agent, created } = await store.transaction(async (tx) => {
-        // The registrations of one repository, one at a time: the cap holds under races.
-        await tx.lockKey(`register:${owner}`)
         const registered = await tx.registerAgent({ issuer, name, description, repository, repositoryId })
         if (!sameOwner(registered.agent, issuer, repositoryId)) return registered // refused below, nothing written
-        if (registered.created) await admitNewAgent(context, tx, owner, issuer, repositoryId, maxPerRepository)
+        if (registered.created) {
+          // New agents of one repository are counted one at a time: the lock is released at
+          // commit, so each counter sees every earlier creation (the cap holds under races).
+          await tx.lockKey(`register:${owner}`)
+          await admitNewAgent(context, tx, owner, issuer, repositoryId, maxPerRepository)
+        }
         if (!registered.created && registered.agent.repository !== repository) {
           await tx.renameAgentRepository(registered.agent.id, repository)
         }
