@@ -1,13 +1,16 @@
 /**
- * One token-minting process: runs its own LocalOidcIssuer (so its JWKS stays reachable
- * while the server verifies its tokens) and mints GitHub-like tokens on request over IPC.
- * Several of these run side by side so minting uses every core before a load run.
+ * One token-minting process. The first one runs the LocalOidcIssuer the server trusts (its
+ * JWKS stays reachable while the server verifies); the others sign with the same key and
+ * issuer URL (MINTER_SHARED_ISSUER), so every token is of one issuer: the server binds
+ * agents and policies to the issuer. Several run side by side so minting uses every core.
  */
 import { LocalOidcIssuer, githubClaims, type RepoIdentity } from '../../shared/testing/oidc-issuer'
-import type { MintReply, MintRequest, MinterMessage } from './minter-protocol'
+import type { MintReply, MintRequest, MinterMessage, SharedIssuer } from './minter-protocol'
 
-const issuer = await LocalOidcIssuer.start()
-process.send!({ type: 'ready', url: issuer.url } satisfies MinterMessage)
+const shared = process.env.MINTER_SHARED_ISSUER ? (JSON.parse(process.env.MINTER_SHARED_ISSUER) as SharedIssuer) : undefined
+const issuer = await LocalOidcIssuer.start(shared ? { signingKey: shared.signingKey } : {})
+const issuerUrl = shared?.url ?? issuer.url
+process.send!({ type: 'ready', url: issuerUrl, signingKey: shared?.signingKey ?? (await issuer.exportSigningKey()) } satisfies MinterMessage)
 
 process.on('message', (message: MintRequest) => {
   void mint(message).then(
@@ -28,7 +31,7 @@ async function mint(request: MintRequest): Promise<string[]> {
           ownerId: request.identity.ownerId
         }
       : request.identity
-    tokens.push(await issuer.mint({ audience: request.audience, claims: githubClaims(identity), lifetimeSeconds: request.lifetimeSeconds }))
+    tokens.push(await issuer.mint({ audience: request.audience, claims: githubClaims(identity), lifetimeSeconds: request.lifetimeSeconds, issuer: issuerUrl }))
   }
   return tokens
 }

@@ -1,5 +1,5 @@
 /** Messages between the bench and its token-minting processes. */
-import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
+import type { RepoIdentity, SharedSigningKey } from '../../shared/testing/oidc-issuer'
 
 export interface MintRequest {
   id: number
@@ -11,5 +11,12 @@ export interface MintRequest {
   distinctRepositories?: { prefix: string; offset: number }
 }
 
-export type MinterMessage = { type: 'ready'; url: string }
+/** The first process serves the issuer; the others sign with its key (MINTER_SHARED_ISSUER). */
+export type MinterMessage = { type: 'ready'; url: string; signingKey: SharedSigningKey }
+
+/** What the first process shares with the others, as JSON in MINTER_SHARED_ISSUER. */
+export interface SharedIssuer {
+  url: string
+  signingKey: SharedSigningKey
+}
 export type MintReply = { type: 'minted'; id: number; tokens: string[] } | { type: 'failed'; id: number; error: string }

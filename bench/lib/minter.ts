@@ -1,7 +1,7 @@
 /**
  * Pre-mints distinct, valid GitHub-like OIDC tokens before a load run, in one process per
- * core (RS256 signing is the slow part: ~3k tokens/s per core here). Each process is its
- * own trusted issuer; the server is configured to trust all of them.
+ * core (RS256 signing is the slow part). All processes mint for one issuer (the first serves
+ * it, the others share its key): identities are bound to their issuer on the server.
  *
  * The server refuses tokens issued more than 6 min (+60 s) ago, so callers mint in chunks
  * right before they use them.
@@ -10,7 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
-import type { MintReply, MintRequest, MinterMessage } from './minter-protocol'
+import type { MintReply, MintRequest, MinterMessage, SharedIssuer } from './minter-protocol'
 
 export interface MintSpec {
   count: number
@@ -30,7 +30,7 @@ export class TokenMinter {
 
   private constructor(
     private readonly children: ChildProcess[],
-    /** The issuer URLs, one per process: the server's OIDC_ISSUERS. */
+    /** The issuer URL in a list (the server's OIDC_ISSUERS). */
     readonly issuerUrls: string[]
   ) {
     for (const child of children) {
@@ -46,17 +46,18 @@ export class TokenMinter {
 
   static async start(processes = availableParallelism()): Promise<TokenMinter> {
     const children: ChildProcess[] = []
-    const urls = await Promise.all(
-      Array.from({ length: Math.max(1, processes) }, () => {
-        const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-        children.push(child)
-        return new Promise<string>((resolve, reject) => {
-          child.once('message', (m: MinterMessage) => resolve(m.url))
-          child.once('exit', (code) => reject(new Error(`minter exited with ${code} before it was ready`)))
-        })
+    const spawn = (env?: Record<string, string>): Promise<MinterMessage> => {
+      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } })
+      children.push(child)
+      return new Promise<MinterMessage>((resolve, reject) => {
+        child.once('message', (m: MinterMessage) => resolve(m))
+        child.once('exit', (code) => reject(new Error(`minter exited with ${code} before it was ready`)))
       })
-    )
-    return new TokenMinter(children, urls)
+    }
+    const first = await spawn()
+    const shared: SharedIssuer = { url: first.url, signingKey: first.signingKey }
+    await Promise.all(Array.from({ length: Math.max(1, processes) - 1 }, () => spawn({ MINTER_SHARED_ISSUER: JSON.stringify(shared) })))
+    return new TokenMinter(children, [first.url])
   }
 
   /** `count` tokens, spread over the processes; distinct by jti (and by repository if asked). */

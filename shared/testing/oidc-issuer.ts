@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose'
+import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose'
 
 /** The claims GitHub puts in an Actions OIDC token (the subset that matters here). */
 export interface GitHubClaims {
@@ -111,6 +111,13 @@ export const DEFAULT_IDENTITY: RepoIdentity = {
   ownerId: '4242'
 }
 
+/** An issuer's signing key as another process needs it to mint that issuer's tokens. */
+export interface SharedSigningKey {
+  kid: string
+  privateJwk: JWK
+  publicJwk: JWK
+}
+
 export class LocalOidcIssuer {
   /** The issuer URL (`iss`), e.g. http://127.0.0.1:40123 */
   readonly url: string
@@ -137,10 +144,16 @@ export class LocalOidcIssuer {
     this.url = `http://127.0.0.1:${port}`
   }
 
-  /** Starts on 127.0.0.1 (a free port unless one is given). */
-  static async start(options: { port?: number } = {}): Promise<LocalOidcIssuer> {
-    const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true })
-    const kid = randomUUID()
+  /**
+   * Starts on 127.0.0.1 (a free port unless one is given), with a new signing key, or with
+   * `signingKey` (another issuer's `exportSigningKey()`: processes that mint for one issuer).
+   */
+  static async start(options: { port?: number; signingKey?: SharedSigningKey } = {}): Promise<LocalOidcIssuer> {
+    const shared = options.signingKey
+    const { privateKey, publicKey } = shared
+      ? { privateKey: (await importJWK(shared.privateJwk, 'RS256')) as CryptoKey, publicKey: (await importJWK(shared.publicJwk, 'RS256')) as CryptoKey }
+      : await generateKeyPair('RS256', { extractable: true })
+    const kid = shared?.kid ?? randomUUID()
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' }
     let issuer: LocalOidcIssuer | undefined
     const server = createServer((req, res) => issuer!.handle(req, res))
@@ -162,6 +175,11 @@ export class LocalOidcIssuer {
   /** The two variables a runner sets when the job has `permissions: id-token: write`. */
   runnerEnv(): Record<string, string> {
     return { ACTIONS_ID_TOKEN_REQUEST_URL: this.requestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: this.requestToken }
+  }
+
+  /** The signing key, for another process that mints tokens of this issuer (benchmarks). */
+  async exportSigningKey(): Promise<SharedSigningKey> {
+    return { kid: this.kid, privateJwk: await exportJWK(this.privateKey), publicJwk: this.publicJwk }
   }
 
   /** The key id this issuer signs with. */
