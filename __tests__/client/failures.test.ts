@@ -1,5 +1,5 @@
 /**
- * What the user reads when it goes wrong: every server code of design.md mapped to its fix
+ * What the user reads when it goes wrong: every server code of docs/protocol.md mapped to its fix
  * (naming repository, ref and audience), web pages instead of the API, unreachable
  * servers, missing permissions, bad inputs. One setFailed, never a secret.
  */

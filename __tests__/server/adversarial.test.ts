@@ -1,7 +1,7 @@
 /**
  * Adversarial suite: crafted GitHub OIDC tokens and hostile requests against the real app
  * over real HTTP (127.0.0.1, port 0), each asserting the exact status and error code of
- * design.md. At the end: every refusal that reached token verification is audited with the
+ * docs/protocol.md. At the end: every refusal that reached token verification is audited with the
  * token's SHA-256, and no audit event and no answer ever contains a token.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'

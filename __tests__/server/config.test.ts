@@ -16,7 +16,7 @@ function configError(env: Record<string, string>): ConfigError {
 }
 
 describe('loadConfig', () => {
-  it('has the defaults of design.md', () => {
+  it('has the documented defaults (docs/server.md)', () => {
     const config = loadConfig({})
     expect(config).toMatchObject({
       port: 8080,

@@ -1,5 +1,5 @@
 /**
- * Protocol A (design.md): the agent identity provider's exchange, explain, register and
+ * Protocol A (docs/protocol.md): the agent identity provider's exchange, explain, register and
  * revoke calls. Secrets in answers are masked before anything else looks at them. Fields
  * that are outputs come back exact (their echo in the log is neutralised where it is
  * printed); fields that only explain (the dry run's) come back neutralised (untrusted-text.ts).

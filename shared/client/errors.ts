@@ -22,7 +22,7 @@ export type ErrorCode =
   | 'invalid_response'
   /** A 3xx: api-url is not the API's own URL. */
   | 'redirected'
-  /** The server refused with a 4xx and (usually) a code of design.md: see `serverCode`. */
+  /** The server refused with a 4xx and (usually) a code of docs/protocol.md: see `serverCode`. */
   | 'rejected'
   /** The server failed (5xx). */
   | 'server_error'

@@ -1,5 +1,5 @@
 /**
- * Protocol B (design.md): self sign-up. The OIDC token is the bearer; the answer is the
+ * Protocol B (docs/protocol.md): self sign-up. The OIDC token is the bearer; the answer is the
  * {success, data} envelope; the workspace token is masked before anything else.
  */
 import { ActionError } from './errors'

@@ -1,5 +1,5 @@
 /**
- * What to do about a failure: one fix per error code and per server code of design.md,
+ * What to do about a failure: one fix per error code and per server code of docs/protocol.md,
  * written for the workflow author and naming the token's repository, ref and audience.
  */
 import { audienceText, type TokenClaims } from './claims'

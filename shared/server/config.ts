@@ -1,6 +1,6 @@
 /**
- * Server configuration read from the environment once at start (design.md, "The reference
- * server"). Every bad value fails with a message naming the variable and the fix.
+ * Server configuration read from the environment once at start (docs/server.md,
+ * "Configuration"). Every bad value fails with a message naming the variable and the fix.
  */
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'

@@ -1,5 +1,5 @@
 /**
- * Trust-policy decisions (design.md, "Token validation and trust rules").
+ * Trust-policy decisions (docs/protocol.md, "Trust rules").
  *
  * Matching is exact, never by prefix or pattern:
  * - repository: compared case-insensitively, because GitHub names are (GitHub will not create

@@ -1,11 +1,12 @@
 /**
- * Verifies GitHub Actions OIDC tokens (design.md, "Token validation and trust rules").
+ * Verifies GitHub Actions OIDC tokens (docs/protocol.md, "How a GitHub OIDC token is validated").
  *
  * Order of checks, cheapest and least trusting first: shape and size (400 invalid_request),
  * then, from the still unverified header and payload, the issuer (our own tokens first, then
  * the pinned list) and `alg` (exactly RS256), then the key by `kid` from the issuer's
- * discovered JWKS (never from the header's jwk/jku/x5u/x5c), then jose's signature and time
- * checks, then our stricter audience rule and the GitHub claims (all 401 invalid_token).
+ * discovered JWKS (never from the header's jwk/jku/x5u/x5c), then the signature (checked by
+ * node:crypto, rs256.ts) and jose's time and claim checks, then our stricter audience rule and
+ * the GitHub claims (all 401 invalid_token, but 400 for a NUL or lone surrogate in a claim).
  *
  * Key-fetch failures (issuer down, timeout, bad document) are `invalid_token` with
  * `retryable: true`: the server may answer 503 for those so that clients retry.
