@@ -1,8 +1,9 @@
 /**
  * Response schemas and documentation of every route, keyed by "METHOD /path". openapi.ts
- * attaches them to the routes as they are registered (onRoute), so the OpenAPI document is
- * generated from the routes' own schemas: request schemas stay in the route modules,
- * responses live here. A route without an entry fails the OpenAPI tests.
+ * adds them in @fastify/swagger's `transform`, when the OpenAPI document is generated, to
+ * each route's own request schema; the routes Fastify compiles never carry them. Request
+ * schemas stay in the route modules, responses live here. A route without an entry fails
+ * the OpenAPI tests.
  */
 
 const string = { type: 'string' } as const
