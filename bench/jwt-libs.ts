@@ -26,11 +26,7 @@ async function main(): Promise<void> {
     const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
     const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
     const joseSign = (): Promise<string> =>
-      new SignJWT({ ...claims, jti: randomUUID() })
-        .setProtectedHeader({ alg, kid: 'k1' })
-        .setIssuedAt()
-        .setExpirationTime('15m')
-        .sign(privateKey)
+      new SignJWT({ ...claims, jti: randomUUID() }).setProtectedHeader({ alg, kid: 'k1' }).setIssuedAt().setExpirationTime('15m').sign(privateKey)
     const fastSigner = createSigner({ key: privatePem, algorithm: alg, expiresIn: 900_000, kid: 'k1' })
     const fastSign = (): string => fastSigner({ ...claims, jti: randomUUID() })
     const token = await joseSign()

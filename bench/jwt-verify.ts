@@ -23,7 +23,9 @@ async function main(): Promise<void> {
     const { payload } = await jwtVerify(token, key)
     console.log(`node ${process.version}, ${seconds} s per figure, RSA 2048`)
     await opRate('jose SignJWT RS256 (issuer side)', seconds, () => issuer.mint({ audience }))
-    await opRate('jose SignJWT RS256 (bare)', seconds, () => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: issuer.keyId }).sign((issuer as unknown as { privateKey: CryptoKey }).privateKey))
+    await opRate('jose SignJWT RS256 (bare)', seconds, () =>
+      new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: issuer.keyId }).sign((issuer as unknown as { privateKey: CryptoKey }).privateKey)
+    )
     await opRate('jose jwtVerify RS256 (bare, key in hand)', seconds, () => jwtVerify(token, key, { algorithms: ['RS256'], audience }))
     await opRate('OidcVerifier.verify (full path, cached JWKS)', seconds, () => verifier.verify(token, audience))
     await opRate('OidcVerifier.verify refusing an untrusted iss', seconds, () => verifier.verify(untrusted, audience).catch(() => undefined))

@@ -100,7 +100,11 @@ async function main(): Promise<void> {
     { label: 'Node 20', path: await nodePath('node20') }
   ]
   const machine = describeMachine(Object.fromEntries(runtimes.map((r) => [r.label, r.path])))
-  console.log(`federate bench (${args.quick ? 'quick' : 'full'}) on ${machine.nproc} cores, ${machine.cpuModel}, ${Object.entries(machine.node).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+  console.log(
+    `federate bench (${args.quick ? 'quick' : 'full'}) on ${machine.nproc} cores, ${machine.cpuModel}, ${Object.entries(machine.node)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`
+  )
   const table = new ResultTable()
   const notes: string[] = []
   // Other work on the machine skews every figure; keep the load average beside the results.
@@ -139,7 +143,9 @@ async function main(): Promise<void> {
   const misses = table.misses()
   console.log(misses.length ? `targets missed: ${misses.map((r) => `${r.section} ${r.metric}`).join('; ')}` : 'every target holds')
   for (const note of notes) console.log(`\n${note}`)
-  console.log(`bench took ${minutes.toFixed(1)} min; 1-min load average during the run: median ${load.median.toFixed(1)}, max ${load.max.toFixed(1)} on ${machine.nproc} cores`)
+  console.log(
+    `bench took ${minutes.toFixed(1)} min; 1-min load average during the run: median ${load.median.toFixed(1)}, max ${load.max.toFixed(1)} on ${machine.nproc} cores`
+  )
   if (args.write) {
     const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url))
     writeFileSync(file, resultsMarkdown(machine, table, args.quick, minutes, load, notes))
@@ -212,7 +218,10 @@ function resultsMarkdown(machine: Machine, table: ResultTable, quick: boolean, m
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`npm run bench${quick ? ' -- --quick' : ''}\` (${minutes.toFixed(1)} min).`,
     '',
     `Machine: ${machine.nproc} cores (nproc), ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; ` +
-      Object.entries(machine.node).map(([k, v]) => `${k}: ${v}`).join(', ') + '. ' +
+      Object.entries(machine.node)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ') +
+      '. ' +
       `1-minute load average during the run: median ${load.median.toFixed(1)}, max ${load.max.toFixed(1)} ` +
       `(${load.median > machine.nproc ? 'the machine was shared with other work: absolute figures are pessimistic, the same-run ratios less so' : 'quiet machine'}).`,
     '',

@@ -48,16 +48,18 @@ async function withTsconfig(tsconfig, build) {
 }
 
 async function bundleOne(outRoot, [folder, file, entry, tsconfig]) {
-  const { code, assets } = await withTsconfig(tsconfig, () => ncc(join(root, entry), {
-    minify: true,
-    sourceMap: false,
-    quiet: true,
-    cache: false,
-    // Types are checked by `npm run typecheck`; a type error elsewhere in the repo must not block bundling.
-    transpileOnly: true,
-    // Paths in the output are relative to the repository, never the build machine.
-    filterAssetBase: root
-  }))
+  const { code, assets } = await withTsconfig(tsconfig, () =>
+    ncc(join(root, entry), {
+      minify: true,
+      sourceMap: false,
+      quiet: true,
+      cache: false,
+      // Types are checked by `npm run typecheck`; a type error elsewhere in the repo must not block bundling.
+      transpileOnly: true,
+      // Paths in the output are relative to the repository, never the build machine.
+      filterAssetBase: root
+    })
+  )
   const dir = join(outRoot, folder)
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, file), code)

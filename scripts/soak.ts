@@ -111,26 +111,36 @@ async function run(cluster: Cluster): Promise<void> {
 
   // Mixed traffic: weights roughly what CI jobs do (federate and exchange dominate).
   const ops: Array<[string, number, (t: Tenant) => Promise<Answer>]> = [
-    ['federate', 25, async (t) => {
-      const a = await call(pick(), 'POST', '/v1/identity/federate', { token: await oidc(t.identity, 'federate') })
-      if (a.status < 300) {
-        t.workspaceUrl = a.body.data.url
-        t.workspaceToken = a.body.data.token
+    [
+      'federate',
+      25,
+      async (t) => {
+        const a = await call(pick(), 'POST', '/v1/identity/federate', { token: await oidc(t.identity, 'federate') })
+        if (a.status < 300) {
+          t.workspaceUrl = a.body.data.url
+          t.workspaceToken = a.body.data.token
+        }
+        return a
       }
-      return a
-    }],
+    ],
     ['federate-new', 3, async () => call(pick(), 'POST', '/v1/identity/federate', { token: await oidc(repo(`soak-new-${fresh++}`), 'federate') })],
-    ['exchange-bootstrap', 15, async (t) => {
-      const a = await call(pick(), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await oidc(t.identity, 'agents') } })
-      if (a.status < 300) t.accessToken = a.body.access_token
-      return a
-    }],
-    ['exchange-agent', 15, async (t) =>
-      call(pick(), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await oidc(t.identity, 'agents'), agentId: t.agentId } })],
+    [
+      'exchange-bootstrap',
+      15,
+      async (t) => {
+        const a = await call(pick(), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await oidc(t.identity, 'agents') } })
+        if (a.status < 300) t.accessToken = a.body.access_token
+        return a
+      }
+    ],
+    [
+      'exchange-agent',
+      15,
+      async (t) => call(pick(), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await oidc(t.identity, 'agents'), agentId: t.agentId } })
+    ],
     ['register-again', 10, async (t) => call(pick(), 'POST', '/api/v1/agents', { token: t.accessToken, body: { name: t.agentName } })],
     ['introspect', 10, async (t) => admin(pick(), 'POST', '/api/v1/oauth/introspect', { token: t.accessToken })],
-    ['workspace', 12, async (t) =>
-      t.workspaceUrl ? call(pick(), 'GET', new URL(t.workspaceUrl).pathname, { token: t.workspaceToken }) : call(pick(), 'GET', '/healthz')],
+    ['workspace', 12, async (t) => (t.workspaceUrl ? call(pick(), 'GET', new URL(t.workspaceUrl).pathname, { token: t.workspaceToken }) : call(pick(), 'GET', '/healthz'))],
     ['jwks', 5, async () => call(pick(), 'GET', '/.well-known/jwks.json')],
     ['healthz', 5, async () => call(pick(), 'GET', '/healthz')]
   ]
@@ -146,12 +156,14 @@ async function run(cluster: Cluster): Promise<void> {
   const rss = () => cluster.instances.map((i) => rssMiB(i.process.pid))
   // Warm-up (JIT, pools) before the first RSS reading.
   const warmupEnd = Date.now() + Math.min(10_000, durationMs / 6)
-  await Promise.all(Array.from({ length: workers }, async (_, w) => {
-    for (let i = 0; Date.now() < warmupEnd; i++) {
-      const t = tenants[(w + i) % tenants.length]!
-      await chooseOp()[1](t)
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; Date.now() < warmupEnd; i++) {
+        const t = tenants[(w + i) % tenants.length]!
+        await chooseOp()[1](t)
+      }
+    })
+  )
   const rssStart = rss()
   const rssMax = [...rssStart]
   const started = Date.now()
@@ -163,14 +175,16 @@ async function run(cluster: Cluster): Promise<void> {
     process.stdout.write(`  ${elapsed} s: ${count} requests, 5xx ${fivexx}, RSS ${rss().join(' / ')} MiB\n`)
   }, 30_000)
 
-  await Promise.all(Array.from({ length: workers }, async (_, w) => {
-    for (let i = 0; Date.now() < deadline; i++) {
-      const t = tenants[(w * 7 + i) % tenants.length]!
-      const [name, fn] = chooseOp()
-      const t0 = performance.now()
-      record(name, t0, await fn(t))
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; Date.now() < deadline; i++) {
+        const t = tenants[(w * 7 + i) % tenants.length]!
+        const [name, fn] = chooseOp()
+        const t0 = performance.now()
+        record(name, t0, await fn(t))
+      }
+    })
+  )
   clearInterval(sampler)
   const elapsedMs = Date.now() - started
   const rssEnd = rss()
@@ -182,7 +196,10 @@ async function run(cluster: Cluster): Promise<void> {
   const ms = (v: number) => `${v.toFixed(1)} ms`
   const lines = [
     `soak: ${count} requests in ${(elapsedMs / 1000).toFixed(0)} s (${(count / (elapsedMs / 1000)).toFixed(0)}/s), ${workers} workers, 3 instances on PostgreSQL`,
-    `  statuses: ${[...statuses].sort(([a], [b]) => a - b).map(([s, c]) => `${s === 0 ? 'network error' : s}: ${c}`).join(', ')}`,
+    `  statuses: ${[...statuses]
+      .sort(([a], [b]) => a - b)
+      .map(([s, c]) => `${s === 0 ? 'network error' : s}: ${c}`)
+      .join(', ')}`,
     `  operations: ${[...byOp].map(([op, c]) => `${op} ${c}`).join(', ')}`,
     `  5xx: ${fivexx}, connection errors: ${network}`,
     `  latency: p50 ${ms(percentile(sorted, 50))}, p95 ${ms(percentile(sorted, 95))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted[sorted.length - 1] ?? NaN)}`,

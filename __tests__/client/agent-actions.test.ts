@@ -101,7 +101,11 @@ describe('register-agent', () => {
     expect(keys).toHaveLength(2)
     expect(keys[0]).toBe(keys[1])
     expect(world.rec.outputs.created).toBe('false')
-    expect(world.rec.infos.some((line) => /registering agent release-bot@acme.io .*: attempt 1 of 5 failed \(the server failed with 503 \(unavailable: database restarting\)\)/.test(line))).toBe(true)
+    expect(
+      world.rec.infos.some((line) =>
+        /registering agent release-bot@acme.io .*: attempt 1 of 5 failed \(the server failed with 503 \(unavailable: database restarting\)\)/.test(line)
+      )
+    ).toBe(true)
   })
 
   it('only warns when the bootstrap token cannot be revoked', async () => {
@@ -128,7 +132,9 @@ describe('register-agent', () => {
       .post('/api/v1/oauth/revoke')
       .reply(200, {})
     await runRegisterAgent(deps({ 'agent-name': 'release-bot@acme.io' }))
-    expect(world.rec.failed).toMatch(/^register-agent: registering agent release-bot@acme.io at https:\/\/idp.example.test\/api\/v1\/agents: the server refused it with 409 \(agent_exists: name taken\)/)
+    expect(world.rec.failed).toMatch(
+      /^register-agent: registering agent release-bot@acme.io at https:\/\/idp.example.test\/api\/v1\/agents: the server refused it with 409 \(agent_exists: name taken\)/
+    )
     expect(world.rec.failed).toMatch(/The name 'release-bot@acme.io' is already registered by another repository. Choose another 'agent-name'./)
     // The bootstrap token is revoked even when registration fails.
     expect(world.rec.infos).toContain('Revoked the bootstrap token.')
@@ -264,10 +270,19 @@ describe('dry-run', () => {
   it("sets allowed=false and fails with the real run's message when the exchange would be refused", async () => {
     nock(API)
       .post('/api/v1/oidc/explain', (body) => !('agentId' in body))
-      .reply(200, { allowed: false, code: 'branch_not_permitted', reason: 'policy allows branch main, token ref is refs/heads/dev', policyId: 'pol-1', claim: 'ref', claims: {} })
+      .reply(200, {
+        allowed: false,
+        code: 'branch_not_permitted',
+        reason: 'policy allows branch main, token ref is refs/heads/dev',
+        policyId: 'pol-1',
+        claim: 'ref',
+        claims: {}
+      })
     await runRegisterAgent(deps({ 'agent-name': 'bot@acme.io', 'dry-run': 'true' }))
     expect(world.rec.outputs).toEqual({ allowed: 'false' })
-    expect(world.rec.failed).toMatch(/dry run: the exchange would be refused: policy allows branch main, token ref is refs\/heads\/dev \(closest policy pol-1, differs in claim ref\)/)
+    expect(world.rec.failed).toMatch(
+      /dry run: the exchange would be refused: policy allows branch main, token ref is refs\/heads\/dev \(closest policy pol-1, differs in claim ref\)/
+    )
     expect(world.rec.failed).toMatch(/A trust policy matches acme\/widgets but not ref refs\/heads\/dev/)
     expect(world.summaries[0]).toMatch(/❌ register-agent: dry run: the exchange would be refused \(branch_not_permitted\)/)
   })

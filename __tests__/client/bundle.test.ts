@@ -58,7 +58,9 @@ describe('bundles', () => {
   it('fails on invalid inputs with one ::error:: line and exit code 1', async () => {
     const { code, stdout } = await runNode(join(root, 'dist/issue-token/index.js'), { 'INPUT_API-URL': 'http://idp.example.com', 'INPUT_AGENT-ID': 'x' })
     expect(code).toBe(1)
-    expect(stdout.trim().split('\n')).toEqual([expect.stringMatching(/^::error::issue-token: Invalid inputs:%0A- Input 'api-url' must use https.*%0A- Input 'agent-id' must be an agent id/)])
+    expect(stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^::error::issue-token: Invalid inputs:%0A- Input 'api-url' must use https.*%0A- Input 'agent-id' must be an agent id/)
+    ])
   })
 
   it('says the release is broken when dist/vendor is missing', async () => {
@@ -68,7 +70,9 @@ describe('bundles', () => {
       for (const file of ['index.js', 'package.json']) await copyFile(join(root, 'dist/federate', file), join(dir, 'dist/federate', file))
       const { code, stdout } = await runNode(join(dir, 'dist/federate/index.js'), { 'INPUT_API-URL': 'https://db.example.com' })
       expect(code).toBe(1)
-      expect(stdout).toMatch(/^::error::federate: loading the action runtime \(dist\/vendor\/index.js\): Cannot find module .*%0AThis is unexpected: .*Pin the action to a release tag/m)
+      expect(stdout).toMatch(
+        /^::error::federate: loading the action runtime \(dist\/vendor\/index.js\): Cannot find module .*%0AThis is unexpected: .*Pin the action to a release tag/m
+      )
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

@@ -29,7 +29,9 @@ function deps(inputs: Record<string, string>, env?: Record<string, string | unde
 }
 
 async function issueFailsWith(status: number, body: unknown, headers: Record<string, string> = {}): Promise<string> {
-  nock(API).post('/api/v1/oidc/token').reply(status, body as Record<string, unknown>, headers)
+  nock(API)
+    .post('/api/v1/oidc/token')
+    .reply(status, body as Record<string, unknown>, headers)
   await runIssueToken(deps({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '1' }))
   expect(world.rec.calls.filter(([m]) => m === 'setFailed')).toHaveLength(1)
   expect(world.rec.outputs).toEqual({})
@@ -41,7 +43,9 @@ const WHO = /repository acme\/widgets, ref refs\/heads\/dev, event push, audienc
 describe('each server error code has its fix', () => {
   it('trust_policy_violation: names repository, ref, audience and shows the policy to create', async () => {
     const message = await issueFailsWith(403, { error: 'trust_policy_violation', error_description: 'no trust policy matches' })
-    expect(message).toMatch(/^issue-token: exchanging the GitHub OIDC token at https:\/\/idp.example.test\/api\/v1\/oidc\/token for agent .*: the server refused it with 403 \(trust_policy_violation: no trust policy matches\)\n/)
+    expect(message).toMatch(
+      /^issue-token: exchanging the GitHub OIDC token at https:\/\/idp.example.test\/api\/v1\/oidc\/token for agent .*: the server refused it with 403 \(trust_policy_violation: no trust policy matches\)\n/
+    )
     expect(message).toMatch(new RegExp(`No trust policy on https://idp.example.test matches acme/widgets and agent ${AGENT_ID} \\(${WHO.source}\\)`))
     expect(message).toContain(`POST /api/v1/oidc/trust-policies {"provider":"github","repository":"acme/widgets","branch":"dev","agentId":"${AGENT_ID}"}`)
     expect(world.summaries[0]).toMatch(/❌ issue-token: refused by the server \(trust_policy_violation\)/)
@@ -130,7 +134,9 @@ describe('nothing to talk to', () => {
   it('an unreachable server: retried max-attempts times, then says how long it tried and what to check', async () => {
     const port = await closedPort()
     await runIssueToken(deps({ 'api-url': `http://127.0.0.1:${port}`, 'agent-id': AGENT_ID, 'max-attempts': '3' }))
-    expect(world.rec.failed).toMatch(new RegExp(`gave up after 3 attempts in 2\\.3 s \\(max-attempts is 3\\); last error: could not connect to http://127.0.0.1:${port} \\(ECONNREFUSED\\)`))
+    expect(world.rec.failed).toMatch(
+      new RegExp(`gave up after 3 attempts in 2\\.3 s \\(max-attempts is 3\\); last error: could not connect to http://127.0.0.1:${port} \\(ECONNREFUSED\\)`)
+    )
     expect(world.rec.failed).toMatch(/Check that api-url \(http:\/\/127.0.0.1:\d+\/\) is right and reachable from the runner/)
     expect(world.rec.infos.filter((line) => /attempt \d of 3 failed/.test(line))).toHaveLength(2)
   })
@@ -138,7 +144,9 @@ describe('nothing to talk to', () => {
   it('no id-token permission: says to add permissions: id-token: write', async () => {
     const env = stepEnv({ 'api-url': API, 'agent-id': AGENT_ID })
     await runIssueToken(deps({}, env))
-    expect(world.rec.failed).toMatch(/^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): this job cannot request a GitHub OIDC token \(ACTIONS_ID_TOKEN_REQUEST_URL is not set\)\nAdd `permissions: id-token: write` to the job/)
+    expect(world.rec.failed).toMatch(
+      /^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): this job cannot request a GitHub OIDC token \(ACTIONS_ID_TOKEN_REQUEST_URL is not set\)\nAdd `permissions: id-token: write` to the job/
+    )
     expect(world.summaries[0]).toMatch(/No OIDC token was minted/)
   })
 
@@ -149,7 +157,9 @@ describe('nothing to talk to', () => {
     } finally {
       world.issuer.failRunnerRequests = { count: 0, status: 500 }
     }
-    expect(world.rec.failed).toMatch(/^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 2 attempts in 0.8 s \(max-attempts is 2\); last error: the runner's OIDC token endpoint failed: Failed to get ID Token. Error Code : 500 Error Message: injected failure\n/)
+    expect(world.rec.failed).toMatch(
+      /^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 2 attempts in 0.8 s \(max-attempts is 2\); last error: the runner's OIDC token endpoint failed: Failed to get ID Token. Error Code : 500 Error Message: injected failure\n/
+    )
     expect(world.rec.failed).toMatch(/The runner could not mint an OIDC token/)
   })
 })
@@ -160,7 +170,9 @@ describe('a runner token endpoint that never answers', () => {
     hanging.core.getIDToken = () => new Promise<string>(() => undefined)
     world.rec = hanging
     await runIssueToken({ ...deps({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '1', 'timeout-seconds': '1' }) })
-    expect(world.rec.failed).toMatch(/requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 1 attempt .*the runner's OIDC token endpoint did not answer within 1 s/)
+    expect(world.rec.failed).toMatch(
+      /requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 1 attempt .*the runner's OIDC token endpoint did not answer within 1 s/
+    )
   })
 })
 
@@ -169,15 +181,15 @@ describe('invalid inputs', () => {
     const env = stepEnv({ 'api-url': 'http://idp.example.com', 'agent-id': 'nope', ttl: '0' }, world.issuer)
     const minted = world.issuer.issuedByRunner.length
     await runIssueToken(deps({}, env))
-    expect(world.rec.failed).toMatch(/^issue-token: Invalid inputs:\n- Input 'api-url' must use https.*\n- Input 'agent-id' must be an agent id.*\n- Input 'ttl' must be a positive whole number/)
+    expect(world.rec.failed).toMatch(
+      /^issue-token: Invalid inputs:\n- Input 'api-url' must use https.*\n- Input 'agent-id' must be an agent id.*\n- Input 'ttl' must be a positive whole number/
+    )
     expect(world.issuer.issuedByRunner.length).toBe(minted)
     expect(world.summaries[0]).toMatch(/❌ issue-token: invalid inputs/)
   })
 
   it('without an injected core: prints ::error:: and sets exit code 1 without loading @actions/core', async () => {
-    const { stdout } = await captureStdout(() =>
-      runFederate({ env: stepEnv({}), writeSummary: async () => undefined })
-    )
+    const { stdout } = await captureStdout(() => runFederate({ env: stepEnv({}), writeSummary: async () => undefined }))
     expect(process.exitCode).toBe(1)
     process.exitCode = 0
     expect(stdout).toBe("::error::federate: Input 'api-url' is required: set it to the server's base URL, e.g. `api-url: https://idp.example.com`.\n")

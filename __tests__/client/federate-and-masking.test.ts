@@ -81,7 +81,7 @@ describe('federate', () => {
     expect(world.summaries[0]).not.toContain(WORKSPACE_TOKEN)
   })
 
-  it("reports created=false on a later run (200) and says it reused the workspace", async () => {
+  it('reports created=false on a later run (200) and says it reused the workspace', async () => {
     nock(API).post('/v1/identity/federate').reply(200, workspace(false))
     await runFederate(deps({}))
     expect(world.rec.outputs.created).toBe('false')

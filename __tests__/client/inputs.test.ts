@@ -1,12 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { ActionError } from '../../shared/client/errors'
-import {
-  endpoint,
-  parseFederateInputs,
-  parseIssueTokenInputs,
-  parseRegisterAgentInputs,
-  type Env
-} from '../../shared/client/inputs'
+import { endpoint, parseFederateInputs, parseIssueTokenInputs, parseRegisterAgentInputs, type Env } from '../../shared/client/inputs'
 import { stepEnv } from './helpers'
 
 const AGENT_ID = '0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30'
@@ -55,7 +49,7 @@ describe('audience', () => {
     expect(parseFederateInputs(stepEnv({ 'api-url': 'https://db.example.com' })).audience).toBe('persql')
   })
 
-  it("defaults to the origin of api-url for the agent actions (not its path)", () => {
+  it('defaults to the origin of api-url for the agent actions (not its path)', () => {
     const register = parseRegisterAgentInputs(stepEnv({ 'api-url': 'https://idp.example.com:8443/base/', 'agent-name': 'bot@acme.io' }))
     expect(register.audience).toBe('https://idp.example.com:8443')
     const issue = parseIssueTokenInputs(stepEnv({ 'api-url': 'http://127.0.0.1:8080', 'agent-id': AGENT_ID }))
@@ -97,9 +91,7 @@ describe('issue-token inputs', () => {
   const base = { 'api-url': 'https://idp.example.com', 'agent-id': AGENT_ID }
 
   it('requires agent-id and says where it comes from', () => {
-    expect(problem(parseIssueTokenInputs, { 'api-url': 'https://idp.example.com' })).toMatch(
-      /Input 'agent-id' is required: pass the id that register-agent printed/
-    )
+    expect(problem(parseIssueTokenInputs, { 'api-url': 'https://idp.example.com' })).toMatch(/Input 'agent-id' is required: pass the id that register-agent printed/)
   })
 
   it('refuses an agent-id that is not a UUID', () => {

@@ -102,7 +102,9 @@ describe('proxies', () => {
     const { code, stdout } = await runBundle({ HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, NODE_EXTRA_CA_CERTS: '', 'INPUT_MAX-ATTEMPTS': '3' })
     expect(code).toBe(1)
     expect(connects).toEqual(['idp.example.test:443'])
-    expect(stdout).toMatch(/::error::issue-token: exchanging .*the TLS certificate of https:\/\/idp.example.test is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE|::error::issue-token: exchanging .*the TLS certificate of https:\/\/idp.example.test is not trusted \(/)
+    expect(stdout).toMatch(
+      /::error::issue-token: exchanging .*the TLS certificate of https:\/\/idp.example.test is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE|::error::issue-token: exchanging .*the TLS certificate of https:\/\/idp.example.test is not trusted \(/
+    )
     expect(stdout).toMatch(/NODE_EXTRA_CA_CERTS/)
   })
 

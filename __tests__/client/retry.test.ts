@@ -10,11 +10,17 @@ function attemptsOf(failures: Array<ActionError | Error>, policy: RetryPolicy) {
   const clock = fakeClock(0)
   const log: string[] = []
   let calls = 0
-  const promise = retrying('exchanging', policy, clock, (line) => log.push(line), async () => {
-    const failure = failures[calls++]
-    if (failure) throw failure
-    return 'ok'
-  })
+  const promise = retrying(
+    'exchanging',
+    policy,
+    clock,
+    (line) => log.push(line),
+    async () => {
+      const failure = failures[calls++]
+      if (failure) throw failure
+      return 'ok'
+    }
+  )
   return { promise, clock, log, calls: () => calls }
 }
 
@@ -81,12 +87,18 @@ describe('retrying', () => {
     const clock = fakeClock(0)
     const timeouts: number[] = []
     let n = 0
-    await retrying('x', { maxAttempts: 3, budgetMs: 90_000 }, clock, () => undefined, async (attempt) => {
-      timeouts.push(attempt.timeoutMs)
-      clock.advance(attempt.timeoutMs)
-      if (++n < 3) throw transient()
-      return 'ok'
-    })
+    await retrying(
+      'x',
+      { maxAttempts: 3, budgetMs: 90_000 },
+      clock,
+      () => undefined,
+      async (attempt) => {
+        timeouts.push(attempt.timeoutMs)
+        clock.advance(attempt.timeoutMs)
+        if (++n < 3) throw transient()
+        return 'ok'
+      }
+    )
     // 30 s cap; then half of what is left (a retry must fit); the last attempt takes all that is left.
     expect(timeouts).toEqual([30_000, (90_000 - 30_000 - 750) / 2, 90_000 - 30_000 - 750 - 29_625 - 1500])
   })
@@ -94,11 +106,17 @@ describe('retrying', () => {
   it('leaves room for a retry after a hang when timeout-seconds is small (36 s)', async () => {
     const clock = fakeClock(0)
     const timeouts: number[] = []
-    const run = retrying('x', { maxAttempts: 5, budgetMs: 36_000, configuredSeconds: 36 }, clock, () => undefined, async (attempt) => {
-      timeouts.push(attempt.timeoutMs)
-      clock.advance(attempt.timeoutMs) // the server never answers
-      throw new ActionError('timeout', 'no answer from https://idp.example.com within 1 s', { retryable: true })
-    })
+    const run = retrying(
+      'x',
+      { maxAttempts: 5, budgetMs: 36_000, configuredSeconds: 36 },
+      clock,
+      () => undefined,
+      async (attempt) => {
+        timeouts.push(attempt.timeoutMs)
+        clock.advance(attempt.timeoutMs) // the server never answers
+        throw new ActionError('timeout', 'no answer from https://idp.example.com within 1 s', { retryable: true })
+      }
+    )
     const error = (await run.catch((e: unknown) => e)) as ActionError
     expect(timeouts.length).toBeGreaterThanOrEqual(2)
     expect(timeouts[0]).toBe(18_000)

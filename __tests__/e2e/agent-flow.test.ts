@@ -74,7 +74,10 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
     const job = await world.job(identity, { debug: true })
     const run = await job.run({ uses: './register-agent', with: { 'api-url': world.apiUrl, 'agent-name': 'debug@acme.example' } })
     failureMessage(run)
-    const debugLog = run.log.split('\n').filter((line) => line.startsWith('##[debug]')).join('\n')
+    const debugLog = run.log
+      .split('\n')
+      .filter((line) => line.startsWith('##[debug]'))
+      .join('\n')
     for (const claim of [`repo:${identity.repository}:ref:refs/heads/release`, identity.repository, 'refs/heads/release', '.github/workflows/ci.yml'])
       expect(debugLog).toContain(claim)
     // The afterEach leak check covers the debug lines too.

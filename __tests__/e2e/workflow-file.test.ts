@@ -83,7 +83,10 @@ describe('e2e: .github/workflows/e2e.yml on the local runner', () => {
     const secrets = [
       ...labelled('OIDC token', issuer.issuedByRunner),
       ...labelled('masked value', masked),
-      ...labelled('secret output', results.flatMap((result) => SECRET_OUTPUTS.map((name) => result.outputs[name])))
+      ...labelled(
+        'secret output',
+        results.flatMap((result) => SECRET_OUTPUTS.map((name) => result.outputs[name]))
+      )
     ]
     expect(issuer.issuedByRunner.length).toBeGreaterThan(5)
     // The workflow keeps its (masked) admin token in GITHUB_ENV for later steps, on purpose.

@@ -176,11 +176,7 @@ export function summaryText(run: StepResult): string {
 }
 
 /** Calls the server as the holder of a bearer token would. */
-export async function bearerCall(
-  url: string,
-  token: string,
-  init: { method?: string; body?: unknown } = {}
-): Promise<{ status: number; body: unknown }> {
+export async function bearerCall(url: string, token: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: unknown }> {
   const response = await fetch(url, {
     method: init.method ?? 'GET',
     headers: {

@@ -23,7 +23,11 @@ describe('faults: the federate bundle against a faulty server', () => {
     expect(run.errors).toEqual([])
     expect(run.outcome).toBe('success')
     expect(run.outputs.created).toBe('true')
-    expect(faulty().requestsTo(FEDERATE).map((r) => r.fault)).toEqual(['status', 'status', 'proxy'])
+    expect(
+      faulty()
+        .requestsTo(FEDERATE)
+        .map((r) => r.fault)
+    ).toEqual(['status', 'status', 'proxy'])
     expect(run.log).toMatch(/attempt 1 of 5 failed .*503.*retrying/)
     expectWithinBound(run, TIMEOUT)
   })
@@ -32,7 +36,9 @@ describe('faults: the federate bundle against a faulty server', () => {
     faulty().plan(FEDERATE, [faults.rateLimited(2)])
     const run = await federate()
     expect(run.outcome).toBe('success')
-    const times = faulty().requestsTo(FEDERATE).map((r) => r.at)
+    const times = faulty()
+      .requestsTo(FEDERATE)
+      .map((r) => r.at)
     expect(times).toHaveLength(2)
     // The wait is at least what the server asked for (the upper side is only the step bound).
     expect(gaps(times)[0]).toBeGreaterThanOrEqual(1900)

@@ -23,7 +23,11 @@ describe('faults: a connection reset mid-response', () => {
     const run = await federate()
     expect(run.errors).toEqual([])
     expect(run.outcome).toBe('success')
-    expect(faulty().requestsTo(FEDERATE).map((r) => r.fault)).toEqual(['reset', 'proxy'])
+    expect(
+      faulty()
+        .requestsTo(FEDERATE)
+        .map((r) => r.fault)
+    ).toEqual(['reset', 'proxy'])
     expectWithinBound(run, TIMEOUT)
   })
 
@@ -37,5 +41,4 @@ describe('faults: a connection reset mid-response', () => {
     expect(run.outputs.token ?? '').toBe('')
     expectWithinBound(run, TIMEOUT)
   })
-
 })

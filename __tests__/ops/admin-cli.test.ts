@@ -116,7 +116,10 @@ describe('federate-admin against a server process', () => {
     expect(tail.stdout).toMatch(/credential\.revoke/)
 
     const forAgent = await cli(['audit', 'tail', '--agent', agentId, '--json'])
-    const events = forAgent.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const events = forAgent.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(events.every((e: { identityId: string }) => e.identityId === agentId)).toBe(true)
     expect(events.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['agent.register', 'token.exchange', 'credential.revoke']))
     // Oldest first, like `tail`.
@@ -130,7 +133,10 @@ describe('federate-admin against a server process', () => {
     expect(denied.status).toBe(403)
     const followed = await following
     expect(followed.code).toBe(0)
-    const seen = followed.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const seen = followed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     const denials = seen.filter((e: { repository: string }) => e.repository === 'evil/repo')
     expect(denials).toHaveLength(1)
     expect(denials[0].detail).toMatchObject({ outcome: 'denied', code: 'trust_policy_violation' })
@@ -230,7 +236,9 @@ describe('federate-admin against a server process', () => {
     // No confirmation asked (stdin is not a terminal here): it runs and says what happened.
     const rotated = await cli(['keys', 'rotate', '--emergency'])
     expect(rotated).toMatchObject({ code: 0, stderr: '' })
-    const [, kid] = /^emergency rotation: new signing key (\S+) signs every new token now; the previous keys left the JWKS and every token they signed no longer works/.exec(rotated.stdout)!
+    const [, kid] = /^emergency rotation: new signing key (\S+) signs every new token now; the previous keys left the JWKS and every token they signed no longer works/.exec(
+      rotated.stdout
+    )!
     expect(before).not.toContain(kid)
 
     const jwks = (await ops.call('GET', '/.well-known/jwks.json')).body.keys.map((k: { kid: string }) => k.kid)
@@ -298,9 +306,7 @@ describe('federate-admin against a server process', () => {
       const url = `http://127.0.0.1:${(html.address() as AddressInfo).port}`
       const wrong = await cli(['policy', 'list'], { env: { FEDERATE_URL: url } })
       expect(wrong.code).toBe(3)
-      expect(wrong.stderr).toBe(
-        `federate-admin: ${url} answered GET /api/v1/oidc/trust-policies with HTTP 200 (text/html), not the federate admin API; check FEDERATE_URL\n`
-      )
+      expect(wrong.stderr).toBe(`federate-admin: ${url} answered GET /api/v1/oidc/trust-policies with HTTP 200 (text/html), not the federate admin API; check FEDERATE_URL\n`)
     } finally {
       await new Promise((r) => html.close(r))
     }

@@ -42,7 +42,12 @@ function tableRows(header: string): string[][] {
   const rows: string[][] = []
   for (const line of DOC.slice(start).split('\n').slice(2)) {
     if (!line.startsWith('|')) break
-    rows.push(line.split('|').slice(1, -1).map((cell) => cell.trim()))
+    rows.push(
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim())
+    )
   }
   return rows
 }

@@ -86,11 +86,7 @@ export interface CliResult {
 }
 
 /** Runs the admin CLI as its own process (node + tsx), the way `npm run admin --` does. */
-export function runCli(
-  args: string[],
-  env: Record<string, string | undefined>,
-  options: { stdin?: string; entry?: 'node' | 'npm' | 'npx' } = {}
-): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string | undefined>, options: { stdin?: string; entry?: 'node' | 'npm' | 'npx' } = {}): Promise<CliResult> {
   const childEnv: Record<string, string> = {}
   for (const [key, value] of Object.entries({ ...process.env, NODE_OPTIONS: undefined, ...env })) {
     if (value !== undefined) childEnv[key] = value
@@ -146,14 +142,12 @@ export async function fullFlow(ops: Ops): Promise<void> {
   must(await exchange(ACME, { agentId: '00000000-0000-4000-8000-000000000000' }), 404)
 
   const bootstrap = must(await exchange(ACME), 200).body.access_token as string
-  const register = (name: string, token = bootstrap): Promise<Answer> =>
-    ops.call('POST', '/api/v1/agents', { token, body: { name, description: 'flow' } })
+  const register = (name: string, token = bootstrap): Promise<Answer> => ops.call('POST', '/api/v1/agents', { token, body: { name, description: 'flow' } })
   const agent = must(await register('flow-bot@acme.example'), 201).body
   must(await register('flow-bot@acme.example'), 200)
   must(await ops.call('POST', '/api/v1/agents', { body: { name: 'x@acme.example' } }), 401)
   // Idempotency-Key: a replay answers the first response; another body with the key is a 422.
-  const keyed = (name: string): Promise<Answer> =>
-    ops.call('POST', '/api/v1/agents', { token: bootstrap, headers: { 'idempotency-key': 'flow-key-1' }, body: { name } })
+  const keyed = (name: string): Promise<Answer> => ops.call('POST', '/api/v1/agents', { token: bootstrap, headers: { 'idempotency-key': 'flow-key-1' }, body: { name } })
   must(await keyed('keyed@acme.example'), 201)
   must(await keyed('keyed@acme.example'), 201)
   must(await keyed('other-keyed@acme.example'), 422)

@@ -62,9 +62,7 @@ describe('scale: three instances on one PostgreSQL', () => {
     const bootstrap = await exchange(0, identity)
     expect(bootstrap.status).toBe(200)
     const name = `race-${identity.repositoryId}@scale.example`
-    const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => call(at(i), 'POST', '/api/v1/agents', { token: bootstrap.body.access_token, body: { name } }))
-    )
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => call(at(i), 'POST', '/api/v1/agents', { token: bootstrap.body.access_token, body: { name } })))
     expect(results.filter((r) => r.status === 201)).toHaveLength(1)
     expect(results.filter((r) => r.status === 200)).toHaveLength(49)
     expect(new Set(results.map((r) => r.body.agentId)).size).toBe(1)
@@ -137,9 +135,7 @@ describe('scale: three instances on one PostgreSQL', () => {
     await policy(other)
     const over = 12
     const tokens = await Promise.all(Array.from({ length: RATE_BURST + over }, () => cluster.mint(limited, 'agents')))
-    const results = await Promise.all(
-      tokens.map((token, i) => call(at(i), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token } }))
-    )
+    const results = await Promise.all(tokens.map((token, i) => call(at(i), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token } })))
     // One bucket for the repository, not one per instance (three per-instance buckets would allow all).
     expect(results.filter((r) => r.status === 200).length).toBe(RATE_BURST)
     const refused = results.filter((r) => r.status === 429)

@@ -215,5 +215,4 @@ export async function call(
   }
 }
 
-export const admin = (base: string, method: string, path: string, body?: unknown): Promise<Answer> =>
-  call(base, method, path, { token: ADMIN_TOKEN, body })
+export const admin = (base: string, method: string, path: string, body?: unknown): Promise<Answer> => call(base, method, path, { token: ADMIN_TOKEN, body })

@@ -14,7 +14,6 @@ import { ADMIN_TOKEN, admin, call, freePort, repo } from './cluster'
 import { checkConsistency, emptyAcked, type Acked } from './consistency'
 import { UNLIMITED_REGISTRATIONS, startLoad, untilAcknowledged } from './load'
 
-
 describe('crash safety on the embedded database', () => {
   let issuer: LocalOidcIssuer
   let dataDir: string
@@ -64,7 +63,10 @@ describe('crash safety on the embedded database', () => {
       const stats = await load.stop()
       expect(stats.ok).toBeGreaterThanOrEqual(20)
       expect(stats.other).toEqual({})
-      if (process.env.SCALE_VERBOSE) console.log(`kill -9 under load: ${JSON.stringify(stats)}; acknowledged so far ${acked.workspaces.length} federations, ${acked.credentials.length} exchanges, ${acked.agents.length} registrations`)
+      if (process.env.SCALE_VERBOSE)
+        console.log(
+          `kill -9 under load: ${JSON.stringify(stats)}; acknowledged so far ${acked.workspaces.length} federations, ${acked.credentials.length} exchanges, ${acked.agents.length} registrations`
+        )
 
       // Cold open of what the killed process left on disk, before any server touches it.
       const db = await openPglite(dataDir)
@@ -83,7 +85,10 @@ describe('crash safety on the embedded database', () => {
       expect((await call(url, 'GET', '/.well-known/jwks.json')).body).toEqual(jwksBefore)
       const last = acked.workspaces[acked.workspaces.length - 1]!
       const again = await call(url, 'POST', '/v1/identity/federate', {
-        token: await issuer.mint({ audience: 'persql', claims: githubClaims({ repository: `scale/any-${last.repositoryId}`, repositoryId: last.repositoryId, ownerId: '7777' }) })
+        token: await issuer.mint({
+          audience: 'persql',
+          claims: githubClaims({ repository: `scale/any-${last.repositoryId}`, repositoryId: last.repositoryId, ownerId: '7777' })
+        })
       })
       expect(again.status).toBe(200)
       expect(again.body.data.namespace).toBe(last.namespace)

@@ -47,7 +47,10 @@ describe('crash safety on PostgreSQL (3 instances)', () => {
       expect(stats.ok).toBeGreaterThanOrEqual(40)
       // Only the dead instance failed, and only by not answering: no 5xx from the living.
       expect(stats.other).toEqual({})
-      if (process.env.SCALE_VERBOSE) console.log(`kill -9 under load: ${JSON.stringify(stats)}; acknowledged so far ${acked.workspaces.length} federations, ${acked.credentials.length} exchanges, ${acked.agents.length} registrations`)
+      if (process.env.SCALE_VERBOSE)
+        console.log(
+          `kill -9 under load: ${JSON.stringify(stats)}; acknowledged so far ${acked.workspaces.length} federations, ${acked.credentials.length} exchanges, ${acked.agents.length} registrations`
+        )
 
       await cluster.restart(victim)
       const restarted = cluster.instances[victim]!.url

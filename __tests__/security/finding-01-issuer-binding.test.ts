@@ -127,10 +127,11 @@ describe('finding 1: identities are bound to their issuer', () => {
 describe('finding 1: rows from before the binding', () => {
   const legacy = async () => {
     const db = await openPglite()
-    await migrate(db, MIGRATIONS.filter((m) => m.version <= 4))
-    await db.query(
-      "INSERT INTO trust_policies (id, provider, repository, created_at) VALUES ('7d3f6c2a-1b4e-4f5a-8c9d-0e1f2a3b4c5d', 'github', 'acme/old', now())"
+    await migrate(
+      db,
+      MIGRATIONS.filter((m) => m.version <= 4)
     )
+    await db.query("INSERT INTO trust_policies (id, provider, repository, created_at) VALUES ('7d3f6c2a-1b4e-4f5a-8c9d-0e1f2a3b4c5d', 'github', 'acme/old', now())")
     await db.query(
       "INSERT INTO agents (id, name, repository, repository_id, created_at) VALUES ('8e4a7d3b-2c5f-4a6b-9d0e-1f2a3b4c5d6e', 'old@acme.example', 'acme/old', '1', now())"
     )

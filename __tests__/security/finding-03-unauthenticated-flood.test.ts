@@ -18,10 +18,7 @@ function garbageToken(i: number): string {
 }
 
 async function auditRows(server: TestServer, action: string): Promise<Array<{ detail: Record<string, unknown> }>> {
-  const { rows } = await server.context.store.db.query<{ detail: Record<string, unknown> | string }>(
-    'SELECT detail FROM audit_events WHERE action = $1',
-    [action]
-  )
+  const { rows } = await server.context.store.db.query<{ detail: Record<string, unknown> | string }>('SELECT detail FROM audit_events WHERE action = $1', [action])
   return rows.map((row) => ({ detail: typeof row.detail === 'string' ? JSON.parse(row.detail) : row.detail }))
 }
 
@@ -72,8 +69,7 @@ describe('finding 3: failures before verification are limited per client address
   })
   afterAll(() => server.close())
 
-  const garbage = (i: number, headers?: Record<string, string>) =>
-    c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: garbageToken(i) }, headers })
+  const garbage = (i: number, headers?: Record<string, string>) => c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: garbageToken(i) }, headers })
 
   it('verified requests are never counted', async () => {
     for (let i = 0; i < 8; i++) expect((await c.exchange(ACME)).status).toBe(200)
@@ -118,8 +114,7 @@ describe('finding 3: TRUST_PROXY', () => {
   afterAll(() => server.close())
 
   it('limits each client the trusted proxy reports, not the proxy', async () => {
-    const from = (address: string) =>
-      c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: garbageToken(1) }, headers: { 'x-forwarded-for': address } })
+    const from = (address: string) => c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: garbageToken(1) }, headers: { 'x-forwarded-for': address } })
     expect((await from('203.0.113.1')).status).toBe(401)
     expect((await from('203.0.113.1')).status).toBe(401)
     expect((await from('203.0.113.1')).status).toBe(429)

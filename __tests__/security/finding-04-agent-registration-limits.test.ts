@@ -17,8 +17,7 @@ describe('finding 4: agent registration limits and case-insensitive names', () =
   })
   afterAll(() => server.close())
 
-  const register = async (name: string, identity = ACME) =>
-    c.api('POST', '/api/v1/agents', { token: await c.bootstrap(identity), body: { name } })
+  const register = async (name: string, identity = ACME) => c.api('POST', '/api/v1/agents', { token: await c.bootstrap(identity), body: { name } })
 
   it('compares names case-insensitively: the same repository gets its agent back', async () => {
     const first = await register('deploy@acme.example')

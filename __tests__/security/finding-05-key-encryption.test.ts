@@ -24,8 +24,7 @@ interface KeyRow {
   private_jwk: Record<string, unknown> | string | null
 }
 
-const parsed = (value: KeyRow['private_jwk']): Record<string, unknown> | null =>
-  typeof value === 'string' ? (JSON.parse(value) as Record<string, unknown>) : value
+const parsed = (value: KeyRow['private_jwk']): Record<string, unknown> | null => (typeof value === 'string' ? (JSON.parse(value) as Record<string, unknown>) : value)
 
 /** The signing_keys rows of a stopped server's embedded database. */
 async function keyRows(dataDir: string): Promise<KeyRow[]> {
@@ -68,8 +67,7 @@ describe('finding 5: private signing keys encrypted at rest', () => {
     let dataDir: string
     let kid: string
 
-    const start = (env: Record<string, string | undefined>): Promise<ServerProcess> =>
-      startServerProcess({ issuerUrl: issuer.url, dataDir, env: { ADMIN_TOKEN, ...env } })
+    const start = (env: Record<string, string | undefined>): Promise<ServerProcess> => startServerProcess({ issuerUrl: issuer.url, dataDir, env: { ADMIN_TOKEN, ...env } })
     const startFailure = async (env: Record<string, string | undefined>): Promise<string> => {
       try {
         const server = await start(env)

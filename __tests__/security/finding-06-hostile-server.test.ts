@@ -69,8 +69,10 @@ function hostileHeader(field: string): string {
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): Handler => (_req, res) =>
-  void res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
+const json =
+  (status: number, body: unknown, headers: Record<string, string> = {}): Handler =>
+  (_req, res) =>
+    void res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
 
 let server: Server
 let apiUrl: string
@@ -289,7 +291,9 @@ describe('finding 6: a hostile server cannot print workflow commands into the lo
     ['register-agent', { 'agent-name': 'bot@acme.example' }],
     ['issue-token', { 'agent-id': AGENT_ID }]
   ] as const)('%s dry run: hostile reason, code, claim and policyId of a refusal', async (action, inputs) => {
-    routes['POST /api/v1/oidc/explain'] = [json(200, { allowed: false, reason: hostile('reason'), code: hostile('code'), claim: hostile('claim'), policyId: hostile('policyId') })]
+    routes['POST /api/v1/oidc/explain'] = [
+      json(200, { allowed: false, reason: hostile('reason'), code: hostile('code'), claim: hostile('claim'), policyId: hostile('policyId') })
+    ]
     const { core, outputs } = runnerCore()
     const run = action === 'register-agent' ? runRegisterAgent : runIssueToken
     await run(deps(core, { 'api-url': apiUrl, 'dry-run': 'true', ...inputs }))
@@ -308,9 +312,7 @@ describe('finding 6: a hostile server cannot print workflow commands into the lo
 
   it('answers that are not the API: a hostile HTML title, content type and redirect location', async () => {
     const title = '##[add-mask]PWNED-title\n::warning::PWNED-title-lf'
-    routes['POST /v1/identity/federate'] = [
-      (_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><head><title>${title}</title></head></html>`)
-    ]
+    routes['POST /v1/identity/federate'] = [(_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><head><title>${title}</title></head></html>`)]
     await runFederate(deps(runnerCore().core, { 'api-url': apiUrl }))
     routes['POST /v1/identity/federate'] = [(_req, res) => void res.writeHead(404, { 'content-type': hostileHeader('content-type') }).end('nope')]
     await runFederate(deps(runnerCore().core, { 'api-url': apiUrl }))
@@ -359,7 +361,15 @@ describe('finding 6: server text is neutralised where it enters the client', () 
   function rawSession(): { session: Session; printed: () => string[]; outputs: Record<string, string> } {
     const rec = recordingCore()
     const session = new Session(
-      { core: rec.core, http: createHttpTransport(), sleep: world.clock.sleep, now: world.clock.now, random: world.clock.random, env: {}, writeSummary: async () => undefined },
+      {
+        core: rec.core,
+        http: createHttpTransport(),
+        sleep: world.clock.sleep,
+        now: world.clock.now,
+        random: world.clock.random,
+        env: {},
+        writeSummary: async () => undefined
+      },
       { maxAttempts: 1, timeoutSeconds: 30 }
     )
     return { session, printed: () => [...rec.infos, ...rec.warnings, ...rec.debugs], outputs: rec.outputs }
@@ -367,7 +377,15 @@ describe('finding 6: server text is neutralised where it enters the client', () 
   const tokens = { get: async () => ({ value: 'oidc', claims: {} }), claims: {}, audience: 'a' } as unknown as IdTokenSource
 
   it('the actions echo outputs neutralised (the outputs themselves stay exact)', async () => {
-    const data = { token: 'ws_token_4242', url: hostile('url'), namespace: hostile('namespace'), database: hostile('database'), identity: hostile('identity'), created: false, expiresAt: hostile('expiresAt') }
+    const data = {
+      token: 'ws_token_4242',
+      url: hostile('url'),
+      namespace: hostile('namespace'),
+      database: hostile('database'),
+      identity: hostile('identity'),
+      created: false,
+      expiresAt: hostile('expiresAt')
+    }
     routes['POST /v1/identity/federate'] = [json(200, { success: true, data })]
     routes['POST /api/v1/oidc/token'] = [json(200, { access_token: ACCESS, expires_at: hostile('expires_at'), scope: hostile('scope') })]
     routes['POST /api/v1/agents'] = [json(200, { agentId: hostile('agentId'), created: false })]
@@ -390,7 +408,9 @@ describe('finding 6: server text is neutralised where it enters the client', () 
   })
 
   it('dry run: the refusal built from a hostile explanation', async () => {
-    routes['POST /api/v1/oidc/explain'] = [json(200, { allowed: false, reason: hostile('reason'), code: hostile('code'), claim: hostile('claim'), policyId: hostile('policyId') })]
+    routes['POST /api/v1/oidc/explain'] = [
+      json(200, { allowed: false, reason: hostile('reason'), code: hostile('code'), claim: hostile('claim'), policyId: hostile('policyId') })
+    ]
     const { session } = rawSession()
     const error = (await issueTokenAction
       .execute(session, parseIssueTokenInputs(stepEnv({ 'api-url': apiUrl, 'agent-id': AGENT_ID, 'dry-run': 'true' })), tokens)

@@ -115,7 +115,7 @@ describe('finding 8 (b): NUL and unpaired surrogates in signed OIDC claims', () 
     }
   })
 
-  it('finding-08: the same in a Protocol B federate token is a 400 in Protocol B\'s envelope', async () => {
+  it("finding-08: the same in a Protocol B federate token is a 400 in Protocol B's envelope", async () => {
     for (const claim of ['ref', 'event_name', 'repository']) {
       const token = await server.issuer.mint({ audience: 'persql', claims: { ...githubClaims(ACME), [claim]: `a${NUL}b` } })
       const res = await c.api('POST', '/v1/identity/federate', { token })
@@ -131,7 +131,7 @@ describe('finding 8 (b): NUL and unpaired surrogates in signed OIDC claims', () 
   })
 })
 
-describe('finding 8 (d): Fastify\'s own errors in the protocol\'s envelope', () => {
+describe("finding 8 (d): Fastify's own errors in the protocol's envelope", () => {
   it('finding-08: bad URL encoding in a path parameter is a 400 in envelope A under /api and B under /v1', async () => {
     expectEnvelopeA(await call(server.url, 'GET', '/api/v1/agents/%E0%A4%A', { token: ADMIN_TOKEN }), 400)
     expectEnvelopeA(await call(server.url, 'GET', '/api/v1/agents/%E0%A4%A/audit', { token: ADMIN_TOKEN }), 400)

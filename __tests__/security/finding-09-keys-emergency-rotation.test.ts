@@ -25,16 +25,11 @@ describe('finding 9: emergency signing key withdrawal', () => {
   })
   afterAll(async () => server?.close())
 
-  const jwksKids = async (): Promise<string[]> =>
-    ((await api.api('GET', '/.well-known/jwks.json')).body.keys as Array<{ kid: string }>).map((k) => k.kid)
+  const jwksKids = async (): Promise<string[]> => ((await api.api('GET', '/.well-known/jwks.json')).body.keys as Array<{ kid: string }>).map((k) => k.kid)
   /** Uses an access token on an endpoint that requires one (agent registration). */
-  const useToken = async (token: string): Promise<number> =>
-    (await api.api('POST', '/api/v1/agents', { token, body: { name: `bot${++agentNames}@acme.example` } })).status
+  const useToken = async (token: string): Promise<number> => (await api.api('POST', '/api/v1/agents', { token, body: { name: `bot${++agentNames}@acme.example` } })).status
   const privateJwkOf = async (kid: string): Promise<{ status: string; private_jwk: unknown }> => {
-    const { rows } = await server.context.store.db.query<{ status: string; private_jwk: unknown }>(
-      'SELECT status, private_jwk FROM signing_keys WHERE kid = $1',
-      [kid]
-    )
+    const { rows } = await server.context.store.db.query<{ status: string; private_jwk: unknown }>('SELECT status, private_jwk FROM signing_keys WHERE kid = $1', [kid])
     return rows[0]!
   }
 

@@ -76,14 +76,17 @@ describe('finding 11: a key the issuer just added is not refused for a minute', 
     await verifier.verify(await server.issuer.mint({ audience: 'aud', issuedAt: at() }), 'aud')
     const added = await server.issuer.addKey()
     clock += 999
-    const error = await verifier
-      .verify(await server.issuer.mint({ audience: 'aud', issuedAt: at(), privateKey: added.privateKey, header: { kid: added.kid } }), 'aud')
-      .then(() => undefined, (e: unknown) => e)
+    const error = await verifier.verify(await server.issuer.mint({ audience: 'aud', issuedAt: at(), privateKey: added.privateKey, header: { kid: added.kid } }), 'aud').then(
+      () => undefined,
+      (e: unknown) => e
+    )
     expect(error).toBeInstanceOf(OidcTokenError)
     expect((error as OidcTokenError).retryable).toBe(true)
     expect((error as OidcTokenError).claim).toBe('kid')
     expect((error as OidcTokenError & { retryAfterSeconds?: number }).retryAfterSeconds).toBe(1)
     clock += 1
-    await expect(verifier.verify(await server.issuer.mint({ audience: 'aud', issuedAt: at(), privateKey: added.privateKey, header: { kid: added.kid } }), 'aud')).resolves.toBeDefined()
+    await expect(
+      verifier.verify(await server.issuer.mint({ audience: 'aud', issuedAt: at(), privateKey: added.privateKey, header: { kid: added.kid } }), 'aud')
+    ).resolves.toBeDefined()
   })
 })

@@ -29,11 +29,20 @@ async function cli(url: string, argv: string[]): Promise<{ code: number; stdout:
 
 describe('finding 12: the admin token never travels in clear to another machine', () => {
   it('finding 12: refuses an http:// FEDERATE_URL that is not loopback, before any request, and says how to fix it', async () => {
-    for (const url of ['http://203.0.113.10', 'http://203.0.113.10:8080/', 'http://idp.example.com', 'http://[2001:db8::1]:3000', 'http://10.0.0.5', 'http://localhost.example.com']) {
+    for (const url of [
+      'http://203.0.113.10',
+      'http://203.0.113.10:8080/',
+      'http://idp.example.com',
+      'http://[2001:db8::1]:3000',
+      'http://10.0.0.5',
+      'http://localhost.example.com'
+    ]) {
       const result = await cli(url, ['policy', 'list'])
       expect({ url, code: result.code, requests: result.requests }).toEqual({ url, code: 2, requests: [] })
       expect(result.stdout).toBe('')
-      expect(result.stderr).toMatch(/^federate-admin: FEDERATE_URL .* is plain http to another machine: the admin token would cross the network in clear; use https:\/\/.*, or add --insecure if you accept that knowingly\n$/)
+      expect(result.stderr).toMatch(
+        /^federate-admin: FEDERATE_URL .* is plain http to another machine: the admin token would cross the network in clear; use https:\/\/.*, or add --insecure if you accept that knowingly\n$/
+      )
       expect(result.stderr).not.toContain(ADMIN_TOKEN)
     }
     // Loopback http, and https anywhere, need no flag.

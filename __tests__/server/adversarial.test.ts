@@ -311,9 +311,7 @@ describe('branch and event', () => {
     const token = await mint({}, { ...ACME, ref: 'refs/heads/main-evil' })
     const res = await exchange(token)
     expectRefused(res, 403, 'branch_not_permitted', token)
-    expect(res.body.error_description).toBe(
-      `policy ${bootstrapPolicyId} allows branch "main" (ref "refs/heads/main") but the token's ref is "refs/heads/main-evil"`
-    )
+    expect(res.body.error_description).toBe(`policy ${bootstrapPolicyId} allows branch "main" (ref "refs/heads/main") but the token's ref is "refs/heads/main-evil"`)
   })
 
   it('33 refuses a tag named like the branch (refs/tags/main): 403 branch_not_permitted', async () => {
@@ -447,7 +445,10 @@ describe('server process logs', () => {
     const proc = await startServerProcess({ issuerUrl: issuer.url, env: { LOG_LEVEL: 'trace' } })
     try {
       const admin = { authorization: `Bearer ${proc.adminToken}` }
-      const created = await call(proc.url, 'POST', '/api/v1/oidc/trust-policies', { body: { provider: 'github', repository: ACME.repository, branch: 'main' }, headers: admin })
+      const created = await call(proc.url, 'POST', '/api/v1/oidc/trust-policies', {
+        body: { provider: 'github', repository: ACME.repository, branch: 'main' },
+        headers: admin
+      })
       expect(created.status).toBe(201)
       const valid = await issuer.mint({ audience: proc.url, claims: githubClaims(ACME) })
       const tokens = [

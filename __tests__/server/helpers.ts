@@ -21,10 +21,7 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-export async function startTestServer(
-  env: Record<string, string> = {},
-  options: { verifier?: TokenVerifier; extraIssuers?: string[] } = {}
-): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: { verifier?: TokenVerifier; extraIssuers?: string[] } = {}): Promise<TestServer> {
   const issuer = await LocalOidcIssuer.start()
   const issuers = [issuer.url, ...(options.extraIssuers ?? [])].join(',')
   // Suites send many malformed requests from one address on purpose; the per-address limit of

@@ -72,9 +72,7 @@ describe('PostgreSQL driver: several instances on one database', () => {
 
   it('concurrent first federations on both instances create one workspace, exactly one created:true', async () => {
     const token = await issuer.mint({ audience: 'persql' })
-    const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => call(instances[i % 2]!.url, 'POST', '/v1/identity/federate', { token }))
-    )
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => call(instances[i % 2]!.url, 'POST', '/v1/identity/federate', { token })))
     expect(results.every((r) => r.status === 200 || r.status === 201)).toBe(true)
     expect(results.filter((r) => r.body.data.created)).toHaveLength(1)
     expect(new Set(results.map((r) => r.body.data.namespace)).size).toBe(1)
@@ -86,9 +84,7 @@ describe('PostgreSQL driver: several instances on one database', () => {
     })
     const token = exchange.body.access_token
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        call(instances[i % 2]!.url, 'POST', '/api/v1/agents', { token, body: { name: 'race-pg@acme.example' } })
-      )
+      Array.from({ length: 20 }, (_, i) => call(instances[i % 2]!.url, 'POST', '/api/v1/agents', { token, body: { name: 'race-pg@acme.example' } }))
     )
     expect(results.filter((r) => r.status === 201)).toHaveLength(1)
     expect(results.filter((r) => r.status === 200)).toHaveLength(19)

@@ -392,9 +392,7 @@ describe('Idempotency-Key on register', () => {
 
   it('concurrent registrations of one name create one agent', async () => {
     const token = await c.bootstrap()
-    const results = await Promise.all(
-      Array.from({ length: 8 }, () => c.api('POST', '/api/v1/agents', { token, body: { name: 'race@acme.example' } }))
-    )
+    const results = await Promise.all(Array.from({ length: 8 }, () => c.api('POST', '/api/v1/agents', { token, body: { name: 'race@acme.example' } })))
     expect(results.filter((r) => r.status === 201)).toHaveLength(1)
     expect(results.filter((r) => r.status === 200)).toHaveLength(7)
     expect(new Set(results.map((r) => r.body.agentId)).size).toBe(1)

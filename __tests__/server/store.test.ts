@@ -75,9 +75,7 @@ describe('store on the embedded database', () => {
       await new Promise((resolve) => setTimeout(resolve, 50))
       return { status: 201, body: { run: runs } }
     }
-    const answers = await Promise.all(
-      Array.from({ length: 8 }, () => withIdempotency(store, 'repo:race', 'k', { a: 1 }, slowOp))
-    )
+    const answers = await Promise.all(Array.from({ length: 8 }, () => withIdempotency(store, 'repo:race', 'k', { a: 1 }, slowOp)))
     expect(runs).toBe(1)
     expect(answers).toEqual(Array.from({ length: 8 }, () => ({ status: 201, body: { run: 1 } })))
   })

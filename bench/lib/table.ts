@@ -33,7 +33,14 @@ export class ResultTable {
     const cols: Array<keyof Row | 'holds'> = ['section', 'metric', 'value', 'reference', 'ratio', 'target', 'holds']
     const cells = [cols.map(String), ...this.rows.map((r) => cols.map((c) => (c === 'holds' ? holds(r) : String(r[c as keyof Row] ?? ''))))]
     const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)))
-    return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+    return cells
+      .map((row) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()
+      )
+      .join('\n')
   }
 
   misses(): Row[] {

@@ -43,7 +43,10 @@ for (let r = 0; r < rounds; r++) {
     figures.set(name, f)
   }
 }
-for (const [name, f] of figures) console.log(`${name}: server CPU ${median(f.cpu).toFixed(2)} ms per exchange, ${median(f.rps).toFixed(0)} req/s, p99 ${median(f.p99).toFixed(0)} ms, failures ${f.bad} (runs: ${f.rps.map((x) => x.toFixed(0)).join(', ')})`)
+for (const [name, f] of figures)
+  console.log(
+    `${name}: server CPU ${median(f.cpu).toFixed(2)} ms per exchange, ${median(f.rps).toFixed(0)} req/s, p99 ${median(f.p99).toFixed(0)} ms, failures ${f.bad} (runs: ${f.rps.map((x) => x.toFixed(0)).join(', ')})`
+  )
 const [, copy] = servers[1]!
 console.log(`audit events of the agent in the copy: ${(await copy.admin.audit(agents.get(other)!)).length}`)
 for (const [, server] of servers) await server.stop()

@@ -14,8 +14,25 @@ const store = new Store(db)
 const { agent } = await store.registerAgent({ issuer: 'https://issuer.test', name: `a${randomUUID()}@b.c`, description: '', repository: 'bench/x', repositoryId: '1' })
 await store.createPolicy({ provider: 'github', repository: 'bench/x' } as never)
 await store.createPolicy({ provider: 'github', repository: 'bench/x', agentId: agent.id } as never)
-const detail = () => ({ outcome: 'issued', tokenSha256: randomUUID(), ref: 'refs/heads/main', eventName: 'push', jobWorkflowRef: 'bench/x/.github/workflows/ci.yml@refs/heads/main', scope: 'agent', policyId: randomUUID() })
-const cred = () => ({ kind: 'agent' as const, issuer: 'https://issuer.test', agentId: agent.id, scope: 'agent', repository: 'bench/x', repositoryId: '1', tokenSha256: randomUUID() + randomUUID(), expiresAt: new Date(Date.now() + 900e3) })
+const detail = () => ({
+  outcome: 'issued',
+  tokenSha256: randomUUID(),
+  ref: 'refs/heads/main',
+  eventName: 'push',
+  jobWorkflowRef: 'bench/x/.github/workflows/ci.yml@refs/heads/main',
+  scope: 'agent',
+  policyId: randomUUID()
+})
+const cred = () => ({
+  kind: 'agent' as const,
+  issuer: 'https://issuer.test',
+  agentId: agent.id,
+  scope: 'agent',
+  repository: 'bench/x',
+  repositoryId: '1',
+  tokenSha256: randomUUID() + randomUUID(),
+  expiresAt: new Date(Date.now() + 900e3)
+})
 
 const variants: Record<string, () => Promise<unknown>> = {
   'A 5 autocommit statements': async () => {
@@ -56,10 +73,15 @@ const variants: Record<string, () => Promise<unknown>> = {
   }
 }
 
-variants['D read only (C)'] = () => db.query(`SELECT a.*, (SELECT coalesce(json_agg(p ORDER BY p.created_at, p.id), '[]') FROM trust_policies p WHERE lower(p.repository) = lower($2)) AS policies FROM agents a WHERE a.id = $1`, [agent.id, 'bench/x'])
+variants['D read only (C)'] = () =>
+  db.query(
+    `SELECT a.*, (SELECT coalesce(json_agg(p ORDER BY p.created_at, p.id), '[]') FROM trust_policies p WHERE lower(p.repository) = lower($2)) AS policies FROM agents a WHERE a.id = $1`,
+    [agent.id, 'bench/x']
+  )
 variants['E getAgent only'] = () => store.getAgent(agent.id)
 variants['F SELECT 1'] = () => db.query('SELECT 1')
-variants['G audit insert only'] = () => store.audit({ action: 'token.exchange', identityId: agent.id, credentialId: randomUUID(), repository: 'bench/x', repositoryId: '1', detail: detail() })
+variants['G audit insert only'] = () =>
+  store.audit({ action: 'token.exchange', identityId: agent.id, credentialId: randomUUID(), repository: 'bench/x', repositoryId: '1', detail: detail() })
 const concurrency = Number(process.argv[2] ?? 1)
 const rounds = Number(process.argv[3] ?? 5)
 const perRound = 300
@@ -68,7 +90,11 @@ for (let r = 0; r < rounds; r++) {
   for (const [name, run] of Object.entries(variants)) {
     const start = performance.now()
     let left = perRound
-    await Promise.all(Array.from({ length: concurrency }, async () => { while (left-- > 0) await run() }))
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (left-- > 0) await run()
+      })
+    )
     if (r > 0) (results[name] ??= []).push(perRound / ((performance.now() - start) / 1000))
   }
 }

@@ -7,7 +7,7 @@ async function time(label, fn) {
   for (let i = 0; i < 200; i++) await fn(i)
   const t = performance.now()
   for (let i = 0; i < N; i++) await fn(i)
-  console.log(label.padEnd(40), ((performance.now() - t) / N * 1000).toFixed(0), 'us')
+  console.log(label.padEnd(40), (((performance.now() - t) / N) * 1000).toFixed(0), 'us')
 }
 const id = '6f1c1f2e-8b9a-4f0e-9d51-0b5a3c1e2d3f'
 await time('query no params', () => pg.query(`SELECT * FROM c WHERE id = '${id}'`))

@@ -20,9 +20,7 @@ for (const target of [10, 100, 1000, 5000]) {
     return (performance.now() - start) / 50
   }
   const all = await time(() => store.listPolicies())
-  const one = await time(() =>
-    db.query('SELECT * FROM trust_policies WHERE lower(repository) = lower($1) OR repository_id = $2 ORDER BY created_at, id', ['org7/repo7', '7'])
-  )
+  const one = await time(() => db.query('SELECT * FROM trust_policies WHERE lower(repository) = lower($1) OR repository_id = $2 ORDER BY created_at, id', ['org7/repo7', '7']))
   console.log(`${String(target).padStart(5)} policies: listPolicies ${all.toFixed(2)} ms, this repository only ${one.toFixed(2)} ms`)
 }
 await db.close()

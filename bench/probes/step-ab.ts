@@ -10,15 +10,17 @@ import { timeProcess } from '../lib/proc'
 import { median } from '../lib/stats'
 import { inputDefaults, startStepFixture, stepEnv } from '../sections/cold-start'
 
-const flag = (name: string, fallback?: string): string | undefined =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
+const flag = (name: string, fallback?: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
 const node = flag('node', process.execPath)!
 const step = flag('step', 'federate') as 'federate' | 'issue-token'
 const runs = Number(flag('runs', '10'))
 const prof = flag('prof')
 /** A module to --import first (e.g. one that prints timestamps to stderr, shown per run). */
 const preload = flag('preload')
-const variants = process.argv.slice(2).filter((a) => !a.startsWith('--')).map((a) => resolve(a))
+const variants = process.argv
+  .slice(2)
+  .filter((a) => !a.startsWith('--'))
+  .map((a) => resolve(a))
 
 const { issuer, server, agentId } = await startStepFixture('step-ab@agents.example')
 const scratch = mkdtempSync(join(tmpdir(), 'federate-step-ab-'))
@@ -34,7 +36,11 @@ try {
       const dir = join(scratch, String(n++))
       mkdirSync(dir)
       const env = stepEnv(dir, { ...inputDefaults(step), ...issuer.runnerEnv(), ...inputs })
-      const args = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-interval=100'] : []), ...(preload ? [`--import=${pathToFileURL(resolve(preload)).href}`] : []), script]
+      const args = [
+        ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-interval=100'] : []),
+        ...(preload ? [`--import=${pathToFileURL(resolve(preload)).href}`] : []),
+        script
+      ]
       const run = await timeProcess(node, args, env, dir)
       if (run.code !== 0) throw new Error(`${script}: exit ${run.code}: ${run.stdout.slice(-600)} ${run.stderr.slice(-600)}`)
       if (i > 0) times[v]!.push(run.ms)

@@ -90,7 +90,13 @@ export async function startStepFixture(agentName: string): Promise<StepFixture> 
   const claims = issuer.runnerClaims
   // issue-token needs an agent and a policy for it; set up once through the API.
   await server.admin.createTrustPolicy({ repository: claims.repository })
-  const bootstrap = await exchange(server.url, await issuer.mint({ audience: server.url, claims: githubClaims({ repository: claims.repository, repositoryId: claims.repository_id, ownerId: claims.repository_owner_id }) }))
+  const bootstrap = await exchange(
+    server.url,
+    await issuer.mint({
+      audience: server.url,
+      claims: githubClaims({ repository: claims.repository, repositoryId: claims.repository_id, ownerId: claims.repository_owner_id })
+    })
+  )
   const agentId = await registerAgent(server.url, bootstrap, agentName)
   await server.admin.createTrustPolicy({ repository: claims.repository, agentId })
   return { issuer, server, agentId }
@@ -100,7 +106,6 @@ export async function coldStart(table: ResultTable, options: ColdStartOptions): 
   const { issuer, server, agentId } = await startStepFixture('bench-cold@agents.example')
   const scratch = mkdtempSync(join(tmpdir(), 'federate-bench-step-'))
   try {
-
     let runNo = 0
     const freshDir = (): string => {
       const dir = join(scratch, String(runNo++))

@@ -111,7 +111,11 @@ async function policyCreate(c: Context): Promise<void> {
     if (value !== undefined) body[field] = value
   }
   const events = c.options.string('events')
-  if (events !== undefined) body.events = events.split(',').map((e) => e.trim()).filter(Boolean)
+  if (events !== undefined)
+    body.events = events
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
   c.options.rejectUnknown()
   const policy = await c.client.post<Json>('/api/v1/oidc/trust-policies', body)
   c.print(c.json ? `${JSON.stringify(policy, null, 2)}\n` : policyRows([policy]))
@@ -135,16 +139,7 @@ async function policyDelete(c: Context): Promise<void> {
 function credentialRows(items: Json[]): string {
   return table(
     ['credential', 'kind', 'status', 'scope', 'created', 'expires', 'last used', 'revoked'],
-    items.map((k) => [
-      str(k.id),
-      str(k.kind),
-      str(k.status),
-      str(k.scope),
-      str(k.createdAt),
-      str(k.expiresAt),
-      str(k.lastUsedAt),
-      str(k.revokedAt)
-    ])
+    items.map((k) => [str(k.id), str(k.kind), str(k.status), str(k.scope), str(k.createdAt), str(k.expiresAt), str(k.lastUsedAt), str(k.revokedAt)])
   )
 }
 
@@ -239,7 +234,10 @@ async function auditTail(c: Context): Promise<void> {
   // The server answers newest first; print oldest first, each event once.
   const seen = new Set<string>()
   const printNew = (items: Json[], max: number): void => {
-    const fresh = items.filter((e) => !seen.has(String(e.id))).slice(0, max).reverse()
+    const fresh = items
+      .filter((e) => !seen.has(String(e.id)))
+      .slice(0, max)
+      .reverse()
     for (const event of fresh) {
       seen.add(String(event.id))
       c.print(c.json ? `${JSON.stringify(event)}\n` : auditLine(event))
@@ -356,12 +354,7 @@ const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
 
 /** 127.0.0.0/8, localhost, [::1] (and ::ffff:127.x.y.z): the WHATWG URL parser has normalised the spelling. */
 function isLoopback(hostname: string): boolean {
-  return (
-    hostname === 'localhost' ||
-    hostname === '[::1]' ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) ||
-    /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(hostname)
-  )
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(hostname)
 }
 
 /**

@@ -77,20 +77,14 @@ export class AdminClient {
       parsed = JSON.parse(text)
     } catch {
       const type = response.headers.get('content-type') ?? 'no content type'
-      throw new CliError(
-        EXIT.unreachable,
-        `${this.baseUrl} answered ${method} ${path} with HTTP ${response.status} (${type}), not the federate admin API; check FEDERATE_URL`
-      )
+      throw new CliError(EXIT.unreachable, `${this.baseUrl} answered ${method} ${path} with HTTP ${response.status} (${type}), not the federate admin API; check FEDERATE_URL`)
     }
     if (response.ok) return parsed as T
     const { error, error_description: description } = (parsed ?? {}) as ErrorBody
     const code = typeof error === 'string' ? error : 'error'
     const detail = typeof description === 'string' ? description : text.slice(0, 200)
     if (response.status === 401) {
-      throw new CliError(
-        EXIT.unauthorized,
-        `the server at ${this.baseUrl} refused the admin token (401 ${code}); set FEDERATE_ADMIN_TOKEN to the server's ADMIN_TOKEN`
-      )
+      throw new CliError(EXIT.unauthorized, `the server at ${this.baseUrl} refused the admin token (401 ${code}); set FEDERATE_ADMIN_TOKEN to the server's ADMIN_TOKEN`)
     }
     if (response.status >= 500) {
       throw new CliError(EXIT.unreachable, `the server at ${this.baseUrl} failed (${response.status} ${code}: ${detail}); see its log`)

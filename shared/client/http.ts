@@ -74,10 +74,7 @@ export function createHttpTransport(userAgent = 'federate-action'): HttpTranspor
     })
     let message: { destroy(): void } | undefined
     try {
-      const response = await Promise.race([
-        client.request(request.method, request.url, request.body ?? null, { ...request.headers }),
-        hardTimeout
-      ])
+      const response = await Promise.race([client.request(request.method, request.url, request.body ?? null, { ...request.headers }), hardTimeout])
       message = response.message
       const body = await Promise.race([readWholeBody(response.message), hardTimeout])
       message = undefined

@@ -136,9 +136,7 @@ class InputReader {
   retry(): RetryInputs {
     return {
       maxAttempts: this.positiveInteger(INPUT.maxAttempts, DEFAULT_MAX_ATTEMPTS, 'how many times to try each request') ?? DEFAULT_MAX_ATTEMPTS,
-      timeoutSeconds:
-        this.positiveInteger(INPUT.timeoutSeconds, DEFAULT_TIMEOUT_SECONDS, 'the total time budget of all attempts, in seconds') ??
-        DEFAULT_TIMEOUT_SECONDS
+      timeoutSeconds: this.positiveInteger(INPUT.timeoutSeconds, DEFAULT_TIMEOUT_SECONDS, 'the total time budget of all attempts, in seconds') ?? DEFAULT_TIMEOUT_SECONDS
     }
   }
 
@@ -177,7 +175,7 @@ export function parseIssueTokenInputs(env: Env): IssueTokenInputs {
   const read = new InputReader(env)
   const apiUrl = read.apiUrl()
   const audience = read.audience(apiUrl)
-  const agentId = read.required(INPUT.agentId, "pass the id that register-agent printed, e.g. `agent-id: ${{ steps.register.outputs.agent-id }}`")
+  const agentId = read.required(INPUT.agentId, 'pass the id that register-agent printed, e.g. `agent-id: ${{ steps.register.outputs.agent-id }}`')
   if (agentId !== undefined && !UUID.test(agentId)) {
     read.problems.push(
       `Input '${INPUT.agentId}' must be an agent id (a UUID such as 0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30), got '${agentId}': use register-agent's 'agent-id' output.`

@@ -30,10 +30,7 @@ export interface IdTokenDeps {
 /** Throws the permission hint when the runner gave the job no way to ask for a token. */
 export function assertIdTokenAvailable(env: Env): void {
   if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) return
-  throw new ActionError(
-    'missing_id_token_permission',
-    'this job cannot request a GitHub OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL is not set)'
-  )
+  throw new ActionError('missing_id_token_permission', 'this job cannot request a GitHub OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL is not set)')
 }
 
 /** Reads the status out of @actions/core's getIDToken error text ("Error Code : 500"). */
@@ -41,7 +38,12 @@ function idTokenFailure(error: unknown): ActionError {
   const text = error instanceof Error ? error.message : String(error)
   const status = Number(/Error Code\s*:\s*(\d{3})/.exec(text)?.[1]) || undefined
   const retryable = status === undefined || status === 429 || status >= 500
-  const oneLine = untrusted(text.replace(/\s+/g, ' ').replace(/^Error message: /, '').trim())
+  const oneLine = untrusted(
+    text
+      .replace(/\s+/g, ' ')
+      .replace(/^Error message: /, '')
+      .trim()
+  )
   return new ActionError('id_token_unavailable', `the runner's OIDC token endpoint failed: ${oneLine}`, { cause: error, status, retryable })
 }
 
@@ -76,24 +78,30 @@ export class IdTokenSource {
   private async mintOnce(): Promise<IdToken> {
     const { core, env, clock, secrets } = this.deps
     assertIdTokenAvailable(env)
-    const value = await retrying('requesting the GitHub OIDC token', this.policy(), clock, (line) => core.info(line), async (attempt) => {
-      let timer: NodeJS.Timeout | undefined
-      // getIDToken has no timeout of its own (its HTTP client waits up to 3 minutes, and its
-      // readBody() never settles when the answer is cut off). Not unref()'d: it keeps Node alive.
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new ActionError('timeout', `the runner's OIDC token endpoint did not answer within ${Math.round(attempt.timeoutMs / 1000)} s`, { retryable: true })),
-          attempt.timeoutMs
-        )
-      })
-      try {
-        return await Promise.race([core.getIDToken(this.audience), timeout])
-      } catch (error) {
-        throw error instanceof ActionError ? error : idTokenFailure(error)
-      } finally {
-        clearTimeout(timer)
+    const value = await retrying(
+      'requesting the GitHub OIDC token',
+      this.policy(),
+      clock,
+      (line) => core.info(line),
+      async (attempt) => {
+        let timer: NodeJS.Timeout | undefined
+        // getIDToken has no timeout of its own (its HTTP client waits up to 3 minutes, and its
+        // readBody() never settles when the answer is cut off). Not unref()'d: it keeps Node alive.
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new ActionError('timeout', `the runner's OIDC token endpoint did not answer within ${Math.round(attempt.timeoutMs / 1000)} s`, { retryable: true })),
+            attempt.timeoutMs
+          )
+        })
+        try {
+          return await Promise.race([core.getIDToken(this.audience), timeout])
+        } catch (error) {
+          throw error instanceof ActionError ? error : idTokenFailure(error)
+        } finally {
+          clearTimeout(timer)
+        }
       }
-    })
+    )
     secrets.add(value)
     const claims = decodeClaims(value)
     core.debug(`GitHub OIDC token claims (write the trust policy from these):`)

@@ -86,13 +86,7 @@ function seconds(ms: number): string {
  * Runs `work` until it succeeds, fails with a non-retryable error, or attempts/budget run
  * out. `log` gets one line per failed attempt ("attempt n of N").
  */
-export async function retrying<T>(
-  what: string,
-  policy: RetryPolicy,
-  clock: RetryClock,
-  log: (line: string) => void,
-  work: (attempt: Attempt) => Promise<T>
-): Promise<T> {
+export async function retrying<T>(what: string, policy: RetryPolicy, clock: RetryClock, log: (line: string) => void, work: (attempt: Attempt) => Promise<T>): Promise<T> {
   const started = clock.now()
   const deadline = started + policy.budgetMs
   for (let number = 1; ; number++) {

@@ -77,23 +77,29 @@ export class Session {
   /** POSTs JSON with the narrow retry; returns the 2xx answer or throws with context. */
   postJson(call: JsonPost, policy: RetryPolicy = this.policy()): Promise<JsonAnswer> {
     return doing(call.what, () =>
-      retrying(call.what, policy, this.clock, (line) => this.core.info(this.secrets.scrub(line)), async (attempt) => {
-        const { headers, body } = await call.build()
-        const text = body === undefined ? undefined : JSON.stringify(body)
-        return callJson(
-          this.deps.http,
-          {
-            method: 'POST',
-            url: call.url,
-            // @actions/http-client adds Content-Length for string bodies.
-            headers: { accept: 'application/json', ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-            body: text,
-            timeoutMs: attempt.timeoutMs
-          },
-          (text) => this.secrets.scrubEcho(text),
-          this.deps.now
-        )
-      })
+      retrying(
+        call.what,
+        policy,
+        this.clock,
+        (line) => this.core.info(this.secrets.scrub(line)),
+        async (attempt) => {
+          const { headers, body } = await call.build()
+          const text = body === undefined ? undefined : JSON.stringify(body)
+          return callJson(
+            this.deps.http,
+            {
+              method: 'POST',
+              url: call.url,
+              // @actions/http-client adds Content-Length for string bodies.
+              headers: { accept: 'application/json', ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+              body: text,
+              timeoutMs: attempt.timeoutMs
+            },
+            (text) => this.secrets.scrubEcho(text),
+            this.deps.now
+          )
+        }
+      )
     )
   }
 }

@@ -35,13 +35,24 @@ function table(header: [string, string], rows: Array<[string, string]>): string 
 
 export function renderSummary(report: SummaryReport, scrub: (text: string) => string): string {
   const parts = [`### ${report.ok ? '✅' : '❌'} ${report.action}: ${untrusted(scrub(report.headline))}`]
-  if (report.result?.length) parts.push(table(['result', 'value'], report.result.map(([k, v]) => [k, scrub(v)])))
+  if (report.result?.length)
+    parts.push(
+      table(
+        ['result', 'value'],
+        report.result.map(([k, v]) => [k, scrub(v)])
+      )
+    )
   if (report.failure) {
     parts.push(`**What happened:** ${cell(scrub(report.failure.message))}`)
     if (report.failure.fix) parts.push(`**What to do:** ${cell(scrub(report.failure.fix))}`)
   }
   if (report.claims) {
-    parts.push(table(['OIDC token claim', 'value'], summaryClaimRows(report.claims, report.audience ?? '').map(([k, v]) => [k, scrub(v)])))
+    parts.push(
+      table(
+        ['OIDC token claim', 'value'],
+        summaryClaimRows(report.claims, report.audience ?? '').map(([k, v]) => [k, scrub(v)])
+      )
+    )
   } else if (!report.ok) {
     parts.push('_No OIDC token was minted, so there are no claims to show._')
   }

@@ -57,12 +57,7 @@ export function untrusted(text: string): string {
  * call, error message and summary; `untrusted` at the boundaries is the first.
  */
 export function safeLines(text: string): string {
-  return text
-    .replace(/\r\n/g, '\n')
-    .replace(CONTROL_BUT_LF, escapeControl)
-    .split('\n')
-    .map(inertLine)
-    .join('\n')
+  return text.replace(/\r\n/g, '\n').replace(CONTROL_BUT_LF, escapeControl).split('\n').map(inertLine).join('\n')
 }
 
 /**

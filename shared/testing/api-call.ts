@@ -38,4 +38,3 @@ export async function call(base: string, method: string, path: string, options: 
   }
   return { status: res.status, headers: res.headers, body: parsed, text }
 }
-

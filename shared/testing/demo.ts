@@ -151,8 +151,8 @@ async function main(): Promise<void> {
 
 async function run(cleanups: Array<() => Promise<unknown>>, jobs: LocalJob[]): Promise<void> {
   heading('federate demo: GitHub OIDC -> short-lived credentials, with no stored secret')
-  print('Everything runs on this machine: a local stand-in for GitHub\'s OIDC issuer, the')
-  print('reference server, and the committed action bundles (dist/) run the way GitHub\'s')
+  print("Everything runs on this machine: a local stand-in for GitHub's OIDC issuer, the")
+  print("reference server, and the committed action bundles (dist/) run the way GitHub's")
   print('runner runs them (separate Node 24 processes, INPUT_* variables, GITHUB_OUTPUT, masks).')
 
   heading('Setting up (what the operator does once)')
@@ -288,7 +288,10 @@ async function run(cleanups: Array<() => Promise<unknown>>, jobs: LocalJob[]): P
     ...labelled('OIDC token', issuer.issuedByRunner),
     ...labelled('masked value', masked),
     ...labelled('admin token', [server.adminToken]),
-    ...labelled('secret output', results.flatMap((result) => SECRET_OUTPUTS.map((name) => result.outputs[name])))
+    ...labelled(
+      'secret output',
+      results.flatMap((result) => SECRET_OUTPUTS.map((name) => result.outputs[name]))
+    )
   ]
   const leaks = findLeaksInAll(results, secrets, { secretOutputs: SECRET_OUTPUTS, maskedValues: masked })
   expectThat(leaks.length === 0, `secrets leaked: ${leaks.join('; ')}`)

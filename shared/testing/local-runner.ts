@@ -19,12 +19,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { nodePath, type NodeRuntime } from './node24'
 import { parseFileCommand, parseWorkflowCommand, SecretMasker } from './runner-commands'
-import {
-  evaluateCondition,
-  interpolate,
-  type ExpressionContext,
-  type ExpressionObject
-} from './runner-expressions'
+import { evaluateCondition, interpolate, type ExpressionContext, type ExpressionObject } from './runner-expressions'
 
 /** The parts of action.yml the runner reads. */
 export interface ActionDefinition {
@@ -271,10 +266,7 @@ export class LocalJob {
     const workspace = resolve(options.workspace ?? process.cwd())
     const job = new LocalJob(options, temp, workspace)
     await mkdir(join(temp, '_runner_file_commands'), { recursive: true })
-    await writeFile(
-      join(temp, 'event.json'),
-      JSON.stringify({ repository: { full_name: job.run.repository, id: Number(job.run.repositoryId) }, ref: job.run.ref })
-    )
+    await writeFile(join(temp, 'event.json'), JSON.stringify({ repository: { full_name: job.run.repository, id: Number(job.run.repositoryId) }, ref: job.run.ref }))
     return job
   }
 
@@ -392,12 +384,7 @@ export class LocalJob {
     return path
   }
 
-  private async runAction(
-    actionPath: string,
-    name: string,
-    withInputs: Record<string, string | number | boolean>,
-    stepEnv: Record<string, string>
-  ): Promise<ActionRun> {
+  private async runAction(actionPath: string, name: string, withInputs: Record<string, string | number | boolean>, stepEnv: Record<string, string>): Promise<ActionRun> {
     const definition = await readActionDefinition(actionPath)
     const inputs = this.resolveInputs(definition, withInputs, actionPath)
     const using = definition.runs.using
@@ -423,11 +410,7 @@ export class LocalJob {
   }
 
   /** Inputs as the runner computes them: given values, else defaults (expressions evaluated). */
-  private resolveInputs(
-    definition: ActionDefinition,
-    withInputs: Record<string, string | number | boolean>,
-    actionPath: string
-  ): Record<string, string> {
+  private resolveInputs(definition: ActionDefinition, withInputs: Record<string, string | number | boolean>, actionPath: string): Record<string, string> {
     const inputs: Record<string, string> = {}
     const context = this.expressionContext({}, {}, actionPath)
     for (const [key, spec] of Object.entries(definition.inputs ?? {})) {
@@ -604,32 +587,17 @@ export class LocalJob {
     return files
   }
 
-  private async runNode(
-    name: string,
-    phase: 'main' | 'post',
-    script: string,
-    runtime: NodeRuntime,
-    actionPath: string,
-    env: Record<string, string>
-  ): Promise<StepResult> {
+  private async runNode(name: string, phase: 'main' | 'post', script: string, runtime: NodeRuntime, actionPath: string, env: Record<string, string>): Promise<StepResult> {
     const node = await nodePath(runtime)
     return this.runProcess(name, phase, node, [script], actionPath, dirname(node), env, this.workspace)
   }
 
-  private async runShell(
-    name: string,
-    script: string,
-    shell: string,
-    actionPath: string,
-    env: Record<string, string>,
-    cwd: string
-  ): Promise<StepResult> {
+  private async runShell(name: string, script: string, shell: string, actionPath: string, env: Record<string, string>, cwd: string): Promise<StepResult> {
     // `node` in run: steps is the job's runtime (GitHub's images put a Node on PATH).
     const node = await nodePath(this.options.runtime ?? 'node24')
     const file = join(this.temp, `script_${randomUUID()}.sh`)
     await writeFile(file, script)
-    const [command, args] =
-      shell === 'bash' ? ['bash', ['--noprofile', '--norc', '-eo', 'pipefail', file]] : shell === 'sh' ? ['sh', ['-e', file]] : [undefined, []]
+    const [command, args] = shell === 'bash' ? ['bash', ['--noprofile', '--norc', '-eo', 'pipefail', file]] : shell === 'sh' ? ['sh', ['-e', file]] : [undefined, []]
     if (!command) throw new Error(`shell "${shell}" is not supported by the local runner`)
     return this.runProcess(name, 'main', command, args as string[], actionPath, dirname(node), env, cwd)
   }
@@ -676,8 +644,14 @@ export class LocalJob {
       signal,
       timedOut,
       outcome,
-      stdout: lines.filter((line) => line.stream === 'stdout').map((line) => line.text + '\n').join(''),
-      stderr: lines.filter((line) => line.stream === 'stderr').map((line) => line.text + '\n').join(''),
+      stdout: lines
+        .filter((line) => line.stream === 'stdout')
+        .map((line) => line.text + '\n')
+        .join(''),
+      stderr: lines
+        .filter((line) => line.stream === 'stderr')
+        .map((line) => line.text + '\n')
+        .join(''),
       outputs,
       state,
       exportedEnv,
@@ -860,10 +834,7 @@ function formatWith(inputs: Record<string, unknown> | undefined): string {
 }
 
 /** Runs one action as a one-step job (main, then its post step at job end). */
-export async function runAction(
-  step: StepRun,
-  options: JobOptions = {}
-): Promise<ActionRun & { post: StepResult | undefined; jobLog: string }> {
+export async function runAction(step: StepRun, options: JobOptions = {}): Promise<ActionRun & { post: StepResult | undefined; jobLog: string }> {
   const job = await LocalJob.start(options)
   let main: ActionRun
   try {

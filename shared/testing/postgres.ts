@@ -28,8 +28,7 @@ export function findPostgresBin(): string {
     if (existsSync(join(bin, 'postgres'))) return bin
   }
   throw new Error(
-    'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin. ' +
-      'Install them with `apt-get install postgresql` (bash .ci/run does) or set PG_BIN.'
+    'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin. ' + 'Install them with `apt-get install postgresql` (bash .ci/run does) or set PG_BIN.'
   )
 }
 
@@ -59,9 +58,7 @@ export async function startPostgres(options: { maxConnections?: number } = {}): 
     chmodSync(dir, 0o777)
     spawnSync('chown', ['postgres', dir])
   }
-  const [initCmd, initArgs] = command(join(bin, 'initdb'), [
-    '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C'
-  ])
+  const [initCmd, initArgs] = command(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C'])
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' })
   if (init.status !== 0) {
     rmSync(dir, { recursive: true, force: true })
@@ -69,14 +66,22 @@ export async function startPostgres(options: { maxConnections?: number } = {}): 
   }
   const port = await freePort()
   const [cmd, args] = command(join(bin, 'postgres'), [
-    '-D', data,
-    '-h', '127.0.0.1',
-    '-p', String(port),
-    '-k', dir,
-    '-c', `max_connections=${options.maxConnections ?? 200}`,
-    '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off'
+    '-D',
+    data,
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    `max_connections=${options.maxConnections ?? 200}`,
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off'
   ])
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''

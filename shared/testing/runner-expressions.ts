@@ -17,11 +17,7 @@ export interface ExpressionContext {
   jobSucceeded: boolean
 }
 
-type Token =
-  | { kind: 'string'; value: string }
-  | { kind: 'number'; value: number }
-  | { kind: 'word'; value: string }
-  | { kind: 'op'; value: string }
+type Token = { kind: 'string'; value: string } | { kind: 'number'; value: number } | { kind: 'word'; value: string } | { kind: 'op'; value: string }
 
 const OPERATORS = ['==', '!=', '&&', '||', '!', '(', ')', '.', '[', ']', ',']
 

@@ -17,9 +17,7 @@ export interface NamedSecret {
 
 /** Labels a list of values (e.g. `issuer.issuedByRunner`). */
 export function labelled(label: string, values: Iterable<string | undefined>): NamedSecret[] {
-  return [...values]
-    .filter((value): value is string => typeof value === 'string' && value.length >= 8)
-    .map((value, index) => ({ label: `${label} #${index + 1}`, value }))
+  return [...values].filter((value): value is string => typeof value === 'string' && value.length >= 8).map((value, index) => ({ label: `${label} #${index + 1}`, value }))
 }
 
 export interface LeakOptions {
@@ -35,11 +33,7 @@ export interface LeakOptions {
 }
 
 /** Where each secret appears unmasked in one step's output; empty when nothing leaked. */
-export function findLeaks(
-  step: StepResult,
-  secrets: NamedSecret[],
-  options: LeakOptions = {}
-): string[] {
+export function findLeaks(step: StepResult, secrets: NamedSecret[], options: LeakOptions = {}): string[] {
   const findings: string[] = []
   const allowedOutputs = new Set(options.secretOutputs ?? [])
   const masked = new Set(options.maskedValues ?? step.masks)
@@ -68,10 +62,6 @@ export function findLeaks(
 }
 
 /** findLeaks over every step of a job (main and post phases alike). */
-export function findLeaksInAll(
-  steps: StepResult[],
-  secrets: NamedSecret[],
-  options: LeakOptions = {}
-): string[] {
+export function findLeaksInAll(steps: StepResult[], secrets: NamedSecret[], options: LeakOptions = {}): string[] {
   return steps.flatMap((step) => findLeaks(step, secrets, options))
 }

@@ -125,9 +125,7 @@ async function runJob(
 ): Promise<WorkflowJobResult> {
   const spec = workflow.jobs[id] as WorkflowJob
   const needIds = [spec.needs ?? []].flat()
-  const needs: ExpressionObject = Object.fromEntries(
-    needIds.map((need) => [need, { result: previous[need]?.result ?? 'skipped', outputs: previous[need]?.outputs ?? {} }])
-  )
+  const needs: ExpressionObject = Object.fromEntries(needIds.map((need) => [need, { result: previous[need]?.result ?? 'skipped', outputs: previous[need]?.outputs ?? {} }]))
   const permissions = spec.permissions ?? workflow.permissions
   const base = { ...stringify(workflow.env), ...options.env }
   const job = await LocalJob.start({

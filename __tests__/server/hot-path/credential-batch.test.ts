@@ -28,7 +28,9 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
 
   beforeAll(async () => {
     db = await openDatabase({})
-    agentId = (await new Store(db).registerAgent({ issuer: 'https://issuer.test', name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })).agent.id
+    agentId = (
+      await new Store(db).registerAgent({ issuer: 'https://issuer.test', name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })
+    ).agent.id
   })
   afterAll(() => db.close())
 
@@ -47,7 +49,15 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
       expiresAt: new Date('2026-05-01T10:15:00Z'),
       ...overrides
     },
-    audit: { id: randomUUID(), action: 'token.exchange', identityId: agentId, workspaceId: null, repository: 'acme/batch', repositoryId: '77', detail: { outcome: 'issued', n: 1 } },
+    audit: {
+      id: randomUUID(),
+      action: 'token.exchange',
+      identityId: agentId,
+      workspaceId: null,
+      repository: 'acme/batch',
+      repositoryId: '77',
+      detail: { outcome: 'issued', n: 1 }
+    },
     touchAgentId: agentId
   })
 
@@ -107,7 +117,7 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
 
   it('stores audit details exactly, whatever characters they hold', async () => {
     const batcher = new CredentialBatcher(counting)
-    const detail = { reason: "it's $$ a \\ \"test\" $q0123456789abcdef$ ünïcödé 🚀 \n end", nested: { list: [1, null, true] } }
+    const detail = { reason: 'it\'s $$ a \\ "test" $q0123456789abcdef$ ünïcödé 🚀 \n end', nested: { list: [1, null, true] } }
     const w = write()
     w.audit.detail = detail
     await batcher.write(w)

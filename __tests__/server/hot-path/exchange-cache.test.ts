@@ -9,7 +9,10 @@ import { openDatabase } from '../../../shared/server/store/open'
 import { Store } from '../../../shared/server/store/store'
 
 describe('ExchangeInputsCache', () => {
-  const inputs = (n: number): ExchangeInputs => ({ agent: undefined, policies: [{ id: `p${n}`, provider: 'github', issuer: 'https://issuer.test', repository: 'a/b', createdAt: '' }] })
+  const inputs = (n: number): ExchangeInputs => ({
+    agent: undefined,
+    policies: [{ id: `p${n}`, provider: 'github', issuer: 'https://issuer.test', repository: 'a/b', createdAt: '' }]
+  })
 
   it('loads once per repository name and id, then serves from memory', async () => {
     const cache = new ExchangeInputsCache()
@@ -62,7 +65,13 @@ describe('Store.exchangeInputs on the embedded database', () => {
   beforeAll(async () => {
     const inner = await openDatabase({})
     // Count the exchange's read statement only.
-    db = { ...inner, kind: inner.kind, query: (sql, params) => ((reads += /to_jsonb\(a\)/.test(sql) ? 1 : 0), inner.query(sql, params)), transaction: inner.transaction, close: inner.close }
+    db = {
+      ...inner,
+      kind: inner.kind,
+      query: (sql, params) => ((reads += /to_jsonb\(a\)/.test(sql) ? 1 : 0), inner.query(sql, params)),
+      transaction: inner.transaction,
+      close: inner.close
+    }
     store = new Store(db)
   })
   afterAll(() => db.close())

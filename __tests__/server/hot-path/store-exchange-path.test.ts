@@ -75,13 +75,9 @@ describe('store: exchange hot path', () => {
   })
 
   it('writes neither row when the audit event cannot be written, nor when the credential cannot', async () => {
-    const before = await db.query<{ c: number; a: number }>(
-      'SELECT (SELECT count(*)::int FROM credentials) AS c, (SELECT count(*)::int FROM audit_events) AS a'
-    )
+    const before = await db.query<{ c: number; a: number }>('SELECT (SELECT count(*)::int FROM credentials) AS c, (SELECT count(*)::int FROM audit_events) AS a')
     const badAudit = credentialInput()
-    await expect(
-      store.createCredentialWithAudit(badAudit, { action: null as unknown as string, detail: {} })
-    ).rejects.toThrow()
+    await expect(store.createCredentialWithAudit(badAudit, { action: null as unknown as string, detail: {} })).rejects.toThrow()
     // An agent id no agent has: the credential's foreign key fails.
     const badCredential = credentialInput('00000000-0000-4000-8000-000000000000')
     await expect(store.createCredentialWithAudit(badCredential, { action: 'token.exchange' })).rejects.toThrow()
@@ -146,7 +142,11 @@ describe('store: exchange hot path', () => {
     const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'inputs@agents.example', description: 'd', repository: 'acme/widgets', repositoryId: '100' })
     await store.disableAgent(agent.id)
     const expectedAgent = await store.getAgent(agent.id)
-    for (const [repository, repositoryId] of [['ACME/widgets', '999'], ['acme/renamed', '100'], ['nobody/here', '5']] as const) {
+    for (const [repository, repositoryId] of [
+      ['ACME/widgets', '999'],
+      ['acme/renamed', '100'],
+      ['nobody/here', '5']
+    ] as const) {
       const read = await store.exchangeInputs(agent.id, ISSUER, repository, repositoryId)
       expect(read.agent).toEqual(expectedAgent)
       expect(read.policies).toEqual(await store.policiesConcerning(ISSUER, repository, repositoryId))

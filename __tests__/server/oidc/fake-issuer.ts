@@ -36,7 +36,10 @@ export class FakeIssuer {
   /** Wait this long before answering. */
   delayMs = 0
 
-  private constructor(private readonly server: Server, readonly key: SigningKey) {
+  private constructor(
+    private readonly server: Server,
+    readonly key: SigningKey
+  ) {
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
     this.published = [key.publicJwk]
   }
@@ -91,9 +94,7 @@ export class FakeIssuer {
     }
     for (const claim of options.drop ?? []) delete payload[claim]
     const key = options.key ?? this.key
-    return new SignJWT(payload)
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid, ...options.header })
-      .sign(key.privateKey)
+    return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid, ...options.header }).sign(key.privateKey)
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,14 @@ let counter = 0
 const owned = (id: string) => ({ id, repositoryId: '123456789' })
 function policy(fields: Partial<TrustPolicy> = {}): TrustPolicy {
   counter++
-  return { id: `p${counter}`, provider: 'github', issuer: 'https://token.actions.githubusercontent.com', repository: 'acme/widgets', createdAt: '2026-01-01T00:00:00.000Z', ...fields }
+  return {
+    id: `p${counter}`,
+    provider: 'github',
+    issuer: 'https://token.actions.githubusercontent.com',
+    repository: 'acme/widgets',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    ...fields
+  }
 }
 
 describe('decide: repository', () => {
@@ -118,7 +125,8 @@ describe('decide: environment and workflow', () => {
     const env = policy({ environment: 'production' })
     const decision = decide(claimsFor(), [env], undefined)
     expect(decision).toMatchObject({ allowed: false, code: 'trust_policy_violation', claim: 'environment', closestPolicyId: env.id })
-    if (!decision.allowed) expect(decision.reason).toBe(`policy ${env.id} allows environment "production" but the token has no environment (set "environment: production" on the job)`)
+    if (!decision.allowed)
+      expect(decision.reason).toBe(`policy ${env.id} allows environment "production" but the token has no environment (set "environment: production" on the job)`)
   })
 
   it('refuses another environment', () => {

@@ -18,17 +18,10 @@ beforeAll(async () => {
 })
 afterAll(() => issuer.close())
 
-const verifierFor = (target: FakeIssuer, options: Partial<VerifierOptions> = {}): OidcVerifier =>
-  new OidcVerifier({ issuers: [target.url], ...options })
+const verifierFor = (target: FakeIssuer, options: Partial<VerifierOptions> = {}): OidcVerifier => new OidcVerifier({ issuers: [target.url], ...options })
 
 /** Asserts a refusal with `code` (and `claim`), and that the message never carries the token. */
-async function expectRefused(
-  verifier: OidcVerifier,
-  token: string,
-  code: 'invalid_request' | 'invalid_token',
-  claim?: string,
-  audience = AUD
-): Promise<OidcTokenError> {
+async function expectRefused(verifier: OidcVerifier, token: string, code: 'invalid_request' | 'invalid_token', claim?: string, audience = AUD): Promise<OidcTokenError> {
   const error = await verifier.verify(token, audience).then(
     () => undefined,
     (e: unknown) => e
@@ -273,13 +266,10 @@ describe('OidcVerifier: GitHub claims', () => {
     }
   )
 
-  it('refuses a repository_owner claim outside GitHub\'s ASCII set and accepts mixed-case ASCII names (finding 13)', async () => {
+  it("refuses a repository_owner claim outside GitHub's ASCII set and accepts mixed-case ASCII names (finding 13)", async () => {
     await expectRefused(verifierFor(issuer), await issuer.mint({ claims: { repository_owner: 'acme\u212A' } }), 'invalid_token', 'repository_owner')
     await expectRefused(verifierFor(issuer), await issuer.mint({ claims: { repository_owner: 'ac/me' } }), 'invalid_token', 'repository_owner')
-    const { claims } = await verifierFor(issuer).verify(
-      await issuer.mint({ claims: { repository: 'Acme-Corp/My.Repo_name-2', repository_owner: 'Acme-Corp' } }),
-      AUD
-    )
+    const { claims } = await verifierFor(issuer).verify(await issuer.mint({ claims: { repository: 'Acme-Corp/My.Repo_name-2', repository_owner: 'Acme-Corp' } }), AUD)
     expect(claims.repository).toBe('Acme-Corp/My.Repo_name-2')
   })
 
@@ -458,7 +448,10 @@ describe('OidcVerifier: discovery and key cache', () => {
     // jose refuses to generate keys under 2048 bits, node does not.
     const short = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' })
     try {
-      fresh.published = [{ ...fresh.key.publicJwk, use: 'enc' }, { ...short, kid: fresh.key.kid, alg: 'RS256' }]
+      fresh.published = [
+        { ...fresh.key.publicJwk, use: 'enc' },
+        { ...short, kid: fresh.key.kid, alg: 'RS256' }
+      ]
       const error = await expectRefused(verifierFor(fresh), await fresh.mint(), 'invalid_token')
       expect(error.message).toMatch(/no usable RS256 key/)
     } finally {

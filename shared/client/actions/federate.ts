@@ -23,7 +23,12 @@ export const federateAction: ActionSpec<FederateInputs> = {
     core.setOutput('created', String(workspace.created))
     core.setOutput('expires-at', workspace.expiresAt)
     // The outputs above are exact; what is printed of them is the server's text, neutralised.
-    const shown = { namespace: untrusted(workspace.namespace), identity: untrusted(workspace.identity), url: untrusted(workspace.url), expiresAt: untrusted(workspace.expiresAt) }
+    const shown = {
+      namespace: untrusted(workspace.namespace),
+      identity: untrusted(workspace.identity),
+      url: untrusted(workspace.url),
+      expiresAt: untrusted(workspace.expiresAt)
+    }
     core.info(`${workspace.created ? 'Created' : 'Reusing'} workspace ${shown.namespace} for ${shown.identity}: ${shown.url} (token expires at ${shown.expiresAt})`)
     return {
       headline: workspace.created ? `workspace created for ${shown.identity}` : `fresh token for the workspace of ${shown.identity}`,

@@ -4,7 +4,7 @@
  * the real module loads child_process, dgram and @actions/io at start-up.
  */
 function unsupported(): never {
-  throw new Error('@actions/exec is not part of this action\'s bundle (core.platform.getDetails() is unsupported here)')
+  throw new Error("@actions/exec is not part of this action's bundle (core.platform.getDetails() is unsupported here)")
 }
 
 export const exec = unsupported
