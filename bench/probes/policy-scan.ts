@@ -1,6 +1,7 @@
-// Probe: what reading the trust policies costs per exchange as their number grows (embedded
-// database): listPolicies() (every policy, what the exchange does today) vs the token's
-// repository only (policiesForRepository + repository_id, as decide() needs).
+// Probe: what reading the trust policies would cost per exchange as their number grows
+// (embedded database): every policy (what the admin list reads) vs the token's repository
+// only, by name or pinned repository_id, which is what the exchange reads (the store's
+// policiesConcerning/exchangeInputs, filtered by issuer too): the case for that narrow read.
 import { randomUUID } from 'node:crypto'
 import { openDatabase } from '../../shared/server/store/open'
 import { Store } from '../../shared/server/store/store'
