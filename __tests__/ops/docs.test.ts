@@ -249,7 +249,7 @@ describe('docs/server.md', () => {
       const cwd = mkdtempSync(join(tmpdir(), 'federate-docs-pg-'))
       try {
         const context = await createContext({ config, db })
-        await context.store.createPolicy({ provider: 'github', issuer: issuer.url, repository: 'acme/backed-up' })
+        await context.store.policies.create({ provider: 'github', issuer: issuer.url, repository: 'acme/backed-up' })
         const keysBefore = context.keys.jwks()
         const [dump, restore] = commands('backup-pg')
         const env = { DATABASE_URL: pg.url, PATH: `${findPostgresBin()}:${process.env.PATH}` }
@@ -259,7 +259,7 @@ describe('docs/server.md', () => {
         const restored = await openDatabase({ databaseUrl: pg.url })
         try {
           const again = await createContext({ config, db: restored })
-          expect((await again.store.listPolicies()).map((p) => p.repository)).toEqual(['acme/backed-up'])
+          expect((await again.store.policies.list()).map((p) => p.repository)).toEqual(['acme/backed-up'])
           expect(again.keys.jwks()).toEqual(keysBefore)
         } finally {
           await restored.close()

@@ -94,7 +94,7 @@ describe('signing key rotation', () => {
     await restarted.init()
     expect(restarted.list().find((k) => k.signing)!.kid).toBe(listed.find((k) => k.signing)!.kid)
     expect(restarted.jwks().keys.map((k) => k.kid)).toEqual(listed.map((k) => k.kid))
-    expect((await server.context.store.activeSigningKeys()).map((k) => k.kid)).toEqual(listed.map((k) => k.kid))
+    expect((await server.context.store.signingKeys.active()).map((k) => k.kid)).toEqual(listed.map((k) => k.kid))
     // A retired key can never sign again: its private half is deleted, the public one kept.
     const { rows } = await server.context.store.db.query<{ status: string; public_jwk: unknown; private_jwk: unknown }>(
       'SELECT status, public_jwk, private_jwk FROM signing_keys WHERE kid <> ALL($1::text[])',

@@ -144,8 +144,8 @@ describe('finding 1: rows from before the binding', () => {
     try {
       const config = loadConfig({ OIDC_ISSUERS: 'https://token.actions.githubusercontent.com', ADMIN_TOKEN })
       const context = await createContext({ config, db })
-      expect((await context.store.listPolicies())[0]!.issuer).toBe('https://token.actions.githubusercontent.com')
-      expect((await context.store.getAgent('8e4a7d3b-2c5f-4a6b-9d0e-1f2a3b4c5d6e'))!.issuer).toBe('https://token.actions.githubusercontent.com')
+      expect((await context.store.policies.list())[0]!.issuer).toBe('https://token.actions.githubusercontent.com')
+      expect((await context.store.agents.get('8e4a7d3b-2c5f-4a6b-9d0e-1f2a3b4c5d6e'))!.issuer).toBe('https://token.actions.githubusercontent.com')
     } finally {
       await db.close()
     }

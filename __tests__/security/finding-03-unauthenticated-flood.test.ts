@@ -138,17 +138,17 @@ describe('finding 3: retention', () => {
       let now = new Date('2026-01-01T00:00:00Z')
       const store = new Store(db, () => now)
       const credential = (expiresAt: Date) =>
-        store.createCredential({ kind: 'bootstrap', issuer: 'https://issuer.test', scope: 'agents:write', repository: 'a/b', repositoryId: '1', expiresAt })
-      await store.audit({ action: 'old.event' })
+        store.credentials.create({ kind: 'bootstrap', issuer: 'https://issuer.test', scope: 'agents:write', repository: 'a/b', repositoryId: '1', expiresAt })
+      await store.audit.record({ action: 'policy.create', detail: { n: 'old' } })
       const old = await credential(new Date('2026-01-01T00:15:00Z'))
       now = new Date('2026-05-01T00:00:00Z')
-      await store.audit({ action: 'new.event' })
+      await store.audit.record({ action: 'policy.delete', detail: { n: 'new' } })
       const live = await credential(new Date('2026-05-01T00:15:00Z'))
       const deleted = await store.pruneRetention(new Date(now.getTime() - 90 * 24 * 3600 * 1000))
       expect(deleted).toEqual({ auditEvents: 1, credentials: 1 })
-      expect((await store.recentAudit()).map((e) => e.action)).toEqual(['new.event'])
-      expect(await store.getCredential(old.id)).toBeUndefined()
-      expect(await store.getCredential(live.id)).toBeDefined()
+      expect((await store.audit.recent()).map((e) => e.action)).toEqual(['policy.delete'])
+      expect(await store.credentials.get(old.id)).toBeUndefined()
+      expect(await store.credentials.get(live.id)).toBeDefined()
     } finally {
       await db.close()
     }

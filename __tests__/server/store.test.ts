@@ -40,7 +40,7 @@ describe('store on the embedded database', () => {
   })
 
   it('stores credentials without any usable secret', async () => {
-    await store.createCredential({
+    await store.credentials.create({
       kind: 'bootstrap',
       issuer: 'https://issuer.test',
       scope: 'agents:write',
@@ -63,7 +63,7 @@ describe('store on the embedded database', () => {
     const later = await withIdempotency(store, 'repo:1', 'k', { a: 2 }, op)
     expect(later).not.toEqual(first)
     now = new Date(now.getTime() + 10)
-    await store.pruneIdempotency(1)
+    await store.idempotencyKeys.prune(1)
     const { rows } = await db.query('SELECT count(*)::int AS n FROM idempotency_keys')
     expect(rows[0]).toEqual({ n: 0 })
   })
@@ -90,7 +90,7 @@ describe('store on the embedded database', () => {
   })
 
   it('takes over a claim whose server died before answering (pending for over a minute)', async () => {
-    expect(await store.claimIdempotencyKey('repo:dead', 'k', bodyHash({ a: 1 }), 86_400_000, 60_000)).toBe(true)
+    expect(await store.idempotencyKeys.claim('repo:dead', 'k', bodyHash({ a: 1 }), 86_400_000, 60_000)).toBe(true)
     now = new Date(now.getTime() + 61_000)
     const answer = await withIdempotency(store, 'repo:dead', 'k', { a: 1 }, async () => ({ status: 201, body: { mine: true } }))
     expect(answer).toEqual({ status: 201, body: { mine: true } })

@@ -11,9 +11,9 @@ import { Store } from '../../shared/server/store/store'
 
 const db = await openDatabase(process.env.PGURL ? { databaseUrl: process.env.PGURL } : process.env.MEM ? {} : { dataDir: mkdtempSync(join(tmpdir(), 'xsql-')) })
 const store = new Store(db)
-const { agent } = await store.registerAgent({ issuer: 'https://issuer.test', name: `a${randomUUID()}@b.c`, description: '', repository: 'bench/x', repositoryId: '1' })
-await store.createPolicy({ provider: 'github', repository: 'bench/x' } as never)
-await store.createPolicy({ provider: 'github', repository: 'bench/x', agentId: agent.id } as never)
+const { agent } = await store.agents.register({ issuer: 'https://issuer.test', name: `a${randomUUID()}@b.c`, description: '', repository: 'bench/x', repositoryId: '1' })
+await store.policies.create({ provider: 'github', repository: 'bench/x' } as never)
+await store.policies.create({ provider: 'github', repository: 'bench/x', agentId: agent.id } as never)
 const detail = () => ({
   outcome: 'issued',
   tokenSha256: randomUUID(),
@@ -36,18 +36,18 @@ const cred = () => ({
 
 const variants: Record<string, () => Promise<unknown>> = {
   'A 5 autocommit statements': async () => {
-    await store.getAgent(agent.id)
-    await store.listPolicies()
-    const c = await store.createCredential(cred())
-    await store.audit({ action: 'token.exchange', identityId: agent.id, credentialId: c.id, repository: 'bench/x', repositoryId: '1', detail: detail() })
+    await store.agents.get(agent.id)
+    await store.policies.list()
+    const c = await store.credentials.create(cred())
+    await store.audit.record({ action: 'token.exchange', identityId: agent.id, credentialId: c.id, repository: 'bench/x', repositoryId: '1', detail: detail() })
     await db.query('UPDATE agents SET last_used_at = now() WHERE id = $1', [agent.id])
   },
   'B tx(credential, audit) + 3 autocommit': async () => {
-    await store.getAgent(agent.id)
-    await store.listPolicies()
+    await store.agents.get(agent.id)
+    await store.policies.list()
     await store.transaction(async (tx) => {
-      const c = await tx.createCredential(cred())
-      await tx.audit({ action: 'token.exchange', identityId: agent.id, credentialId: c.id, repository: 'bench/x', repositoryId: '1', detail: detail() })
+      const c = await tx.credentials.create(cred())
+      await tx.audit.record({ action: 'token.exchange', identityId: agent.id, credentialId: c.id, repository: 'bench/x', repositoryId: '1', detail: detail() })
     })
     await db.query('UPDATE agents SET last_used_at = now() WHERE id = $1', [agent.id])
   },
@@ -78,10 +78,10 @@ variants['D read only (C)'] = () =>
     `SELECT a.*, (SELECT coalesce(json_agg(p ORDER BY p.created_at, p.id), '[]') FROM trust_policies p WHERE lower(p.repository) = lower($2)) AS policies FROM agents a WHERE a.id = $1`,
     [agent.id, 'bench/x']
   )
-variants['E getAgent only'] = () => store.getAgent(agent.id)
+variants['E getAgent only'] = () => store.agents.get(agent.id)
 variants['F SELECT 1'] = () => db.query('SELECT 1')
 variants['G audit insert only'] = () =>
-  store.audit({ action: 'token.exchange', identityId: agent.id, credentialId: randomUUID(), repository: 'bench/x', repositoryId: '1', detail: detail() })
+  store.audit.record({ action: 'token.exchange', identityId: agent.id, credentialId: randomUUID(), repository: 'bench/x', repositoryId: '1', detail: detail() })
 const concurrency = Number(process.argv[2] ?? 1)
 const rounds = Number(process.argv[3] ?? 5)
 const perRound = 300

@@ -219,7 +219,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
 
   // Expired Idempotency-Key rows are useless; drop them at start and hourly.
   let pruneTimer: NodeJS.Timeout | undefined
-  const prune = (): void => void context.store.pruneIdempotency(IDEMPOTENCY_TTL_MS).catch((err: unknown) => app.log.warn({ err }, 'idempotency prune failed'))
+  const prune = (): void => void context.store.idempotencyKeys.prune(IDEMPOTENCY_TTL_MS).catch((err: unknown) => app.log.warn({ err }, 'idempotency prune failed'))
   app.addHook('onReady', async () => {
     prune()
     pruneTimer = setInterval(prune, 60 * 60 * 1000)

@@ -64,7 +64,7 @@ export class DenialAudit {
     this.windows.set(kind, { first: denial, count: 0, from: at, to: at, tokenSha256s: [] })
     this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.windowMs).unref()
     const { kind: _kind, ...event } = denial
-    await this.store.audit(event)
+    await this.store.audit.record(event)
   }
 
   /** Writes one aggregate row per kind that had repeats, and opens a new window. */
@@ -76,7 +76,7 @@ export class DenialAudit {
     for (const window of closed.values()) {
       if (window.count === 0) continue
       const { kind: _kind, ...first } = window.first
-      await this.store.audit({
+      await this.store.audit.record({
         ...first,
         detail: {
           outcome: 'denied',

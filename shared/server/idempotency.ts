@@ -65,13 +65,13 @@ export async function withIdempotency(
   const hash = bodyHash(body)
   const waitUntil = Date.now() + WAIT_FOR_RACE_MS
   for (;;) {
-    const stored = await store.idempotentResponse(scope, key, IDEMPOTENCY_TTL_MS)
+    const stored = await store.idempotencyKeys.find(scope, key, IDEMPOTENCY_TTL_MS)
     if (stored && stored.requestSha256 !== hash) {
       throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with another request body')
     }
     if (stored && stored.status !== 0) return { status: stored.status, body: stored.response }
     // No row, or a pending one whose owner may have died: try to claim (the store takes over abandoned claims).
-    if (await store.claimIdempotencyKey(scope, key, hash, IDEMPOTENCY_TTL_MS, ABANDONED_CLAIM_MS)) {
+    if (await store.idempotencyKeys.claim(scope, key, hash, IDEMPOTENCY_TTL_MS, ABANDONED_CLAIM_MS)) {
       return runClaimed(store, scope, key, operation)
     }
     // Another request holds the key: wait for its answer (or for it to give the key up).
@@ -92,11 +92,11 @@ async function runClaimed(
   try {
     result = await operation()
   } catch (error) {
-    await store.releaseIdempotencyKey(scope, key).catch(() => undefined)
+    await store.idempotencyKeys.release(scope, key).catch(() => undefined)
     throw error
   }
-  await store.completeIdempotencyKey(scope, key, result.status, result.body)
+  await store.idempotencyKeys.complete(scope, key, result.status, result.body)
   // Answer what replays will answer (the stored JSON), byte for byte.
-  const stored = await store.idempotentResponse(scope, key, IDEMPOTENCY_TTL_MS)
+  const stored = await store.idempotencyKeys.find(scope, key, IDEMPOTENCY_TTL_MS)
   return stored ? { status: stored.status, body: stored.response } : result
 }

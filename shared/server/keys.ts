@@ -120,12 +120,12 @@ export class SigningKeys {
    * another secret) fails here: the server does not start.
    */
   async init(): Promise<void> {
-    await this.store.ensureSigningKey(() => this.generate())
-    const rows = await this.store.activeSigningKeys()
+    await this.store.signingKeys.ensureOne(() => this.generate())
+    const rows = await this.store.signingKeys.active()
     if (this.secret) {
       for (const row of rows) {
         if (isEncryptedPrivateJwk(row.privateJwk)) continue
-        await this.store.encryptSigningKey(row.kid, { ...encryptPrivateJwk(row.privateJwk, this.secret, row.kid) })
+        await this.store.signingKeys.encrypt(row.kid, { ...encryptPrivateJwk(row.privateJwk, this.secret, row.kid) })
       }
     }
     await this.reload(rows)
@@ -138,7 +138,7 @@ export class SigningKeys {
    */
   async rotate(): Promise<SigningKeyInfo> {
     const key = await this.generate()
-    await this.store.addSigningKey(key)
+    await this.store.signingKeys.add(key)
     await this.reload()
     return this.list().find((k) => k.kid === key.kid)!
   }
@@ -150,7 +150,7 @@ export class SigningKeys {
    */
   async rotateEmergency(): Promise<{ key: SigningKeyInfo; withdrawn: string[] }> {
     const key = await this.generate()
-    const withdrawn = await this.store.withdrawSigningKeys(key)
+    const withdrawn = await this.store.signingKeys.withdrawAllBut(key)
     await this.reload()
     return { key: this.list().find((k) => k.kid === key.kid)!, withdrawn }
   }
@@ -221,7 +221,7 @@ export class SigningKeys {
   private async reload(rows?: SigningKeyRow[]): Promise<void> {
     const number = ++this.reloadsStarted
     const startedAt = this.now().getTime()
-    const active = rows ?? (await this.store.activeSigningKeys())
+    const active = rows ?? (await this.store.signingKeys.active())
     const known = new Map(this.keys.map((k) => [k.kid, k]))
     const loaded: LoadedKey[] = []
     let failure: unknown
@@ -243,7 +243,7 @@ export class SigningKeys {
     const retired = loaded.filter((_, index) => (this.retiresAt(index)?.getTime() ?? Infinity) <= this.now().getTime())
     if (retired.length > 0) {
       this.keys = loaded.filter((k) => !retired.includes(k))
-      await this.store.retireSigningKeys(retired.map((k) => k.kid))
+      await this.store.signingKeys.retire(retired.map((k) => k.kid))
     }
     if (failure) throw failure
   }
@@ -268,9 +268,8 @@ export class SigningKeys {
   }
 
   async sign(payload: JWTPayload & { sub: string; jti: string; iss: string; aud: string; exp: number }): Promise<string> {
-    // In the background: sign() runs inside the request's transaction, and on the embedded
-    // database a query outside it would wait for it to end (a deadlock if awaited here).
-    // A rotation elsewhere is thus picked up by the next token after the reload.
+    // In the background: no exchange waits for a reload; a rotation on another instance is
+    // picked up by the next token after it.
     void this.refreshIfStale().catch(() => undefined)
     const key = this.keys[this.signingIndex()]
     if (!key) throw new Error('no signing key loaded; call init() first')

@@ -6,6 +6,7 @@
  */
 import { BatchQueue } from './store/batch-queue'
 import type { Queryable } from './store/db'
+import { RateLimitBucketRepository } from './store/rate-limit-buckets'
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number }
 
@@ -46,9 +47,8 @@ export class MemoryRateLimiter implements RateLimiter {
 }
 
 /**
- * The same token bucket kept in the table rate_limit_buckets and updated in one atomic
- * upsert (the row lock serializes concurrent takes on every instance). Uses the caller's
- * clock, never running backwards: an instance with a slower clock refills nothing.
+ * The same token bucket kept in the table rate_limit_buckets (store/rate-limit-buckets.ts)
+ * and updated in one atomic upsert.
  *
  * Concurrent takes share one statement (BatchQueue): n takes of one key ask the bucket for n
  * tokens at once and the first `granted` callers, in arrival order, get them. One round trip
@@ -59,12 +59,15 @@ export class DatabaseRateLimiter implements RateLimiter {
   private readonly queue: BatchQueue<string, RateDecision>
   private takes = 0
 
+  private readonly buckets: RateLimitBucketRepository
+
   constructor(
-    private readonly db: Queryable,
+    db: Queryable,
     private readonly burst: number,
     private readonly perMinute: number,
     private readonly now: () => number = Date.now
   ) {
+    this.buckets = new RateLimitBucketRepository(db)
     this.queue = new BatchQueue((keys) => this.takeAll(keys))
   }
 
@@ -79,23 +82,8 @@ export class DatabaseRateLimiter implements RateLimiter {
     const wanted = new Map<string, number>()
     for (const key of keys) wanted.set(key, (wanted.get(key) ?? 0) + 1)
     const perSecond = this.perMinute / 60
-    const refilled = 'LEAST($3::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM ($5::timestamptz - b.updated_at))) * $4::float8)'
-    // EXCLUDED.granted is min(n, floor(burst)); since refilled <= burst, min(it, floor(refilled))
-    // is min(n, floor(refilled)): what the bucket can give of the n asked for.
-    const given = `LEAST(EXCLUDED.granted, floor(${refilled}))`
-    const { rows } = await this.db.query<{ key: string; granted: number; tokens: number }>(
-      `INSERT INTO rate_limit_buckets AS b (key, tokens, updated_at, allowed, granted)
-       SELECT r.key, $3::float8 - r.g, $5::timestamptz, r.g >= 1, r.g
-       FROM (SELECT u.key, LEAST(u.n, floor($3::float8))::int AS g FROM unnest($1::text[], $2::int[]) AS u(key, n)) r
-       ON CONFLICT (key) DO UPDATE SET
-         granted = ${given}::int,
-         allowed = ${given} >= 1,
-         tokens = ${refilled} - ${given},
-         updated_at = GREATEST(b.updated_at, $5::timestamptz)
-       RETURNING key, granted, tokens`,
-      [[...wanted.keys()], [...wanted.values()], this.burst, perSecond, new Date(this.now())]
-    )
-    const left = new Map(rows.map((row) => [row.key, { granted: Number(row.granted), tokens: Number(row.tokens) }]))
+    const states = await this.buckets.take([...wanted.keys()], [...wanted.values()], this.burst, perSecond, new Date(this.now()))
+    const left = new Map(states.map((state) => [state.key, state]))
     return keys.map((key) => {
       const bucket = left.get(key)!
       if (bucket.granted > 0) {
@@ -109,7 +97,6 @@ export class DatabaseRateLimiter implements RateLimiter {
   /** Deletes buckets untouched for longer than a full refill takes; returns how many. */
   async prune(): Promise<number> {
     const fullAfterMs = (this.burst / this.perMinute) * 60_000
-    const { rowCount } = await this.db.query('DELETE FROM rate_limit_buckets WHERE updated_at < $1', [new Date(this.now() - fullAfterMs)])
-    return rowCount
+    return this.buckets.deleteUntouchedSince(new Date(this.now() - fullAfterMs))
   }
 }

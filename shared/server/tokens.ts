@@ -130,8 +130,8 @@ export class TokenService {
 
   /** The credential row alone, or with its audit event (and the agent's last use) in one statement. */
   private saveCredential(credential: NewCredential & { id: string }, audit?: IssuanceAudit, touchAgentId?: string): Promise<Credential> {
-    if (!audit) return this.store.createCredential(credential)
-    return this.store.createCredentialWithAudit(credential, audit({ id: credential.id, scope: credential.scope }), touchAgentId)
+    if (!audit) return this.store.credentials.create(credential)
+    return this.store.credentials.createWithAudit(credential, audit({ id: credential.id, scope: credential.scope }), touchAgentId)
   }
 
   /** Signature, issuer, audience, expiry, then the credential row and the identity. */
@@ -143,12 +143,12 @@ export class TokenService {
       const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED'
       throw new TokenRejected(expired ? 'expired' : 'signature')
     }
-    const credential = typeof claims.jti === 'string' ? await this.store.getCredential(claims.jti) : undefined
+    const credential = typeof claims.jti === 'string' ? await this.store.credentials.get(claims.jti) : undefined
     if (!credential || credential.kind === 'workspace') throw new TokenRejected('unknown_credential')
     this.checkLive(credential)
     let agent: Agent | undefined
     if (credential.agentId) {
-      agent = await this.store.getAgent(credential.agentId)
+      agent = await this.store.agents.get(credential.agentId)
       if (!agent || agent.status !== 'active') throw new TokenRejected('identity_disabled')
     }
     return { credential, claims, agent }
@@ -156,12 +156,12 @@ export class TokenService {
 
   async authenticateWorkspaceToken(token: string): Promise<AuthenticatedWorkspaceToken> {
     if (!token.startsWith(WORKSPACE_TOKEN_PREFIX)) throw new TokenRejected('malformed')
-    const credential = await this.store.credentialByHash(sha256Hex(token))
+    const credential = await this.store.credentials.byHash(sha256Hex(token))
     if (!credential || credential.kind !== 'workspace' || !credential.workspaceId) {
       throw new TokenRejected('unknown_credential')
     }
     this.checkLive(credential)
-    const workspace = await this.store.getWorkspace(credential.workspaceId)
+    const workspace = await this.store.workspaces.get(credential.workspaceId)
     if (!workspace) throw new TokenRejected('unknown_credential')
     return { credential, workspace }
   }
@@ -172,16 +172,16 @@ export class TokenService {
    */
   async findCredential(token: string): Promise<Credential | undefined> {
     if (token.startsWith(WORKSPACE_TOKEN_PREFIX)) {
-      const credential = await this.store.credentialByHash(sha256Hex(token))
+      const credential = await this.store.credentials.byHash(sha256Hex(token))
       return credential?.kind === 'workspace' ? credential : undefined
     }
     try {
       // Expired tokens may still be revoked or introspected; the signature must hold.
       const claims = await this.keys.verify(token, { issuer: this.publicUrl(), audience: this.publicUrl() })
-      return typeof claims.jti === 'string' ? await this.store.getCredential(claims.jti) : undefined
+      return typeof claims.jti === 'string' ? await this.store.credentials.get(claims.jti) : undefined
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_JWT_EXPIRED') return undefined
-      const credential = await this.store.credentialByHash(sha256Hex(token))
+      const credential = await this.store.credentials.byHash(sha256Hex(token))
       return credential && credential.kind !== 'workspace' ? credential : undefined
     }
   }

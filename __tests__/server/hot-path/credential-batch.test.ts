@@ -29,7 +29,7 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
   beforeAll(async () => {
     db = await openDatabase({})
     agentId = (
-      await new Store(db).registerAgent({ issuer: 'https://issuer.test', name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })
+      await new Store(db).agents.register({ issuer: 'https://issuer.test', name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })
     ).agent.id
   })
   afterAll(() => db.close())

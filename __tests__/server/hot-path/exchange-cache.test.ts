@@ -77,33 +77,39 @@ describe('Store.exchangeInputs on the embedded database', () => {
   afterAll(() => db.close())
 
   it('serves repeated exchanges from memory and sees every change to agents and policies at once', async () => {
-    const { agent } = await store.registerAgent({ issuer: 'https://issuer.test', name: 'cache@agents.example', description: '', repository: 'acme/cache', repositoryId: '9' })
-    const read = (): ReturnType<Store['exchangeInputs']> => store.exchangeInputs(agent.id, 'https://issuer.test', 'acme/cache', '9')
+    const { agent } = await store.agents.register({
+      issuer: 'https://issuer.test',
+      name: 'cache@agents.example',
+      description: '',
+      repository: 'acme/cache',
+      repositoryId: '9'
+    })
+    const read = (): ReturnType<Store['exchangeInputs']['read']> => store.exchangeInputs.read(agent.id, 'https://issuer.test', 'acme/cache', '9')
     expect((await read()).policies).toEqual([])
     reads = 0
     await read()
     await read()
     expect(reads).toBe(0)
 
-    const policy = await store.createPolicy({ issuer: 'https://issuer.test', provider: 'github', repository: 'acme/cache' })
+    const policy = await store.policies.create({ issuer: 'https://issuer.test', provider: 'github', repository: 'acme/cache' })
     expect((await read()).policies.map((p) => p.id)).toEqual([policy.id])
 
-    await store.disableAgent(agent.id)
+    await store.agents.disable(agent.id)
     expect((await read()).agent?.status).toBe('disabled')
 
-    await store.deletePolicy(policy.id)
+    await store.policies.delete(policy.id)
     expect((await read()).policies).toEqual([])
 
     // A write inside a transaction: seen after the commit.
     await store.transaction(async (tx) => {
-      await tx.createPolicy({ issuer: 'https://issuer.test', provider: 'github', repository: 'ACME/cache', branch: 'main' })
+      await tx.policies.create({ issuer: 'https://issuer.test', provider: 'github', repository: 'ACME/cache', branch: 'main' })
     })
     expect((await read()).policies.map((p) => p.branch)).toEqual(['main'])
 
     // A rolled-back transaction leaves no trace in the cache either.
     await expect(
       store.transaction(async (tx) => {
-        await tx.createPolicy({ issuer: 'https://issuer.test', provider: 'github', repository: 'acme/cache', branch: 'release' })
+        await tx.policies.create({ issuer: 'https://issuer.test', provider: 'github', repository: 'acme/cache', branch: 'release' })
         throw new Error('roll back')
       })
     ).rejects.toThrow('roll back')
@@ -111,9 +117,15 @@ describe('Store.exchangeInputs on the embedded database', () => {
   })
 
   it('sees a renamed repository', async () => {
-    const { agent } = await store.registerAgent({ issuer: 'https://issuer.test', name: 'renamed@agents.example', description: '', repository: 'acme/old', repositoryId: '10' })
-    expect((await store.exchangeInputs(agent.id, 'https://issuer.test', 'acme/old', '10')).agent?.repository).toBe('acme/old')
-    await store.renameAgentRepository(agent.id, 'acme/new')
-    expect((await store.exchangeInputs(agent.id, 'https://issuer.test', 'acme/new', '10')).agent?.repository).toBe('acme/new')
+    const { agent } = await store.agents.register({
+      issuer: 'https://issuer.test',
+      name: 'renamed@agents.example',
+      description: '',
+      repository: 'acme/old',
+      repositoryId: '10'
+    })
+    expect((await store.exchangeInputs.read(agent.id, 'https://issuer.test', 'acme/old', '10')).agent?.repository).toBe('acme/old')
+    await store.agents.rename(agent.id, 'acme/new')
+    expect((await store.exchangeInputs.read(agent.id, 'https://issuer.test', 'acme/new', '10')).agent?.repository).toBe('acme/new')
   })
 })

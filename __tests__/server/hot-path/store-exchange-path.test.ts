@@ -36,29 +36,29 @@ describe('store: exchange hot path', () => {
   })
 
   it('writes the credential, its audit event and the agent last use in one statement', async () => {
-    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'path@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const { agent } = await store.agents.register({ issuer: ISSUER, name: 'path@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
     expect(agent.lastUsedAt).toBeNull()
     now = new Date('2026-03-01T00:05:00Z')
     const input = credentialInput(agent.id)
-    const credential = await store.createCredentialWithAudit(
+    const credential = await store.credentials.createWithAudit(
       input,
       { action: 'token.exchange', identityId: agent.id, repository: 'acme/path', repositoryId: '4242', detail: { outcome: 'issued' } },
       agent.id
     )
     expect(credential).toMatchObject({ id: input.id, kind: 'agent', agentId: agent.id, createdAt: now, revokedAt: null })
-    expect(await store.getCredential(input.id)).toEqual(credential)
-    const events = (await store.auditForIdentity(agent.id)).filter((e) => e.credentialId === input.id)
+    expect(await store.credentials.get(input.id)).toEqual(credential)
+    const events = (await store.audit.forIdentity(agent.id)).filter((e) => e.credentialId === input.id)
     expect(events).toHaveLength(1)
     expect(events[0]).toMatchObject({ action: 'token.exchange', at: now, repository: 'acme/path', repositoryId: '4242', detail: { outcome: 'issued' } })
-    expect((await store.getAgent(agent.id))!.lastUsedAt).toEqual(now)
+    expect((await store.agents.get(agent.id))!.lastUsedAt).toEqual(now)
   })
 
   it('records the agent last use to the minute: a busy agent row is not rewritten by every exchange', async () => {
-    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'busy@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const { agent } = await store.agents.register({ issuer: ISSUER, name: 'busy@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
     const exchangeAt = async (at: string) => {
       now = new Date(at)
-      await store.createCredentialWithAudit(credentialInput(agent.id), { action: 'token.exchange', identityId: agent.id, detail: {} }, agent.id)
-      return (await store.getAgent(agent.id))!.lastUsedAt
+      await store.credentials.createWithAudit(credentialInput(agent.id), { action: 'token.exchange', identityId: agent.id, detail: {} }, agent.id)
+      return (await store.agents.get(agent.id))!.lastUsedAt
     }
     expect(await exchangeAt('2026-03-01T01:00:00Z')).toEqual(new Date('2026-03-01T01:00:00Z'))
     expect(await exchangeAt('2026-03-01T01:00:59Z')).toEqual(new Date('2026-03-01T01:00:00Z'))
@@ -66,21 +66,21 @@ describe('store: exchange hot path', () => {
   })
 
   it('leaves agents alone without touchAgentId', async () => {
-    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'untouched@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
+    const { agent } = await store.agents.register({ issuer: ISSUER, name: 'untouched@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })
     const input = credentialInput()
-    await store.createCredentialWithAudit(input, { action: 'token.exchange', detail: {} })
+    await store.credentials.createWithAudit(input, { action: 'token.exchange', detail: {} })
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE credential_id = $1', [input.id])
     expect(rows[0]!.n).toBe(1)
-    expect((await store.getAgent(agent.id))!.lastUsedAt).toBeNull()
+    expect((await store.agents.get(agent.id))!.lastUsedAt).toBeNull()
   })
 
   it('writes neither row when the audit event cannot be written, nor when the credential cannot', async () => {
     const before = await db.query<{ c: number; a: number }>('SELECT (SELECT count(*)::int FROM credentials) AS c, (SELECT count(*)::int FROM audit_events) AS a')
     const badAudit = credentialInput()
-    await expect(store.createCredentialWithAudit(badAudit, { action: null as unknown as string, detail: {} })).rejects.toThrow()
+    await expect(store.credentials.createWithAudit(badAudit, { action: null as unknown as 'token.exchange', detail: {} })).rejects.toThrow()
     // An agent id no agent has: the credential's foreign key fails.
     const badCredential = credentialInput('00000000-0000-4000-8000-000000000000')
-    await expect(store.createCredentialWithAudit(badCredential, { action: 'token.exchange' })).rejects.toThrow()
+    await expect(store.credentials.createWithAudit(badCredential, { action: 'token.exchange' })).rejects.toThrow()
     const after = await db.query('SELECT (SELECT count(*)::int FROM credentials) AS c, (SELECT count(*)::int FROM audit_events) AS a')
     expect(after.rows[0]).toEqual(before.rows[0])
   })
@@ -100,9 +100,9 @@ describe('store: exchange hot path', () => {
     }
     for (const spec of specs) {
       now = new Date(now.getTime() + 1000)
-      await store.createPolicy(spec)
+      await store.policies.create(spec)
     }
-    const all = await store.listPolicies()
+    const all = await store.policies.list()
     const claimSets: GitHubTokenClaims[] = []
     for (const repository of ['acme/widgets', 'ACME/WIDGETS', 'acme/renamed', 'nobody/here']) {
       for (const repositoryId of ['100', '999', '5']) {
@@ -115,7 +115,7 @@ describe('store: exchange hot path', () => {
     }
     let allowed = 0
     for (const claims of claimSets) {
-      const some = await store.policiesConcerning(ISSUER, claims.repository, claims.repository_id)
+      const some = await store.policies.concerning(ISSUER, claims.repository, claims.repository_id)
       expect(some.length).toBeLessThan(all.length)
       for (const agentId of [undefined, agentA, agentB]) {
         const agent = agentId ? { id: agentId, repositoryId: '100' } : undefined
@@ -129,7 +129,7 @@ describe('store: exchange hot path', () => {
 
   it('policiesConcerning matches names case-insensitively and pinned ids across renames', async () => {
     const ids = (policies: StoredPolicy[]) => policies.map((p) => `${p.repository}|${p.repositoryId ?? ''}`)
-    const found = ids(await store.policiesConcerning(ISSUER, 'ACME/widgets', '999'))
+    const found = ids(await store.policies.concerning(ISSUER, 'ACME/widgets', '999'))
     expect(found).toContain('acme/widgets|')
     expect(found).toContain('Acme/Widgets|100')
     expect(found).toContain('acme/old-name|999')
@@ -139,20 +139,20 @@ describe('store: exchange hot path', () => {
   })
 
   it('exchangeInputs reads the agent and the same policies in one statement', async () => {
-    const { agent } = await store.registerAgent({ issuer: ISSUER, name: 'inputs@agents.example', description: 'd', repository: 'acme/widgets', repositoryId: '100' })
-    await store.disableAgent(agent.id)
-    const expectedAgent = await store.getAgent(agent.id)
+    const { agent } = await store.agents.register({ issuer: ISSUER, name: 'inputs@agents.example', description: 'd', repository: 'acme/widgets', repositoryId: '100' })
+    await store.agents.disable(agent.id)
+    const expectedAgent = await store.agents.get(agent.id)
     for (const [repository, repositoryId] of [
       ['ACME/widgets', '999'],
       ['acme/renamed', '100'],
       ['nobody/here', '5']
     ] as const) {
-      const read = await store.exchangeInputs(agent.id, ISSUER, repository, repositoryId)
+      const read = await store.exchangeInputs.read(agent.id, ISSUER, repository, repositoryId)
       expect(read.agent).toEqual(expectedAgent)
-      expect(read.policies).toEqual(await store.policiesConcerning(ISSUER, repository, repositoryId))
+      expect(read.policies).toEqual(await store.policies.concerning(ISSUER, repository, repositoryId))
     }
-    expect((await store.exchangeInputs(agent.id, ISSUER, 'acme/widgets', '100')).policies.some((p) => p.events)).toBe(true)
-    expect(await store.exchangeInputs(undefined, ISSUER, 'nobody/here', '5')).toEqual({ agent: undefined, policies: [] })
-    expect((await store.exchangeInputs('00000000-0000-4000-8000-000000000000', ISSUER, 'acme/widgets', '1')).agent).toBeUndefined()
+    expect((await store.exchangeInputs.read(agent.id, ISSUER, 'acme/widgets', '100')).policies.some((p) => p.events)).toBe(true)
+    expect(await store.exchangeInputs.read(undefined, ISSUER, 'nobody/here', '5')).toEqual({ agent: undefined, policies: [] })
+    expect((await store.exchangeInputs.read('00000000-0000-4000-8000-000000000000', ISSUER, 'acme/widgets', '1')).agent).toBeUndefined()
   })
 })

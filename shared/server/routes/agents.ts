@@ -35,7 +35,7 @@ export async function accessToken(context: AppContext, request: FastifyRequest):
   if (!token) throw unauthorized('missing "Authorization: Bearer <token>" (a bootstrap token from /api/v1/oidc/token)')
   try {
     const authenticated = await context.tokens.authenticateAccessToken(token)
-    await context.store.touchCredential(authenticated.credential.id)
+    await context.store.credentials.touch(authenticated.credential.id)
     noteIdentity(request, authenticated.credential.agentId ?? `repo:${authenticated.credential.repository}`)
     return authenticated
   } catch (error) {
@@ -58,7 +58,7 @@ function sameOwner(agent: Agent, issuer: string, repositoryId: string): boolean 
  * run register-agent on every push).
  */
 async function admitNewAgent(context: AppContext, tx: Store, owner: string, issuer: string, repositoryId: string, max: number): Promise<void> {
-  if ((await tx.countAgents(issuer, repositoryId)) > max) {
+  if ((await tx.agents.countOwnedBy(issuer, repositoryId)) > max) {
     throw new ApiError(
       403,
       'agent_limit_reached',
@@ -75,8 +75,8 @@ async function admitNewAgent(context: AppContext, tx: Store, owner: string, issu
 
 /** Revokes (first revocation time wins) and audits it; the credential stops working at once. */
 async function revokeByAdmin(store: Store, credential: Credential): Promise<Credential> {
-  const revoked = (await store.revokeCredential(credential.id))!
-  await store.audit({
+  const revoked = (await store.credentials.revoke(credential.id))!
+  await store.audit.record({
     action: 'credential.revoke',
     identityId: credential.agentId ?? credential.workspaceId,
     credentialId: credential.id,
@@ -112,7 +112,7 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
       // One transaction: an agent is never stored without its registration audit event, and
       // a creation refused by the cap or the rate limit below is rolled back.
       const { agent, created } = await store.transaction(async (tx) => {
-        const registered = await tx.registerAgent({ issuer, name, description, repository, repositoryId })
+        const registered = await tx.agents.register({ issuer, name, description, repository, repositoryId })
         if (!sameOwner(registered.agent, issuer, repositoryId)) return registered // refused below, nothing written
         if (registered.created) {
           // New agents of one repository are counted one at a time: the lock is released at
@@ -121,9 +121,9 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
           await admitNewAgent(context, tx, owner, issuer, repositoryId, maxPerRepository)
         }
         if (!registered.created && registered.agent.repository !== repository) {
-          await tx.renameAgentRepository(registered.agent.id, repository)
+          await tx.agents.rename(registered.agent.id, repository)
         }
-        await tx.audit({
+        await tx.audit.record({
           action: 'agent.register',
           identityId: registered.agent.id,
           credentialId: caller.credential.id,
@@ -134,7 +134,7 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
         return registered
       })
       if (!sameOwner(agent, issuer, repositoryId)) {
-        await store.audit({
+        await store.audit.record({
           action: 'agent.register',
           identityId: agent.id,
           credentialId: caller.credential.id,
@@ -159,16 +159,16 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
   })
 
   app.get<{ Params: { id: string } }>('/api/v1/agents/:id', { onRequest: admin }, async (request) => {
-    const agent = await store.getAgent(uuidParam(request.params.id, 'agent id'))
+    const agent = await store.agents.get(uuidParam(request.params.id, 'agent id'))
     if (!agent) throw new ApiError(404, 'agent_not_found', `no agent ${request.params.id}`)
     return agentView(agent)
   })
 
   app.get<{ Params: { id: string } }>('/api/v1/agents/:id/credentials', { onRequest: admin }, async (request) => {
     const id = uuidParam(request.params.id, 'agent id')
-    if (!(await store.getAgent(id))) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
+    if (!(await store.agents.get(id))) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
     const now = context.now()
-    return { items: (await store.listAgentCredentials(id)).map((c) => credentialView(c, now)) }
+    return { items: (await store.credentials.listForAgent(id)).map((c) => credentialView(c, now)) }
   })
 
   app.post<{ Params: { id: string; credentialId: string } }>(
@@ -177,7 +177,7 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
     async (request) => {
       const id = uuidParam(request.params.id, 'agent id')
       const credentialId = uuidParam(request.params.credentialId, 'credential id')
-      const credential = await store.getCredential(credentialId)
+      const credential = await store.credentials.get(credentialId)
       if (!credential || credential.agentId !== id) throw new ApiError(404, 'not_found', `agent ${id} has no credential ${credentialId}`)
       return credentialView(await revokeByAdmin(store, credential), context.now())
     }
@@ -186,16 +186,16 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
   // Any credential, whatever its kind: a leaked bootstrap or workspace token ends now, not at its expiry.
   app.post<{ Params: { id: string } }>('/api/v1/credentials/:id/revoke', { onRequest: admin }, async (request) => {
     const id = uuidParam(request.params.id, 'credential id')
-    const credential = await store.getCredential(id)
+    const credential = await store.credentials.get(id)
     if (!credential) throw new ApiError(404, 'not_found', `no credential ${id}`)
     return credentialView(await revokeByAdmin(store, credential), context.now())
   })
 
   app.post<{ Params: { id: string } }>('/api/v1/agents/:id/disable', { onRequest: admin }, async (request) => {
     const id = uuidParam(request.params.id, 'agent id')
-    const agent = await store.disableAgent(id)
+    const agent = await store.agents.disable(id)
     if (!agent) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
-    await store.audit({
+    await store.audit.record({
       action: 'agent.disable',
       identityId: id,
       repository: agent.repository,
@@ -207,12 +207,12 @@ export const agentRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
 
   app.get<{ Params: { id: string } }>('/api/v1/agents/:id/audit', { onRequest: admin }, async (request) => {
     const id = uuidParam(request.params.id, 'agent id')
-    if (!(await store.getAgent(id))) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
-    return { items: (await store.auditForIdentity(id)).map(auditView) }
+    if (!(await store.agents.get(id))) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
+    return { items: (await store.audit.forIdentity(id)).map(auditView) }
   })
 
   // All recent events, denials without an identity included (operators debugging a policy).
   app.get('/api/v1/audit', { onRequest: admin }, async () => {
-    return { items: (await store.recentAudit()).map(auditView) }
+    return { items: (await store.audit.recent()).map(auditView) }
   })
 }

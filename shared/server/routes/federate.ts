@@ -39,7 +39,7 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
     const base = { repository: claims.repository, repositoryId: claims.repository_id }
     const decision = federateDecision(claims, config.federateEvents)
     if (!decision.allowed) {
-      await store.audit({
+      await store.audit.record({
         action: 'workspace.federate',
         ...base,
         detail: { outcome: 'denied', code: decision.code, reason: decision.reason, tokenSha256, eventName: claims.event_name }
@@ -48,7 +48,7 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
     }
     // One transaction: a crash never leaves a workspace without its token and audit event.
     const { workspace, created, issued } = await store.transaction(async (tx) => {
-      const { workspace, created } = await tx.federateWorkspace({
+      const { workspace, created } = await tx.workspaces.federate({
         ...base,
         issuer: claims.iss,
         namespace: namespaceFor(claims.iss, claims.repository, claims.repository_id),

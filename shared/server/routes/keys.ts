@@ -46,11 +46,11 @@ export const keyRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }
     async (request, reply) => {
       if (request.body?.emergency === true) {
         const { key, withdrawn } = await context.keys.rotateEmergency()
-        await context.store.audit({ action: 'signing_key.rotate', detail: { kid: key.kid, by: 'admin', emergency: true, withdrawn } })
+        await context.store.audit.record({ action: 'signing_key.rotate', detail: { kid: key.kid, by: 'admin', emergency: true, withdrawn } })
         return reply.code(201).send(key)
       }
       const key = await context.keys.rotate()
-      await context.store.audit({ action: 'signing_key.rotate', detail: { kid: key.kid, by: 'admin' } })
+      await context.store.audit.record({ action: 'signing_key.rotate', detail: { kid: key.kid, by: 'admin' } })
       return reply.code(201).send(key)
     }
   )

@@ -64,8 +64,8 @@ export const oauthRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
   app.post<{ Body: TokenBody }>('/api/v1/oauth/revoke', { schema: { body: tokenBodySchema } }, async (request, reply) => {
     const credential = await tokens.findCredential(request.body.token)
     if (credential && !credential.revokedAt) {
-      await store.revokeCredential(credential.id)
-      await store.audit({
+      await store.credentials.revoke(credential.id)
+      await store.audit.record({
         action: 'credential.revoke',
         identityId: credential.agentId,
         credentialId: credential.id,

@@ -3,6 +3,7 @@
  * the GitHub OIDC token for our audience, rate-limit per repository, and audit refusals.
  */
 import type { AppContext } from '../context'
+import type { AuditAction } from '../store/store'
 import { ApiError } from '../errors'
 import { isOidcTokenError, tokenSha256, type GitHubTokenClaims, type VerifiedToken } from '../trust'
 
@@ -61,7 +62,7 @@ export async function verifyOidc(
   context: AppContext,
   token: string,
   audience: string,
-  action: string
+  action: AuditAction
 ): Promise<VerifiedToken> {
   try {
     return await context.verifier.verify(token, audience)
@@ -90,7 +91,7 @@ export function repositoryKey(issuer: string, repositoryId: string): string {
 }
 
 /** 429 with Retry-After when the repository spent its burst. */
-export async function rateLimit(context: AppContext, claims: GitHubTokenClaims, action: string, tokenHash: string): Promise<void> {
+export async function rateLimit(context: AppContext, claims: GitHubTokenClaims, action: AuditAction, tokenHash: string): Promise<void> {
   const decision = await context.limiter.take(repositoryKey(claims.iss, claims.repository_id))
   if (decision.ok) return
   await context.denials.record({

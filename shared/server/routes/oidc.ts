@@ -23,14 +23,14 @@ function checkBody(body: ExchangeBody): void {
 }
 
 /** Verification, rate limit, agent lookup and policy decision; shared by exchange and explain. */
-async function evaluate(context: AppContext, body: ExchangeBody, action: string): Promise<Evaluated> {
+async function evaluate(context: AppContext, body: ExchangeBody, action: 'token.exchange' | 'policy.explain'): Promise<Evaluated> {
   checkBody(body)
   const verified = await verifyOidc(context, body.token, context.publicUrl(), action)
   const { claims, tokenSha256: tokenHash } = verified
   await rateLimit(context, claims, action, tokenHash)
   // One read for the agent and the policies that can concern this repository (by name or
   // pinned id), not the whole table: each statement costs a parse and plan in WASM on PGlite.
-  const { agent: found, policies } = await context.store.exchangeInputs(
+  const { agent: found, policies } = await context.store.exchangeInputs.read(
     body.agentId?.toLowerCase(),
     claims.iss,
     claims.repository,
@@ -100,7 +100,7 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
     const { claims, agent, decision } = evaluated
     const base = { repository: claims.repository, repositoryId: claims.repository_id }
     if (body.agentId !== undefined && (!agent || agent.status !== 'active' || !decision)) {
-      await store.audit({
+      await store.audit.record({
         action: 'token.exchange',
         identityId: agent?.id ?? null,
         ...base,
@@ -110,7 +110,7 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
     }
     if (!decision!.allowed) {
       const denial = decision as Extract<PolicyDecision, { allowed: false }>
-      await store.audit({
+      await store.audit.record({
         action: 'token.exchange',
         identityId: agent?.id ?? null,
         ...base,
@@ -168,7 +168,7 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
         ...(decision.claim ? { claim: decision.claim } : {})
       }
     }
-    await store.audit({
+    await store.audit.record({
       action: 'policy.explain',
       identityId: agent?.id ?? null,
       repository: claims.repository,
@@ -186,13 +186,13 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
     if (!checked.ok) throw badRequest(checked.reason)
     const issuer = policyIssuer(givenIssuer, config.oidcIssuers)
     if (checked.value.agentId !== undefined) {
-      const agent = await store.getAgent(checked.value.agentId.toLowerCase())
+      const agent = await store.agents.get(checked.value.agentId.toLowerCase())
       if (!agent) throw badRequest(`agentId ${checked.value.agentId} is not a registered agent`)
       if (agent.issuer !== issuer) throw badRequest(`agent ${agent.id} belongs to issuer ${agent.issuer}, not ${issuer}`)
       checked.value.agentId = agent.id
     }
-    const policy = await store.createPolicy({ ...checked.value, issuer })
-    await store.audit({
+    const policy = await store.policies.create({ ...checked.value, issuer })
+    await store.audit.record({
       action: 'policy.create',
       identityId: policy.agentId ?? null,
       repository: policy.repository,
@@ -203,13 +203,13 @@ export const oidcRoutes: FastifyPluginAsync<AppOptions> = async (app, { context 
   })
 
   app.get('/api/v1/oidc/trust-policies', { onRequest: admin }, async (request) => {
-    return { items: await store.listPolicies() }
+    return { items: await store.policies.list() }
   })
 
   app.delete<{ Params: { id: string } }>('/api/v1/oidc/trust-policies/:id', { onRequest: admin }, async (request, reply) => {
     const id = uuidParam(request.params.id, 'policy id')
-    if (!(await store.deletePolicy(id))) throw new ApiError(404, 'not_found', `no trust policy ${id}`)
-    await store.audit({ action: 'policy.delete', detail: { policyId: id } })
+    if (!(await store.policies.delete(id))) throw new ApiError(404, 'not_found', `no trust policy ${id}`)
+    await store.audit.record({ action: 'policy.delete', detail: { policyId: id } })
     return reply.code(204).send()
   })
 }

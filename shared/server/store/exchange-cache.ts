@@ -8,7 +8,8 @@
  * and a read stores its result only if no such write happened while it ran. A disabled
  * agent or a deleted policy therefore takes effect for the very next exchange.
  */
-import type { Agent, StoredPolicy } from './store'
+import type { Agent } from './agents'
+import type { StoredPolicy } from './policies'
 
 export interface ExchangeInputs {
   agent: Agent | undefined
