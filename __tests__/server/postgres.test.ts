@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { OuterStoreInTransactionError, Store } from '../../shared/server/store/store'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../shared/server/app'
 import { loadConfig, resolvePublicUrl } from '../../shared/server/config'
@@ -107,6 +108,16 @@ describe('PostgreSQL driver: several instances on one database', () => {
     )
     expect(new Set(results.map((r) => r.status))).toEqual(new Set([201]))
     expect(new Set(results.map((r) => r.text)).size).toBe(1)
+  })
+
+  it('throws when the outer store is used inside one of its transactions (the statement would escape it)', async () => {
+    const store = new Store(instances[0]!.db)
+    const outcome = store.transaction(async () => {
+      await store.audit.record({ action: 'policy.delete', detail: { escaped: true } })
+    })
+    await expect(outcome).rejects.toThrow(OuterStoreInTransactionError)
+    const { rows } = await instances[0]!.db.query("SELECT 1 FROM audit_events WHERE detail->>'escaped' = 'true'")
+    expect(rows).toHaveLength(0)
   })
 
   it('the agent cap holds when new agents race on both instances (finding 4)', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { Db } from '../../shared/server/store/db'
 import { MIGRATIONS, migrate } from '../../shared/server/store/migrations'
 import { openDatabase } from '../../shared/server/store/open'
-import { Store } from '../../shared/server/store/store'
+import { OuterStoreInTransactionError, Store } from '../../shared/server/store/store'
 import { MemoryRateLimiter } from '../../shared/server/rate-limit'
 import { bodyHash, withIdempotency } from '../../shared/server/idempotency'
 import { namespaceFor } from '../../shared/server/routes/federate'
@@ -17,6 +17,19 @@ describe('store on the embedded database', () => {
     store = new Store(db, () => now)
   })
   afterAll(() => db.close())
+
+  it('throws, instead of waiting forever, when the outer store is used inside one of its transactions', async () => {
+    const id = '00000000-0000-4000-8000-000000000001'
+    const outcome = store.transaction(async (tx) => {
+      await tx.agents.get(id) // the transaction's own store works
+      await store.agents.get(id) // the outer one would wait for this transaction to end
+    })
+    await expect(outcome).rejects.toThrow(OuterStoreInTransactionError)
+    await expect(store.transaction(async () => store.transaction(async () => undefined))).rejects.toThrow(OuterStoreInTransactionError)
+    // Outside, and in a concurrent flow, the outer store still works.
+    const concurrent = store.transaction(async (tx) => tx.agents.get(id))
+    await expect(Promise.all([store.agents.get(id), concurrent])).resolves.toEqual([undefined, undefined])
+  })
 
   it('records applied migrations and does not apply them twice', async () => {
     const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations')
