@@ -1,3 +1,4 @@
 import { run } from '../shared/client/actions/federate'
 
-run()
+// Never rejects: every failure ends in core.setFailed and the exit code (run-action.ts).
+void run()

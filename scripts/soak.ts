@@ -41,6 +41,13 @@ function rssMiB(pid: number): number {
   return match ? Math.round(Number(match[1]) / 102.4) / 10 : NaN
 }
 
+/** A string in a JSON answer, by path ('' when it is not there): the few fields the soak reads. */
+function str(body: unknown, ...path: string[]): string {
+  let value = body
+  for (const key of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined
+  return typeof value === 'string' ? value : ''
+}
+
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
@@ -85,10 +92,10 @@ async function run(cluster: Cluster): Promise<void> {
     const agentName = `soak-${identity.repositoryId}@soak.example`
     await admin(urls[0]!, 'POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: identity.repository })
     const bootstrap = await call(pick(), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await oidc(identity, 'agents') } })
-    const registered = await call(pick(), 'POST', '/api/v1/agents', { token: bootstrap.body.access_token, body: { name: agentName } })
+    const registered = await call(pick(), 'POST', '/api/v1/agents', { token: str(bootstrap.body, 'access_token'), body: { name: agentName } })
     if (registered.status !== 201) throw new Error(`set-up failed: register answered ${registered.status}`)
-    await admin(urls[0]!, 'POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: identity.repository, agentId: registered.body.agentId })
-    tenants.push({ identity, agentId: registered.body.agentId, agentName, accessToken: bootstrap.body.access_token })
+    await admin(urls[0]!, 'POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: identity.repository, agentId: str(registered.body, 'agentId') })
+    tenants.push({ identity, agentId: str(registered.body, 'agentId'), agentName, accessToken: str(bootstrap.body, 'access_token') })
   }
 
   const statuses = new Map<number, number>()
@@ -117,8 +124,8 @@ async function run(cluster: Cluster): Promise<void> {
       async (t) => {
         const a = await call(pick(), 'POST', '/v1/identity/federate', { token: await oidc(t.identity, 'federate') })
         if (a.status < 300) {
-          t.workspaceUrl = a.body.data.url
-          t.workspaceToken = a.body.data.token
+          t.workspaceUrl = str(a.body, 'data', 'url')
+          t.workspaceToken = str(a.body, 'data', 'token')
         }
         return a
       }
@@ -129,7 +136,7 @@ async function run(cluster: Cluster): Promise<void> {
       15,
       async (t) => {
         const a = await call(pick(), 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await oidc(t.identity, 'agents') } })
-        if (a.status < 300) t.accessToken = a.body.access_token
+        if (a.status < 300) t.accessToken = str(a.body, 'access_token')
         return a
       }
     ],

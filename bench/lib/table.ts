@@ -31,7 +31,7 @@ export class ResultTable {
 
   text(): string {
     const cols: Array<keyof Row | 'holds'> = ['section', 'metric', 'value', 'reference', 'ratio', 'target', 'holds']
-    const cells = [cols.map(String), ...this.rows.map((r) => cols.map((c) => (c === 'holds' ? holds(r) : String(r[c as keyof Row] ?? ''))))]
+    const cells = [cols.map(String), ...this.rows.map((r) => cols.map((c) => (c === 'holds' ? holds(r) : String(r[c] ?? ''))))]
     const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)))
     return cells
       .map((row) =>

@@ -39,7 +39,7 @@ function actionYml(action: ActionName): string {
 
 /** INPUT_* for every input that has a default, as the runner sets them. */
 export function inputDefaults(action: ActionName): Record<string, string> {
-  const yml = parseYaml(readFileSync(actionYml(action), 'utf8')) as { inputs?: Record<string, { default?: unknown }> }
+  const yml = parseYaml(readFileSync(actionYml(action), 'utf8')) as { inputs?: Record<string, { default?: string | number | boolean }> }
   const env: Record<string, string> = {}
   for (const [name, input] of Object.entries(yml.inputs ?? {})) {
     if (input.default !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = String(input.default)

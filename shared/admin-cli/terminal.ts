@@ -13,7 +13,9 @@
  * C0 controls but the newline (tab included: the CLI writes none), DEL, C1, and the
  * characters that reorder or break lines: ALM, LRM, RLM, LS, PS, LRE..RLO, LRI..PDI.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is what this is for
 const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+// eslint-disable-next-line no-control-regex -- matching control characters is what this is for
 const UNSAFE_OR_NEWLINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
 const escape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`

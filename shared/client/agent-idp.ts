@@ -104,10 +104,11 @@ export async function registerAgent(
   const { status, json } = await session.postJson({
     what: `registering agent ${agent.name} at ${url}`,
     url,
-    build: async () => ({
-      headers: { authorization: `Bearer ${bearer}`, 'idempotency-key': idempotencyKey },
-      body: { name: agent.name, ...(agent.description ? { description: agent.description } : {}) }
-    })
+    build: () =>
+      Promise.resolve({
+        headers: { authorization: `Bearer ${bearer}`, 'idempotency-key': idempotencyKey },
+        body: { name: agent.name, ...(agent.description ? { description: agent.description } : {}) }
+      })
   })
   const agentId = str(json, 'agentId')
   if (!agentId) throw new ActionError('invalid_response', `${url} answered ${status} without an agentId`)
@@ -118,5 +119,5 @@ export async function registerAgent(
 /** POST /api/v1/oauth/revoke (RFC 7009). */
 export async function revokeToken(session: Session, apiUrl: URL, token: string, policy: RetryPolicy): Promise<void> {
   const url = endpoint(apiUrl, 'api/v1/oauth/revoke')
-  await session.postJson({ what: `revoking the access token at ${url}`, url, build: async () => ({ body: { token } }) }, policy)
+  await session.postJson({ what: `revoking the access token at ${url}`, url, build: () => Promise.resolve({ body: { token } }) }, policy)
 }

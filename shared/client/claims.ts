@@ -25,7 +25,7 @@ export function decodeClaims(jwt: string): TokenClaims {
   if (!payload) return {}
   try {
     const parsed: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
-    return parsed !== null && typeof parsed === 'object' ? (parsed as TokenClaims) : {}
+    return parsed !== null && typeof parsed === 'object' ? parsed : {}
   } catch {
     return {}
   }

@@ -26,7 +26,7 @@ export async function federate(session: Session, tokens: IdTokenSource, apiUrl: 
     build: async () => ({ headers: { authorization: `Bearer ${(await tokens.get()).value}` } })
   })
   const data = json.data !== null && typeof json.data === 'object' ? (json.data as Record<string, unknown>) : {}
-  const text = (field: string): string => (typeof data[field] === 'string' ? (data[field] as string) : '')
+  const text = (field: string): string => (typeof data[field] === 'string' ? data[field] : '')
   const token = text('token')
   if (token) session.secrets.add(token)
   if (json.success !== true || !token || !text('url')) {

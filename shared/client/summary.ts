@@ -65,8 +65,11 @@ export function renderSummary(report: SummaryReport, scrub: (text: string) => st
  * through libuv's thread pool only delays the exit.
  */
 export function fileSummaryWriter(env: Env): SummaryWriter {
-  return async (markdown) => {
-    const path = env.GITHUB_STEP_SUMMARY
-    if (path) appendFileSync(path, markdown, 'utf8')
-  }
+  // In a promise's executor, a failed write rejects the promise rather than throwing.
+  return (markdown) =>
+    new Promise((resolve) => {
+      const path = env.GITHUB_STEP_SUMMARY
+      if (path) appendFileSync(path, markdown, 'utf8')
+      resolve()
+    })
 }

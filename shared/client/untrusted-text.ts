@@ -21,8 +21,10 @@
  */
 
 /** Control characters, Unicode line/paragraph separators and bidi overrides/isolates. */
+// eslint-disable-next-line no-control-regex -- matching control characters is what this is for
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 /** The same, minus "\n": for text of our own whose line breaks are meant. */
+// eslint-disable-next-line no-control-regex -- matching control characters is what this is for
 const CONTROL_BUT_LF = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
 /** `::` where the runner would see the start of a command (its TrimStart() also skips U+0085, escaped above). */

@@ -76,14 +76,14 @@ export class FaultyServer {
 
   /** Listens on 127.0.0.1:0; `upstream` is the real server the `proxy` fault forwards to. */
   static async start(options: { upstream?: string } = {}): Promise<FaultyServer> {
-    let self: FaultyServer | undefined
-    const server = createServer((req, res) => void self!.handle(req, res))
+    // Requests and connections come in only once `self` is set: nothing runs between the end of the await and it.
+    const server = createServer((req, res) => void self.handle(req, res))
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as AddressInfo
-    self = new FaultyServer(server, `http://127.0.0.1:${port}`, options.upstream)
+    const self = new FaultyServer(server, `http://127.0.0.1:${port}`, options.upstream)
     server.on('connection', (socket) => {
-      self!.sockets.add(socket)
-      socket.once('close', () => self!.sockets.delete(socket))
+      self.sockets.add(socket)
+      socket.once('close', () => self.sockets.delete(socket))
     })
     return self
   }

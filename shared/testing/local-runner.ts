@@ -194,7 +194,7 @@ const DEFAULT_RUN: GitHubRun = {
 
 function runFromClaims(claims: Record<string, unknown> | undefined): Partial<GitHubRun> {
   if (!claims) return {}
-  const text = (name: string): string | undefined => (typeof claims[name] === 'string' ? (claims[name] as string) : undefined)
+  const text = (name: string): string | undefined => (typeof claims[name] === 'string' ? claims[name] : undefined)
   const entries: Array<[keyof GitHubRun, string | undefined]> = [
     ['repository', text('repository')],
     ['repositoryId', text('repository_id')],
@@ -468,7 +468,7 @@ export class LocalJob {
       stderr: concat((result) => result.stderr),
       outputs,
       state: {},
-      exportedEnv: Object.assign({}, ...results.map((result) => result.exportedEnv)),
+      exportedEnv: Object.fromEntries(results.flatMap((result) => Object.entries(result.exportedEnv))),
       summary: concat((result) => result.summary),
       masks: all((result) => result.masks),
       errors: all((result) => result.errors),
@@ -518,7 +518,7 @@ export class LocalJob {
       contexts: {
         ...this.options.contexts,
         inputs,
-        steps: steps as unknown as ExpressionObject,
+        steps,
         github,
         env: { ...this.jobEnv, ...this.exportedEnv },
         runner: { temp: this.temp, os: 'Linux', arch: 'X64', debug: this.options.debug ? '1' : '' }
@@ -599,7 +599,7 @@ export class LocalJob {
     await writeFile(file, script)
     const [command, args] = shell === 'bash' ? ['bash', ['--noprofile', '--norc', '-eo', 'pipefail', file]] : shell === 'sh' ? ['sh', ['-e', file]] : [undefined, []]
     if (!command) throw new Error(`shell "${shell}" is not supported by the local runner`)
-    return this.runProcess(name, 'main', command, args as string[], actionPath, dirname(node), env, cwd)
+    return this.runProcess(name, 'main', command, args, actionPath, dirname(node), env, cwd)
   }
 
   private async runProcess(

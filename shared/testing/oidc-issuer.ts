@@ -155,15 +155,15 @@ export class LocalOidcIssuer {
       : await generateKeyPair('RS256', { extractable: true })
     const kid = shared?.kid ?? randomUUID()
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' }
-    let issuer: LocalOidcIssuer | undefined
-    const server = createServer((req, res) => issuer!.handle(req, res))
+    // Requests come in only once `issuer` is set: nothing runs between the end of the last await and it.
+    const server = createServer((req, res) => issuer.handle(req, res))
     server.keepAliveTimeout = 1000
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(options.port ?? 0, '127.0.0.1', () => resolve())
     })
     server.unref()
-    issuer = new LocalOidcIssuer(server, privateKey, kid, publicJwk)
+    const issuer = new LocalOidcIssuer(server, privateKey, kid, publicJwk)
     return issuer
   }
 

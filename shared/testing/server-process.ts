@@ -74,8 +74,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   })
   live.add(child)
   let output = ''
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
       live.delete(child)
