@@ -55,7 +55,7 @@ describe('federate', () => {
       .post('/v1/identity/federate')
       .reply(function (_uri, requestBody) {
         authorization = String(this.req.headers.authorization)
-        body = String(requestBody ?? '')
+        body = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody)
         return [201, workspace(true)]
       })
     await runFederate(deps({}))

@@ -31,9 +31,9 @@ export interface Recorded {
  * straight to stdout; keep those runner commands (they hold the test token) out of the test log.
  */
 async function withoutRunnerCommands<T>(call: () => Promise<T>): Promise<T> {
-  const write = process.stdout.write
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) =>
-    String(chunk).startsWith('::') ? true : (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof write
+  const write = process.stdout.write.bind(process.stdout)
+  process.stdout.write = (chunk: string | Uint8Array, ...rest: unknown[]) =>
+    String(chunk).startsWith('::') ? true : (write as (...args: unknown[]) => boolean)(chunk, ...rest)
   try {
     return await call()
   } finally {
@@ -180,10 +180,10 @@ export function useClientWorld(options: { runnerIdentity?: RepoIdentity } = {}):
 export async function captureStdout<T>(work: () => Promise<T>): Promise<{ result: T; stdout: string }> {
   const original = process.stdout.write.bind(process.stdout)
   let stdout = ''
-  process.stdout.write = ((chunk: string | Uint8Array) => {
+  process.stdout.write = (chunk: string | Uint8Array) => {
     stdout += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')
     return true
-  }) as typeof process.stdout.write
+  }
   try {
     const result = await work()
     return { result, stdout }

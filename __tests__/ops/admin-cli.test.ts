@@ -342,7 +342,7 @@ describe('keys rotate --emergency against a server that ignores it', () => {
       stderr: (t) => (stderr += t),
       readStdin: async () => '',
       fetch: async (_url, init) => {
-        bodies.push(JSON.parse(String(init.body)))
+        bodies.push(JSON.parse(init.body as string))
         return new Response(JSON.stringify(plain), { status: 201, headers: { 'content-type': 'application/json' } })
       }
     })

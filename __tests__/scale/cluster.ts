@@ -31,21 +31,21 @@ export class Balancer {
   ) {}
 
   static async start(backends: string[]): Promise<Balancer> {
-    let self: Balancer | undefined
+    // Requests come in only once `self` is set: nothing runs between the end of the await and it.
     const server = createServer((req, res) => {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
         const body = Buffer.concat(chunks)
         const attempt = (tries: number): void => {
-          const backend = self!.backends[self!.next++ % self!.backends.length]!
+          const backend = self.backends[self.next++ % self.backends.length]!
           const upstream = httpRequest(new URL(req.url ?? '/', backend), { method: req.method, headers: req.headers }, (answer) => {
             res.writeHead(answer.statusCode ?? 502, answer.headers)
             answer.pipe(res)
           })
           upstream.on('error', () => {
             if (res.headersSent) return void res.destroy()
-            if (tries + 1 < self!.backends.length) return attempt(tries + 1)
+            if (tries + 1 < self.backends.length) return attempt(tries + 1)
             res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":"no_backend"}')
           })
           upstream.end(body)
@@ -55,7 +55,7 @@ export class Balancer {
     })
     server.keepAliveTimeout = 1000
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    self = new Balancer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, backends)
+    const self = new Balancer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, backends)
     return self
   }
 

@@ -72,7 +72,7 @@ describe('crash safety on the embedded database', () => {
       const db = await openPglite(dataDir)
       let report
       try {
-        report = await checkConsistency(async (sql, params) => (await db.query(sql, params)).rows as Array<Record<string, unknown>>, acked)
+        report = await checkConsistency(async (sql, params) => (await db.query(sql, params)).rows, acked)
       } finally {
         await db.close()
       }

@@ -154,11 +154,11 @@ beforeEach(() => {
   routes = {}
   requests = []
   writes = []
-  originalWrite = process.stdout.write
-  process.stdout.write = ((chunk: string | Uint8Array) => {
+  originalWrite = process.stdout.write.bind(process.stdout)
+  process.stdout.write = (chunk: string | Uint8Array) => {
     writes.push({ by: current, text: typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8') })
     return true
-  }) as typeof process.stdout.write
+  }
 })
 afterEach(() => {
   process.stdout.write = originalWrite
@@ -333,6 +333,7 @@ describe('finding 6: server text is neutralised where it enters the client', () 
     expect(text).toBeDefined()
     expect(runnerLines(text!)).toHaveLength(1)
     expect(isRunnerCommand(text!)).toBe(false)
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point of the check
     expect(text).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/)
   }
 

@@ -40,6 +40,7 @@ describe('finding 6: untrusted() makes a value inert on one line', () => {
   it.each(ATTACKS)('%j: one line, no workflow command, at the start of a line or anywhere in it', (attack) => {
     const shown = untrusted(attack)
     expect(runnerLines(shown)).toHaveLength(1)
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point of the check
     expect(shown).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/)
     expect(isRunnerCommand(shown)).toBe(false)
     // Wherever it is put: at the start of a line, after other text, twice in a row.

@@ -19,6 +19,7 @@ import { createContext } from '../../shared/server/context'
 import { loggerOptions } from '../../shared/server/logging'
 import type { Db } from '../../shared/server/store/db'
 import { openDatabase } from '../../shared/server/store/open'
+import type { ApiResponse } from '../../shared/testing/api-call'
 import { LocalOidcIssuer, githubClaims } from '../../shared/testing/oidc-issuer'
 import { ACME, ADMIN_TOKEN, call, client, startTestServer, type TestServer } from '../server/helpers'
 
@@ -41,7 +42,7 @@ beforeAll(async () => {
 afterAll(() => server.close())
 
 /** A protocol-A error answer, free of Fastify's own shape and of stack traces. */
-function expectEnvelopeA(res: { status: number; body: any; text: string }, status: number, mentions?: string): void {
+function expectEnvelopeA(res: Pick<ApiResponse, 'status' | 'body' | 'text'>, status: number, mentions?: string): void {
   expect({ status: res.status, text: res.text }).toEqual({ status, text: expect.any(String) })
   expect(Object.keys(res.body ?? {}).sort()).toEqual(['error', 'error_description'])
   expect(res.body.error).toBe(status === 414 || status < 500 ? 'invalid_request' : res.body.error)
@@ -49,7 +50,7 @@ function expectEnvelopeA(res: { status: number; body: any; text: string }, statu
   if (mentions) expect(res.body.error_description).toContain(mentions)
 }
 
-function expectEnvelopeB(res: { status: number; body: any; text: string }, status: number): void {
+function expectEnvelopeB(res: Pick<ApiResponse, 'status' | 'body' | 'text'>, status: number): void {
   expect(res.status).toBe(status)
   expect(res.body).toEqual({ success: false, error: expect.any(String), code: 'invalid_request' })
   expect(res.text).not.toMatch(/FST_|statusCode|stack/)
@@ -156,7 +157,7 @@ describe("finding 8 (d): Fastify's own errors in the protocol's envelope", () =>
         socket.on('error', reject)
         socket.write(request)
       })
-    const bodyOf = (answer: string): any => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
+    const bodyOf = (answer: string): ApiResponse['body'] => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
 
     const badHeaderA = await raw('GET /api/v1/audit HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n')
     expect(badHeaderA).toMatch(/^HTTP\/1\.1 400 /)

@@ -21,6 +21,7 @@ const HOSTILE =
   '\u202etxt.exe\u202c \u202a\u202b\u202d \u2066\u2067\u2068x\u2069 \u200e\u200f\u061c \u2028\u2029'
 
 /** What must never reach a terminal: every control character but the newline, and the bidi controls. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point of the check
 const FORBIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
 
 function expectClean(result: CliResult): void {

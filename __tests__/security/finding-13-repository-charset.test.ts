@@ -61,8 +61,8 @@ describe('finding 13: repository names are GitHub names, folded in ASCII only', 
   it('finding-13: the policy decision folds ASCII case only (Kelvin sign does not match acme/key; Acme/Widgets matches acme/widgets)', () => {
     const base = githubClaims({ repository: 'acme/key', repositoryId: '31337', ownerId: '4242' })
     const iss = 'https://token.actions.githubusercontent.com'
-    const policy = (repository: string): TrustPolicy => ({ id: 'p1', provider: 'github', issuer: iss, repository, createdAt: new Date(0).toISOString() }) as TrustPolicy
-    const claims = (repository: string): GitHubTokenClaims => ({ ...base, iss, aud: 'x', iat: 0, exp: 0, nbf: 0, repository }) as GitHubTokenClaims
+    const policy = (repository: string): TrustPolicy => ({ id: 'p1', provider: 'github', issuer: iss, repository, createdAt: new Date(0).toISOString() })
+    const claims = (repository: string): GitHubTokenClaims => ({ ...base, iss, aud: 'x', iat: 0, exp: 0, nbf: 0, repository })
     expect(decide(claims(`acme/${KELVIN}ey`), [policy('acme/key')], undefined).allowed).toBe(false)
     expect(decide(claims('acme/key'), [policy(`acme/${KELVIN}ey`)], undefined).allowed).toBe(false)
     // Other characters with non-ASCII case mappings: dotted capital I, long s.

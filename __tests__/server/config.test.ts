@@ -82,7 +82,7 @@ describe('loadConfig', () => {
     [{ RATE_LIMIT_BURST: '0' }, 'RATE_LIMIT_BURST', /between 1/],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /not one of/]
   ])('refuses %j naming %s', (env, variable, message) => {
-    const error = configError(env as Record<string, string>)
+    const error = configError(env)
     expect(error.variable).toBe(variable)
     expect(error.message).toMatch(message)
     expect(error.message.startsWith(`${variable}: `)).toBe(true)

@@ -45,7 +45,7 @@ describe('POST /api/v1/oidc/explain names the closest policy and the claim that 
     ['the workflow', { workflowFile: '.github/workflows/ci.yml' }, 'job_workflow_ref'],
     ['the event', { eventName: 'pull_request_target' }, 'event_name']
   ])('denied by %s: closest policy and the claim, same reason as the real exchange', async (_what, overrides, claim) => {
-    const claims = prodDeploy(overrides as Record<string, string>)
+    const claims = prodDeploy(overrides)
     const res = await explain(claims)
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ allowed: false, policyId, closestPolicyId: policyId, claim })

@@ -16,7 +16,7 @@ import Fastify, {
 } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppContext } from './context'
-import { ApiError, badRequest, envelope } from './errors'
+import { ApiError, badRequest, envelope, refusalOf } from './errors'
 import { newRequestId, quietLogController, serializeError } from './logging'
 import { operations } from './operations'
 import { IDEMPOTENCY_TTL_MS } from './idempotency'
@@ -203,8 +203,9 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   })
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
-    if (error instanceof ApiError) {
-      return reply.code(error.status).headers(error.headers).send(envelope(request.url, error.code, error.message))
+    const refusal = refusalOf(error, request.url)
+    if (refusal) {
+      return reply.code(refusal.status).headers(refusal.headers).send(envelope(request.url, refusal.code, refusal.message))
     }
     const mapped = clientError(error as FastifyError)
     if (mapped) return reply.code(mapped.status).send(envelope(request.url, 'invalid_request', mapped.message))

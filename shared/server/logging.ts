@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import { LogController, type FastifyError, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError } from './errors'
+import { refusalOf, type ApiError } from './errors'
 import { requestFacts } from './request-facts'
 
 /** Field names whose values are secrets, at any of the first two levels of a log object. */
@@ -98,8 +98,9 @@ export function newRequestId(): string {
   return randomUUID()
 }
 
-function errorCode(error: FastifyError | ApiError): string {
-  if (error instanceof ApiError) return error.code
+function errorCode(error: FastifyError | ApiError, url: string): string {
+  const refusal = refusalOf(error, url)
+  if (refusal) return refusal.code
   const status = (error as FastifyError).statusCode
   return status !== undefined && status < 500 ? 'invalid_request' : 'server_error'
 }
@@ -111,7 +112,7 @@ const plugin: FastifyPluginAsync = async (app) => {
     reply.header('x-request-id', request.id)
   })
   app.addHook('onError', async (request, _reply, error) => {
-    requestFacts(request).errorCode = errorCode(error)
+    requestFacts(request).errorCode = errorCode(error, request.url)
   })
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {
     if (!INFO_ENABLED.has(request.log.level)) return

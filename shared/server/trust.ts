@@ -13,6 +13,8 @@ export interface OidcTokenErrorLike {
   code: 'invalid_request' | 'invalid_token'
   message: string
   retryable?: boolean
+  /** With `retryable`: seconds until a retry can succeed. */
+  retryAfterSeconds?: number
   claim?: string
 }
 

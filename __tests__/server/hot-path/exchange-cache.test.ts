@@ -69,8 +69,8 @@ describe('Store.exchangeInputs on the embedded database', () => {
       ...inner,
       kind: inner.kind,
       query: (sql, params) => ((reads += /to_jsonb\(a\)/.test(sql) ? 1 : 0), inner.query(sql, params)),
-      transaction: inner.transaction,
-      close: inner.close
+      transaction: (fn) => inner.transaction(fn),
+      close: () => inner.close()
     }
     store = new Store(db)
   })

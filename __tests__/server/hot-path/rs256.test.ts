@@ -32,7 +32,7 @@ function signRaw(payload: Record<string, unknown>, header: Record<string, unknow
 
 function ours(token: string, key: KeyObject = rsa.publicKey): unknown {
   try {
-    return verifyRs256Jwt(token, decodeProtectedHeader(token) as Record<string, unknown>, key, options)
+    return verifyRs256Jwt(token, decodeProtectedHeader(token), key, options)
   } catch (error) {
     return error
   }

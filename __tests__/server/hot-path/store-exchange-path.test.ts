@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { Db } from '../../../shared/server/store/db'
 import { openDatabase } from '../../../shared/server/store/open'
-import { Store, type StoredPolicy } from '../../../shared/server/store/store'
+import { Store, type NewCredential, type StoredPolicy } from '../../../shared/server/store/store'
 import { decide, type GitHubTokenClaims } from '../../../shared/server/trust'
 import { githubClaims } from '../../../shared/testing/oidc-issuer'
 
@@ -23,17 +23,18 @@ describe('store: exchange hot path', () => {
   })
   afterAll(() => db.close())
 
-  const credentialInput = (agentId?: string) => ({
-    id: randomUUID(),
-    issuer: ISSUER,
-    kind: (agentId ? 'agent' : 'bootstrap') as 'agent' | 'bootstrap',
-    agentId,
-    scope: agentId ? 'agent' : 'agents:write',
-    repository: 'acme/path',
-    repositoryId: '4242',
-    tokenSha256: randomUUID().replace(/-/g, '').padEnd(64, '0'),
-    expiresAt: new Date(now.getTime() + 600_000)
-  })
+  const credentialInput = (agentId?: string) =>
+    ({
+      id: randomUUID(),
+      issuer: ISSUER,
+      kind: agentId ? 'agent' : 'bootstrap',
+      agentId,
+      scope: agentId ? 'agent' : 'agents:write',
+      repository: 'acme/path',
+      repositoryId: '4242',
+      tokenSha256: randomUUID().replace(/-/g, '').padEnd(64, '0'),
+      expiresAt: new Date(now.getTime() + 600_000)
+    }) satisfies NewCredential
 
   it('writes the credential, its audit event and the agent last use in one statement', async () => {
     const { agent } = await store.agents.register({ issuer: ISSUER, name: 'path@agents.example', description: '', repository: 'acme/path', repositoryId: '4242' })

@@ -46,9 +46,9 @@ export class FakeIssuer {
 
   static async start(): Promise<FakeIssuer> {
     const key = await newSigningKey()
-    let self: FakeIssuer | undefined
+    // Requests come in only once `self` is set: nothing runs between the end of the await and it.
     const server = createServer((req, res) => {
-      const issuer = self!
+      const issuer = self
       const answer = (status: number, body: unknown): void => {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
       }
@@ -67,7 +67,7 @@ export class FakeIssuer {
       else respond()
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    self = new FakeIssuer(server, key)
+    const self = new FakeIssuer(server, key)
     return self
   }
 

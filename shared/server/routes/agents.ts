@@ -7,7 +7,7 @@ import { adminOnly, bearerToken, requireBearer, uuidParam } from '../http'
 import { idempotencyKey, withIdempotency } from '../idempotency'
 import { noteIdentity } from '../request-facts'
 import { repositoryKey } from './oidc-token'
-import { SCOPE_BOOTSTRAP, TokenRejected, type AuthenticatedAccessToken } from '../tokens'
+import { SCOPE_BOOTSTRAP, type AuthenticatedAccessToken } from '../tokens'
 import type { Agent, Credential, Store } from '../store/store'
 import { agentView, auditView, credentialView } from '../views'
 
@@ -33,18 +33,11 @@ const registerSchema = {
 export async function accessToken(context: AppContext, request: FastifyRequest): Promise<AuthenticatedAccessToken> {
   const token = bearerToken(request)
   if (!token) throw unauthorized('missing "Authorization: Bearer <token>" (a bootstrap token from /api/v1/oidc/token)')
-  try {
-    const authenticated = await context.tokens.authenticateAccessToken(token)
-    await context.store.credentials.touch(authenticated.credential.id)
-    noteIdentity(request, authenticated.credential.agentId ?? `repo:${authenticated.credential.repository}`)
-    return authenticated
-  } catch (error) {
-    if (error instanceof TokenRejected) {
-      const why = error.reason === 'expired' ? 'has expired' : error.reason === 'revoked' ? 'was revoked' : 'is not valid'
-      throw unauthorized(`the bearer token ${why}; exchange a fresh OIDC token`)
-    }
-    throw error
-  }
+  // A refused token (TokenRejected) is a 401 (errors.ts).
+  const authenticated = await context.tokens.authenticateAccessToken(token)
+  await context.store.credentials.touch(authenticated.credential.id)
+  noteIdentity(request, authenticated.credential.agentId ?? `repo:${authenticated.credential.repository}`)
+  return authenticated
 }
 
 /** An agent belongs to the repository id (of one issuer) that registered it. */

@@ -5,7 +5,6 @@ import type { AppOptions } from '../app'
 import { ApiError, unauthorized } from '../errors'
 import { bearerToken } from '../http'
 import { noteIdentity } from '../request-facts'
-import { TokenRejected } from '../tokens'
 import { federateDecision } from '../trust'
 import { rateLimit, verifyOidc } from './oidc-token'
 
@@ -82,14 +81,8 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
   app.get<{ Params: { namespace: string; database: string } }>('/v1/db/:namespace/:database', async (request) => {
     const token = bearerToken(request)
     if (!token) throw unauthorized('missing "Authorization: Bearer <workspace token>"')
-    let workspace
-    try {
-      ;({ workspace } = await tokens.authenticateWorkspaceToken(token))
-    } catch (error) {
-      if (!(error instanceof TokenRejected)) throw error
-      const why = error.reason === 'expired' ? 'has expired' : error.reason === 'revoked' ? 'was revoked' : 'is not valid'
-      throw unauthorized(`the workspace token ${why}; run federate again for a fresh one`)
-    }
+    // A refused token (TokenRejected) is a 401 (errors.ts).
+    const { workspace } = await tokens.authenticateWorkspaceToken(token)
     if (workspace.namespace !== request.params.namespace) {
       throw new ApiError(403, 'forbidden', 'this token belongs to another workspace')
     }

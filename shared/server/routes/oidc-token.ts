@@ -56,7 +56,8 @@ export function publicClaims(claims: GitHubTokenClaims): Record<string, unknown>
 
 /**
  * Verifies an OIDC token for `audience`. A refusal is audited (with the token's SHA-256,
- * never the token) and thrown as 400/401 (503 when the issuer's keys could not be fetched).
+ * never the token) and rethrown; errors.ts maps it to 400/401 (503 when the issuer's keys
+ * could not be fetched).
  */
 export async function verifyOidc(
   context: AppContext,
@@ -74,14 +75,7 @@ export async function verifyOidc(
       action,
       detail: { outcome: 'denied', code: error.code, reason: error.message, tokenSha256: tokenSha256(token) }
     })
-    if (error.retryable) {
-      // Seconds until a retry can succeed (the next JWKS refetch or load attempt), at least 1.
-      const after = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
-      const retryAfter = typeof after === 'number' && Number.isFinite(after) ? Math.max(1, Math.ceil(after)) : 5
-      throw new ApiError(503, 'temporarily_unavailable', error.message, { 'retry-after': String(retryAfter) }, { cause: error })
-    }
-    if (error.code === 'invalid_request') throw new ApiError(400, 'invalid_request', error.message, {}, { cause: error })
-    throw new ApiError(401, 'invalid_token', error.message, { 'www-authenticate': 'Bearer error="invalid_token"' }, { cause: error })
+    throw error // errors.ts maps it (400, 401, or 503 with Retry-After)
   }
 }
 
