@@ -15,7 +15,7 @@ import Fastify, {
   type FastifyServerOptions
 } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppContext } from './context'
+import type { AppContext, AppOptions } from './context'
 import { ApiError, badRequest, envelope, refusalOf } from './errors'
 import { newRequestId, quietLogController, serializeError } from './logging'
 import { operations } from './operations'
@@ -30,9 +30,6 @@ export const BODY_LIMIT_BYTES = 64 * 1024
 /** Longest path parameter (find-my-way's maxParamLength): ids are UUIDs, namespaces under 50. */
 export const MAX_PARAM_LENGTH = 100
 
-export interface AppOptions {
-  context: AppContext
-}
 
 /** Maps Fastify's own client errors (bad JSON, size, media type, schema) to our codes. */
 function clientError(error: FastifyError): { status: number; message: string } | undefined {

@@ -15,6 +15,11 @@ export interface TokenVerifier {
   verify(token: string, audience: string): Promise<VerifiedToken>
 }
 
+/** What the app plugin and every route or service plugin is registered with. */
+export interface AppOptions {
+  context: AppContext
+}
+
 export interface AppContext {
   config: ServerConfig
   store: Store

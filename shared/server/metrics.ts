@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppOptions } from './app'
+import type { AppOptions } from './context'
 import { requestFacts, type RequestFacts } from './request-facts'
 import type { Db } from './store/db'
 

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppOptions } from './app'
+import type { AppOptions } from './context'
 import { requestLogging } from './logging'
 import { maintenance } from './maintenance'
 import { metricsPlugin } from './metrics'

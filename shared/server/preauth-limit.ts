@@ -11,7 +11,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppOptions } from './app'
+import type { AppOptions } from './context'
 import { ApiError } from './errors'
 import { requestFacts } from './request-facts'
 

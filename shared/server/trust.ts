@@ -4,7 +4,8 @@
  */
 export { OidcVerifier, tokenSha256 } from './oidc/verifier'
 export type { GitHubTokenClaims, VerifiedToken, VerifierOptions } from './oidc/verifier'
-export { decide, federateDecision, validatePolicyInput } from './oidc/policy'
+export { decide, federateDecision } from './oidc/policy'
+export { validatePolicyInput } from './oidc/policy-input'
 export type { PolicyDecision, TrustPolicy } from './oidc/policy'
 
 /** Duck-typed so it works whichever module defines the class. */

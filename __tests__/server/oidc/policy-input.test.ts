@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { validatePolicyInput } from '../../../shared/server/oidc/policy'
+import { validatePolicyInput } from '../../../shared/server/oidc/policy-input'
 
 const AGENT = '6F1C2B7E-3A4D-4C5E-9F60-718293A4B5C6'
 const base = { provider: 'github', repository: 'acme/widgets' }

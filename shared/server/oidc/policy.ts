@@ -27,7 +27,6 @@
 import type { GitHubTokenClaims } from './claims'
 import { OPT_IN_EVENTS } from './events'
 
-export { validatePolicyInput } from './policy-input'
 
 export interface TrustPolicy {
   id: string

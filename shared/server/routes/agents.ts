@@ -1,6 +1,6 @@
 /** Protocol A: agent registration (bootstrap token) and identity administration (admin). */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type { AppOptions } from '../app'
+import type { AppOptions } from '../context'
 import type { AppContext } from '../context'
 import { ApiError, unauthorized } from '../errors'
 import { adminOnly, bearerToken, requireBearer, uuidParam } from '../http'

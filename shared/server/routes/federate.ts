@@ -1,7 +1,7 @@
 /** Protocol B: self sign-up (federate) and the workspace endpoint its token opens. */
 import { createHash } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
-import type { AppOptions } from '../app'
+import type { AppOptions } from '../context'
 import { ApiError, unauthorized } from '../errors'
 import { bearerToken } from '../http'
 import { noteIdentity } from '../request-facts'

@@ -4,7 +4,7 @@
  * key is withdrawn now, with every token it signed).
  */
 import type { FastifyPluginAsync } from 'fastify'
-import type { AppOptions } from '../app'
+import type { AppOptions } from '../context'
 import { adminOnly } from '../http'
 
 interface RotateBody {

@@ -1,6 +1,6 @@
 /** JWKS and health. */
 import type { FastifyPluginAsync } from 'fastify'
-import type { AppOptions } from '../app'
+import type { AppOptions } from '../context'
 
 export const metaRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   app.get('/.well-known/jwks.json', async (_request, reply) => {

@@ -1,6 +1,6 @@
 /** RFC 7662 introspection (admin) and RFC 7009 revocation (whoever holds the token). */
 import type { FastifyPluginAsync } from 'fastify'
-import type { AppOptions } from '../app'
+import type { AppOptions } from '../context'
 import { adminOnly } from '../http'
 import { TokenRejected } from '../tokens'
 

@@ -1,6 +1,6 @@
 /** Protocol A: the OIDC exchange, the explain endpoint and trust-policy administration. */
 import type { FastifyPluginAsync } from 'fastify'
-import type { AppOptions } from '../app'
+import type { AppOptions } from '../context'
 import type { AppContext } from '../context'
 import { ApiError, badRequest } from '../errors'
 import { adminOnly, isUuid, uuidParam } from '../http'
