@@ -4,11 +4,12 @@
  * newest first. With SIGNING_KEYS_SECRET the private halves are stored encrypted
  * (key-encryption.ts); a retired key's private half is deleted.
  *
- * ES256: ~3.5x faster signing than RS256, small tokens, equally supported by JWT verifiers.
+ * ES256: faster signing than RS256, small tokens, equally supported by JWT verifiers.
  * Keys are generated, exported and verified with jose; tokens are signed with fast-jwt,
- * which signs synchronously with node:crypto: bench/jwt-libs.ts measured ~26k ES256
- * signs/s per core against jose's ~9k (WebCrypto, a thread-pool round trip per signature),
- * and one signature is on the path of every exchange.
+ * which signs synchronously with node:crypto, faster than jose's WebCrypto (a
+ * thread-pool round trip per signature), and one signature is on the path of every exchange.
+ * bench/jwt-libs.ts measures both algorithms with both libraries; bench/ANALYSIS.md has what
+ * it saved per exchange.
  */
 import { createPrivateKey, randomUUID, type JsonWebKey } from 'node:crypto'
 import { createSigner } from 'fast-jwt'

@@ -16,11 +16,12 @@ import { openDatabase } from './store/open'
 // alone: the database holds the private signing keys. Before anything is created.
 process.umask(0o077)
 
-// The embedded engine is ~9 MB of WebAssembly. V8 compiles it, and later re-optimizes its hot
-// functions, on as many background threads as it has: on a 2-core machine those threads and
-// the main thread (which starts the engine and loads the HTTP side meanwhile) take turns,
-// and start-up was ~25% slower than with one core left to the main thread. This only caps
-// how many compile jobs run at once; the compiled code is the same.
+// The embedded engine is a large WebAssembly module. V8 compiles it, and later re-optimizes its
+// hot functions, on as many background threads as it has: on a 2-core machine those threads
+// and the main thread (which starts the engine and loads the HTTP side meanwhile) take turns,
+// and start-up was slower than with one core left to the main thread (bench/ANALYSIS.md,
+// "Server start-up"). This only caps how many compile jobs run at once; the compiled code is
+// the same.
 setFlagsFromString(`--wasm-num-compilation-tasks=${Math.max(1, availableParallelism() - 1)}`)
 
 async function main(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * Group commit for issued credentials. Every exchange writes a credential row and its audit
  * event; written one statement per request, the database's per-statement cost (parse, plan,
- * commit: about 0.7 ms in PGlite's WASM) caps the server long before the crypto does.
+ * commit: in PGlite, all of it WASM) caps the server long before the crypto does
+ * (bench/ANALYSIS.md measured it; docs/hot-path.md).
  * Requests that arrive while a write is in flight wait for the next one, and that next
  * write inserts all of them in one statement. The statement is atomic, and each request
  * answers only after its batch committed, so what a client is told was issued is stored.
@@ -146,11 +147,11 @@ export function dollarQuoted(text: string): string {
  * only their ids come back (result rows cost parsing on both sides).
  *
  * `prepared` (the embedded database, outside transactions): the statement is prepared once.
- * PGlite parses and plans every statement `query()` is given, about 0.4 ms of WASM for this
- * one, as much as the rows of a small batch cost (bench/ANALYSIS.md). EXECUTE takes no bind
- * parameters, so the batch goes in as a dollar-quoted literal: no escapes apply inside one,
- * and its tag is chosen so that it does not occur in the text, so the text arrives exactly
- * as written.
+ * PGlite parses and plans every statement `query()` is given, which for this one costs as much
+ * as the rows of a small batch (bench/ANALYSIS.md, also against plain bind parameters).
+ * EXECUTE takes no bind parameters, so the batch goes in as a dollar-quoted literal: no
+ * escapes apply inside one, and its tag is chosen so that it does not occur in the text, so
+ * the text arrives exactly as written.
  */
 export async function insertCredentials(db: Queryable, writes: CredentialWrite[], options: { prepared?: boolean } = {}): Promise<void> {
   const batch = JSON.stringify(writes.map(toInput))

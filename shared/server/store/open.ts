@@ -15,8 +15,8 @@ export interface OpenOptions {
 /**
  * True when every migration is already recorded, the usual case at start: one read, where
  * migrate() takes a locked transaction of five statements (on the embedded engine, whose
- * first statements are slow, ~50 ms vs ~10 ms). Any error (no such table yet on a new
- * database) means "let migrate() decide".
+ * first statements are slow: bench/ANALYSIS.md, "Server start-up"). Any error (no such table
+ * yet on a new database) means "let migrate() decide".
  */
 async function schemaIsCurrent(db: Db): Promise<boolean> {
   try {
