@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { readFileSync } from 'node:fs'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
-import { ROUTE_DOCS } from '../../shared/server/api-schemas'
+import { ROUTE_DOCS } from '../../shared/server/routes'
 import { OPENAPI_FILE, generateOpenApiText } from '../../shared/server/openapi-file'
 import { fullFlow, startOps, type Ops } from './fixture'
 

@@ -5,7 +5,7 @@ import { openDatabase } from '../../shared/server/store/open'
 import { OuterStoreInTransactionError, Store } from '../../shared/server/store/store'
 import { MemoryRateLimiter } from '../../shared/server/rate-limit'
 import { bodyHash, withIdempotency } from '../../shared/server/idempotency'
-import { namespaceFor } from '../../shared/server/routes/federate'
+import { namespaceFor } from '../../shared/server/routes/federate/routes'
 
 describe('store on the embedded database', () => {
   let db: Db

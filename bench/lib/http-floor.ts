@@ -3,11 +3,11 @@
 // verification, signing or database. What the framework, JSON and the sockets cost per
 // request on this machine, as a reference for the exchange's rate. Prints its URL.
 import Fastify from 'fastify'
-import { exchangeBodySchema, type ExchangeBody } from '../../shared/server/routes/oidc-token'
+import { ExchangeBody } from '../../shared/server/routes/exchange/schemas'
 
 const app = Fastify({ logger: false })
 const accessToken = 'x'.repeat(512) // about the size of the ES256 access token the server issues
-app.post<{ Body: ExchangeBody }>('/api/v1/oidc/token', { schema: { body: exchangeBodySchema } }, async (request, reply) => {
+app.post<{ Body: ExchangeBody }>('/api/v1/oidc/token', { schema: { body: ExchangeBody } }, async (request, reply) => {
   reply.header('cache-control', 'no-store')
   return { access_token: accessToken, token_type: 'Bearer', expires_in: 900, expires_at: new Date().toISOString(), scope: 'agent', agent_id: request.body.agentId }
 })

@@ -20,11 +20,8 @@ import { ApiError, badRequest, envelope, refusalOf } from './errors'
 import { newRequestId, quietLogController, serializeError } from './logging'
 import { operations } from './operations'
 import { IDEMPOTENCY_TTL_MS } from './idempotency'
-import { agentRoutes } from './routes/agents'
-import { federateRoutes } from './routes/federate'
-import { metaRoutes } from './routes/meta'
-import { oauthRoutes } from './routes/oauth'
-import { oidcRoutes } from './routes/oidc'
+import { registerRoutes } from './routes'
+import { services } from './services'
 
 export const BODY_LIMIT_BYTES = 64 * 1024
 /** Longest path parameter (find-my-way's maxParamLength): ids are UUIDs, namespaces under 50. */
@@ -236,12 +233,9 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
     return payload
   })
 
+  await app.register(services, { context })
   await app.register(operations, { context })
-  await app.register(metaRoutes, { context })
-  await app.register(oidcRoutes, { context })
-  await app.register(agentRoutes, { context })
-  await app.register(oauthRoutes, { context })
-  await app.register(federateRoutes, { context })
+  await registerRoutes(app)
 }
 
 export const federateApp = fp(routes, { name: 'federate-app', fastify: '5.x' })

@@ -13,9 +13,6 @@ import type { Db } from './store/db'
 /** Seconds; covers a cached in-memory answer up to a slow issuer key fetch. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-const EXCHANGE_ROUTE = 'POST /api/v1/oidc/token'
-const FEDERATE_ROUTE = 'POST /v1/identity/federate'
-const REGISTER_ROUTE = 'POST /api/v1/agents'
 
 export interface PoolStats {
   total: number
@@ -101,7 +98,7 @@ export class Metrics {
   }
 
   /** Counts one answered request (called from onResponse). */
-  record(route: string, method: string, status: number, seconds: number, body: unknown, facts: RequestFacts): void {
+  record(route: string, method: string, status: number, seconds: number, facts: RequestFacts): void {
     const endpoint = `${method} ${route}`
     this.inc('federate_http_requests_total', { route, method, status: String(status) })
     this.observe('federate_http_request_duration_seconds', { route, method }, seconds)
@@ -111,14 +108,11 @@ export class Metrics {
       if (facts.identity === undefined) this.inc('federate_unverified_failures_total', { endpoint, reason })
       return
     }
-    if (endpoint === EXCHANGE_ROUTE) {
-      const agentId = (body as { agentId?: unknown } | undefined)?.agentId
-      this.inc('federate_exchanges_total', { scope: agentId === undefined ? 'agents:write' : 'agent' })
-    } else if (endpoint === FEDERATE_ROUTE) {
-      this.inc('federate_federations_total', { created: status === 201 ? 'true' : 'false' })
-    } else if (endpoint === REGISTER_ROUTE) {
-      this.inc('federate_registrations_total', { created: status === 201 ? 'true' : 'false' })
-    }
+    // What was issued or created is the handler's to say (request-facts.ts), not re-derived here.
+    const event = facts.event
+    if (event?.metric === 'exchange') this.inc('federate_exchanges_total', { scope: event.scope })
+    else if (event?.metric === 'federation') this.inc('federate_federations_total', { created: String(event.created) })
+    else if (event?.metric === 'registration') this.inc('federate_registrations_total', { created: String(event.created) })
   }
 
   /** The exposition text. */
@@ -163,7 +157,7 @@ const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     if (route === '/metrics') return
-    metrics.record(route, request.method, reply.statusCode, reply.elapsedTime / 1000, request.body, requestFacts(request))
+    metrics.record(route, request.method, reply.statusCode, reply.elapsedTime / 1000, requestFacts(request))
   })
   app.get('/metrics', async (_request, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8')

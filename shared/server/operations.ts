@@ -11,7 +11,6 @@ import { maintenance } from './maintenance'
 import { metricsPlugin } from './metrics'
 import { apiDocs } from './openapi'
 import { preAuthLimit } from './preauth-limit'
-import { keyRoutes } from './routes/keys'
 
 const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   await app.register(apiDocs)
@@ -19,7 +18,6 @@ const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   await app.register(metricsPlugin, { context })
   await app.register(preAuthLimit, { context })
   await app.register(maintenance, { context })
-  await app.register(keyRoutes, { context })
 }
 
 export const operations = fp(plugin, { name: 'federate-operations', fastify: '5.x' })

@@ -12,7 +12,12 @@ export interface RequestFacts {
   errorCode?: string
   /** Refused before any work because its address failed too often (preauth-limit.ts). */
   blocked?: boolean
+  /** What a successful request issued or created, for the metrics. */
+  event?: RequestEvent
 }
+
+/** Business facts only the handler knows (metrics.ts counts them). */
+export type RequestEvent = { metric: 'exchange'; scope: string } | { metric: 'federation' | 'registration'; created: boolean }
 
 const facts = new WeakMap<FastifyRequest, RequestFacts>()
 
@@ -28,4 +33,9 @@ export function requestFacts(request: FastifyRequest): RequestFacts {
 /** Records the verified caller; call it only after the credential or token was checked. */
 export function noteIdentity(request: FastifyRequest, identity: string): void {
   requestFacts(request).identity = identity
+}
+
+/** Records what the request issued or created (read by the metrics once it is answered). */
+export function noteEvent(request: FastifyRequest, event: RequestEvent): void {
+  requestFacts(request).event = event
 }

@@ -1,33 +1,17 @@
 /** RFC 7662 introspection (admin) and RFC 7009 revocation (whoever holds the token). */
 import type { FastifyPluginAsync } from 'fastify'
-import type { AppOptions } from '../context'
-import { adminOnly } from '../http'
-import { TokenRejected } from '../tokens'
+import fp from 'fastify-plugin'
+import { adminOnly } from '../../http'
+import { SERVICES } from '../../services'
+import { TokenRejected } from '../../tokens'
+import { TokenBody } from './schemas'
 
-interface TokenBody {
-  token: string
-  token_type_hint?: string
-}
-
-const tokenBodySchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['token'],
-  properties: {
-    token: { type: 'string', minLength: 1, maxLength: 16384 },
-    token_type_hint: { type: 'string', maxLength: 64 },
-    // Standard OAuth client libraries send these; we authenticate by other means.
-    client_id: { type: 'string', maxLength: 256 },
-    client_secret: { type: 'string', maxLength: 1024 }
-  }
-} as const
-
-export const oauthRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
-  const { store, tokens, config } = context
+const plugin: FastifyPluginAsync = async (app) => {
+  const { store, tokens, config } = app
 
   app.post<{ Body: TokenBody }>(
     '/api/v1/oauth/introspect',
-    { onRequest: adminOnly(config.adminToken), schema: { body: tokenBodySchema } },
+    { onRequest: adminOnly(config.adminToken), schema: { body: TokenBody } },
     async (request, reply) => {
       reply.header('cache-control', 'no-store')
       const { token } = request.body
@@ -39,7 +23,7 @@ export const oauthRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
             token_type: 'Bearer',
             scope: credential.scope,
             sub: `repo:${workspace.repository}`,
-            iss: context.publicUrl(),
+            iss: app.publicUrl(),
             jti: credential.id,
             iat: Math.floor(credential.createdAt.getTime() / 1000),
             exp: Math.floor(credential.expiresAt.getTime() / 1000),
@@ -61,7 +45,7 @@ export const oauthRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
     }
   )
 
-  app.post<{ Body: TokenBody }>('/api/v1/oauth/revoke', { schema: { body: tokenBodySchema } }, async (request, reply) => {
+  app.post<{ Body: TokenBody }>('/api/v1/oauth/revoke', { schema: { body: TokenBody } }, async (request, reply) => {
     const credential = await tokens.findCredential(request.body.token)
     if (credential && !credential.revokedAt) {
       await store.credentials.revoke(credential.id)
@@ -79,3 +63,5 @@ export const oauthRoutes: FastifyPluginAsync<AppOptions> = async (app, { context
     return reply.code(200).send({})
   })
 }
+
+export const oauthRoutes = fp(plugin, { name: 'federate-oauth-routes', fastify: '5.x', dependencies: [SERVICES] })

@@ -1,12 +1,14 @@
 /** Protocol B: self sign-up (federate) and the workspace endpoint its token opens. */
 import { createHash } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
-import type { AppOptions } from '../context'
-import { ApiError, unauthorized } from '../errors'
-import { bearerToken } from '../http'
-import { noteIdentity } from '../request-facts'
-import { federateDecision } from '../trust'
-import { rateLimit, verifyOidc } from './oidc-token'
+import fp from 'fastify-plugin'
+import { ApiError, unauthorized } from '../../errors'
+import { bearerToken } from '../../http'
+import { noteEvent, noteIdentity } from '../../request-facts'
+import { SERVICES } from '../../services'
+import { federateDecision } from '../../trust'
+import { rateLimit, verifyOidc } from '../exchange/verify'
+import type { Federated, WorkspaceInfo } from './schemas'
 
 const DATABASE = 'main'
 
@@ -26,15 +28,15 @@ export function namespaceFor(issuer: string, repository: string, repositoryId: s
   return `${slug}-${suffix}`
 }
 
-export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
-  const { store, config, tokens } = context
+const plugin: FastifyPluginAsync = async (app) => {
+  const { store, config, tokens } = app
 
   app.post('/v1/identity/federate', async (request, reply) => {
     const token = bearerToken(request)
     if (!token) throw unauthorized('missing "Authorization: Bearer <GitHub OIDC token>"')
-    const { claims, tokenSha256 } = await verifyOidc(context, token, config.federateAudience, 'workspace.federate')
+    const { claims, tokenSha256 } = await verifyOidc(app, token, config.federateAudience, 'workspace.federate')
     noteIdentity(request, `repo:${claims.repository}`)
-    await rateLimit(context, claims, 'workspace.federate', tokenSha256)
+    await rateLimit(app, claims, 'workspace.federate', tokenSha256)
     const base = { repository: claims.repository, repositoryId: claims.repository_id }
     const decision = federateDecision(claims, config.federateEvents)
     if (!decision.allowed) {
@@ -64,21 +66,23 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
       return { workspace, created, issued }
     })
     reply.header('cache-control', 'no-store')
-    return reply.code(created ? 201 : 200).send({
+    noteEvent(request, { metric: 'federation', created })
+    const answer: Federated = {
       success: true,
       data: {
         token: issued.token,
-        url: `${context.publicUrl()}/v1/db/${workspace.namespace}/${workspace.database}`,
+        url: `${app.publicUrl()}/v1/db/${workspace.namespace}/${workspace.database}`,
         namespace: workspace.namespace,
         database: workspace.database,
         identity: workspace.repository,
         created,
         expiresAt: issued.expiresAt.toISOString()
       }
-    })
+    }
+    return reply.code(created ? 201 : 200).send(answer)
   })
 
-  app.get<{ Params: { namespace: string; database: string } }>('/v1/db/:namespace/:database', async (request) => {
+  app.get<{ Params: { namespace: string; database: string }; Reply: WorkspaceInfo }>('/v1/db/:namespace/:database', async (request) => {
     const token = bearerToken(request)
     if (!token) throw unauthorized('missing "Authorization: Bearer <workspace token>"')
     // A refused token (TokenRejected) is a 401 (errors.ts).
@@ -92,3 +96,5 @@ export const federateRoutes: FastifyPluginAsync<AppOptions> = async (app, { cont
     return { success: true, data: { namespace: workspace.namespace, database: workspace.database, identity: workspace.repository } }
   })
 }
+
+export const federateRoutes = fp(plugin, { name: 'federate-federate-routes', fastify: '5.x', dependencies: [SERVICES] })

@@ -1,31 +1,11 @@
 /**
- * The shared first half of the exchange and explain endpoints: validate the body, verify
- * the GitHub OIDC token for our audience, rate-limit per repository, and audit refusals.
+ * What the exchange, explain and federate share before their own decision: verify the
+ * GitHub OIDC token for an audience (auditing refusals), and rate-limit per repository.
  */
-import type { AppContext } from '../context'
-import type { AuditAction } from '../store/store'
-import { ApiError } from '../errors'
-import { isOidcTokenError, tokenSha256, type GitHubTokenClaims, type VerifiedToken } from '../trust'
-
-export interface ExchangeBody {
-  provider: string
-  token: string
-  agentId?: string
-  ttl?: number
-}
-
-/** JSON schema of the exchange/explain body; unknown fields are refused. */
-export const exchangeBodySchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['provider', 'token'],
-  properties: {
-    provider: { type: 'string', maxLength: 64 },
-    token: { type: 'string', maxLength: 16384 },
-    agentId: { type: 'string', maxLength: 64 },
-    ttl: { type: 'integer', minimum: 1, maximum: 86400 }
-  }
-} as const
+import type { FastifyInstance } from 'fastify'
+import type { AuditAction } from '../../store/store'
+import { ApiError } from '../../errors'
+import { isOidcTokenError, tokenSha256, type GitHubTokenClaims, type VerifiedToken } from '../../trust'
 
 /** Non-secret claims, for explain answers, summaries and the audit detail. */
 export function publicClaims(claims: GitHubTokenClaims): Record<string, unknown> {
@@ -60,17 +40,17 @@ export function publicClaims(claims: GitHubTokenClaims): Record<string, unknown>
  * could not be fetched).
  */
 export async function verifyOidc(
-  context: AppContext,
+  app: FastifyInstance,
   token: string,
   audience: string,
   action: AuditAction
 ): Promise<VerifiedToken> {
   try {
-    return await context.verifier.verify(token, audience)
+    return await app.verifier.verify(token, audience)
   } catch (error) {
     if (!isOidcTokenError(error)) throw error
     // Anyone can send these in bulk: the first of a kind is audited in full, repeats in aggregate.
-    await context.denials.record({
+    await app.denials.record({
       kind: `${action}|${error.code}|${error.claim ?? ''}`,
       action,
       detail: { outcome: 'denied', code: error.code, reason: error.message, tokenSha256: tokenSha256(token) }
@@ -85,10 +65,10 @@ export function repositoryKey(issuer: string, repositoryId: string): string {
 }
 
 /** 429 with Retry-After when the repository spent its burst. */
-export async function rateLimit(context: AppContext, claims: GitHubTokenClaims, action: AuditAction, tokenHash: string): Promise<void> {
-  const decision = await context.limiter.take(repositoryKey(claims.iss, claims.repository_id))
+export async function rateLimit(app: FastifyInstance, claims: GitHubTokenClaims, action: AuditAction, tokenHash: string): Promise<void> {
+  const decision = await app.limiter.take(repositoryKey(claims.iss, claims.repository_id))
   if (decision.ok) return
-  await context.denials.record({
+  await app.denials.record({
     kind: `${action}|rate_limited|${repositoryKey(claims.iss, claims.repository_id)}`,
     action,
     repository: claims.repository,

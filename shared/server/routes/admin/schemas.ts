@@ -1,0 +1,148 @@
+/** The admin API's bodies and answers (trust policies, identities, credentials, audit, signing keys) and their documentation. */
+import { Type, type Static } from '@sinclair/typebox'
+import { DateTime, Items, NullableDateTime, NullableString, NullableUuid, StringEnum, Uuid, adminDoc, described, type RouteDocs } from '../docs'
+
+const ShortString = Type.String({ maxLength: 512 })
+
+/** Shape and size only; validatePolicyInput (trust module) judges the values. */
+export const PolicyBody = Type.Object(
+  {
+    provider: Type.Optional(Type.String({ maxLength: 64 })),
+    repository: Type.Optional(ShortString),
+    repositoryId: Type.Optional(ShortString),
+    repositoryOwnerId: Type.Optional(ShortString),
+    branch: Type.Optional(ShortString),
+    environment: Type.Optional(ShortString),
+    workflowRef: Type.Optional(ShortString),
+    agentId: Type.Optional(Type.String({ maxLength: 64 })),
+    events: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
+    issuer: Type.Optional(Type.String({ maxLength: 512 }))
+  },
+  { additionalProperties: false }
+)
+export type PolicyBody = Static<typeof PolicyBody>
+
+export const TrustPolicyView = Type.Object(
+  {
+    id: Uuid,
+    provider: Type.Literal('github'),
+    repository: Type.String({ description: 'owner/repo, matched exactly (case-insensitive)' }),
+    repositoryId: Type.Optional(Type.String()),
+    repositoryOwnerId: Type.Optional(Type.String()),
+    branch: Type.Optional(Type.String({ description: 'matches ref == refs/heads/<branch> only' })),
+    environment: Type.Optional(Type.String()),
+    workflowRef: Type.Optional(Type.String({ description: 'the job_workflow_ref claim' })),
+    agentId: Type.Optional(Uuid),
+    events: Type.Optional(Type.Array(Type.String())),
+    issuer: Type.String({ description: "the OIDC issuer whose tokens the policy is for (the token's iss); a token of another issuer never matches" }),
+    createdAt: DateTime
+  },
+  { additionalProperties: false }
+)
+export type TrustPolicyView = Static<typeof TrustPolicyView>
+
+export const AgentView = Type.Object(
+  {
+    agentId: Uuid,
+    name: Type.String(),
+    description: Type.String(),
+    repository: Type.String(),
+    repositoryId: Type.String(),
+    status: StringEnum(['active', 'disabled']),
+    createdAt: DateTime,
+    lastUsedAt: NullableDateTime
+  },
+  { additionalProperties: false }
+)
+export type AgentView = Static<typeof AgentView>
+
+export const CredentialView = Type.Object(
+  {
+    id: Type.String({ format: 'uuid', description: 'the token id (jti); the token itself is never stored' }),
+    kind: StringEnum(['bootstrap', 'agent', 'workspace']),
+    scope: Type.String(),
+    status: StringEnum(['active', 'expired', 'revoked']),
+    agentId: NullableUuid,
+    workspaceId: NullableUuid,
+    repository: Type.String(),
+    createdAt: DateTime,
+    expiresAt: DateTime,
+    lastUsedAt: NullableDateTime,
+    revokedAt: NullableDateTime
+  },
+  { additionalProperties: false }
+)
+export type CredentialView = Static<typeof CredentialView>
+
+export const AuditEventView = Type.Object(
+  {
+    id: Uuid,
+    at: DateTime,
+    action: Type.String({ description: 'token.exchange, agent.register, workspace.federate, credential.revoke, ...' }),
+    identityId: NullableString,
+    credentialId: NullableString,
+    repository: NullableString,
+    detail: Type.Record(Type.String(), Type.Unknown(), { description: 'outcome, code, reason, tokenSha256 (never a token)' })
+  },
+  { additionalProperties: false }
+)
+export type AuditEventView = Static<typeof AuditEventView>
+
+export const SigningKeyView = Type.Object(
+  {
+    kid: Type.String(),
+    alg: Type.String(),
+    createdAt: DateTime,
+    signing: Type.Boolean({ description: 'true for the key new tokens are signed with now' }),
+    signsFrom: Type.String({ format: 'date-time', description: 'when it signs new tokens: 15 s after a rotation, once every instance knows it' }),
+    retiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when the key leaves the JWKS (its last token has expired)' })
+  },
+  { additionalProperties: false }
+)
+export type SigningKeyView = Static<typeof SigningKeyView>
+
+/** Optional: no body or `{}` is a normal rotation. */
+export const RotateBody = Type.Object(
+  {
+    emergency: Type.Optional(
+      Type.Boolean({
+        description:
+          'true when a key may have leaked: the new key signs at once, every other key leaves the JWKS now and every token it signed is refused (other instances within 10 s); default false'
+      })
+    )
+  },
+  { additionalProperties: false, description: 'optional: no body, or {}, is a normal rotation' }
+)
+export type RotateBody = Static<typeof RotateBody>
+
+const agentParam = { id: 'agent id (UUID)' }
+const policies = ['admin', 'trust policies']
+const keys = ['admin', 'signing keys']
+
+export const adminDocs: RouteDocs = {
+  'POST /api/v1/oidc/trust-policies': adminDoc('Create a trust policy', { 201: described('created', TrustPolicyView) }, undefined, policies),
+  'GET /api/v1/oidc/trust-policies': adminDoc('List trust policies', { 200: described('all trust policies, oldest first', Items(TrustPolicyView)) }, undefined, policies),
+  'DELETE /api/v1/oidc/trust-policies/:id': adminDoc('Delete a trust policy', { 204: { description: 'deleted', type: 'null' } }, { id: 'policy id (UUID)' }, policies),
+  'GET /api/v1/agents/:id': adminDoc('Show an agent', { 200: described('the agent', AgentView) }, agentParam),
+  'GET /api/v1/agents/:id/credentials': adminDoc("An agent's credentials, newest first", { 200: described('credentials (no secrets)', Items(CredentialView)) }, agentParam),
+  'POST /api/v1/agents/:id/credentials/:credentialId/revoke': adminDoc(
+    'Revoke one credential; it stops working at once',
+    { 200: described('the revoked credential', CredentialView) },
+    { ...agentParam, credentialId: 'credential id (UUID, the token jti)' }
+  ),
+  'POST /api/v1/credentials/:id/revoke': adminDoc(
+    'Revoke any credential (bootstrap, agent or workspace token) by its id; it stops working at once',
+    { 200: described('the revoked credential', CredentialView) },
+    { id: "credential id (UUID: the token jti, or introspection's jti for a workspace token)" }
+  ),
+  'POST /api/v1/agents/:id/disable': adminDoc('Disable an agent: no new tokens, existing ones stop working', { 200: described('the disabled agent', AgentView) }, agentParam),
+  'GET /api/v1/agents/:id/audit': adminDoc("An agent's audit events, newest first", { 200: described('events', Items(AuditEventView)) }, agentParam),
+  'GET /api/v1/audit': adminDoc('Recent audit events of every identity (denials included), newest first', { 200: described('events', Items(AuditEventView)) }),
+  'GET /api/v1/signing-keys': adminDoc('The signing keys: the one in use and the retiring ones', { 200: described('keys, newest first', Items(SigningKeyView)) }, undefined, keys),
+  'POST /api/v1/signing-keys/rotate': adminDoc(
+    'Add a new signing key: published at once, signing 15 s later; the old one stays in the JWKS until its last token expires. In an emergency the new key signs at once and the old ones are withdrawn',
+    { 201: described('the new key', SigningKeyView) },
+    undefined,
+    keys
+  )
+}

@@ -1,0 +1,31 @@
+/** Agent registration (Protocol A): body, answer and documentation. */
+import { Type, type Static } from '@sinclair/typebox'
+import { DateTime, Uuid, described, errorsA, type RouteDocs } from '../docs'
+
+export const RegisterBody = Type.Object(
+  {
+    name: Type.String({ minLength: 3, maxLength: 254 }),
+    description: Type.Optional(Type.String({ maxLength: 1024 }))
+  },
+  { additionalProperties: false }
+)
+export type RegisterBody = Static<typeof RegisterBody>
+
+export const Registered = Type.Object(
+  { agentId: Uuid, name: Type.String(), description: Type.String(), createdAt: DateTime, created: Type.Boolean() },
+  { additionalProperties: false }
+)
+export type Registered = Static<typeof Registered>
+
+export const agentDocs: RouteDocs = {
+  'POST /api/v1/agents': {
+    summary: 'Register an agent (idempotent per repository; Idempotency-Key supported)',
+    tags: ['protocol A'],
+    security: 'accessToken',
+    response: {
+      200: described('the agent already existed for this repository', Registered),
+      201: described('registered', Registered),
+      ...errorsA(400, 401, 403, 409, 413, 415, 422, 429)
+    }
+  }
+}
