@@ -6,14 +6,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import AjvCompiler, { type BuildCompilerFromPool } from '@fastify/ajv-compiler'
-import Fastify, {
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyPluginAsync,
-  type FastifyReply,
-  type FastifyRequest,
-  type FastifyServerOptions
-} from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppContext, AppOptions } from './context'
 import { ApiError, badRequest, envelope, refusalOf } from './errors'
@@ -26,7 +19,6 @@ import { services } from './services'
 export const BODY_LIMIT_BYTES = 64 * 1024
 /** Longest path parameter (find-my-way's maxParamLength): ids are UUIDs, namespaces under 50. */
 export const MAX_PARAM_LENGTH = 100
-
 
 /** Maps Fastify's own client errors (bad JSON, size, media type, schema) to our codes. */
 function clientError(error: FastifyError): { status: number; message: string } | undefined {
@@ -199,7 +191,10 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
     const refusal = refusalOf(error, request.url)
     if (refusal) {
-      return reply.code(refusal.status).headers(refusal.headers).send(envelope(request.url, refusal.code, refusal.message))
+      return reply
+        .code(refusal.status)
+        .headers(refusal.headers)
+        .send(envelope(request.url, refusal.code, refusal.message))
     }
     const mapped = clientError(error as FastifyError)
     if (mapped) return reply.code(mapped.status).send(envelope(request.url, 'invalid_request', mapped.message))
@@ -241,10 +236,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
 export const federateApp = fp(routes, { name: 'federate-app', fastify: '5.x' })
 
 /** A Fastify instance with the server-wide options and the app registered. */
-export async function buildServer(
-  context: AppContext,
-  options: { logger?: FastifyServerOptions['logger'] } = {}
-): Promise<FastifyInstance> {
+export async function buildServer(context: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: BODY_LIMIT_BYTES,

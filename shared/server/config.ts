@@ -198,13 +198,13 @@ function trustProxy(raw: string | undefined): boolean | number | string {
     if (hops < 1 || hops > 16) throw new ConfigError('TRUST_PROXY', `"${value}" hops: use 1 to 16`)
     return hops
   }
-  const entries = value.split(',').map((s) => s.trim()).filter(Boolean)
+  const entries = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   for (const entry of entries) {
     if (!/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(entry) && !['loopback', 'linklocal', 'uniquelocal'].includes(entry)) {
-      throw new ConfigError(
-        'TRUST_PROXY',
-        `"${entry}" is not an IP address or CIDR; use true, a hop count, or the proxies' addresses (e.g. 10.0.0.0/8,loopback)`
-      )
+      throw new ConfigError('TRUST_PROXY', `"${entry}" is not an IP address or CIDR; use true, a hop count, or the proxies' addresses (e.g. 10.0.0.0/8,loopback)`)
     }
   }
   return entries.join(',')

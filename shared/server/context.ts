@@ -96,16 +96,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   }
   // On PostgreSQL several instances may share the database: the bucket lives there too.
   const bucket = ({ burst, perMinute }: { burst: number; perMinute: number }): RateLimiter =>
-    db.kind === 'postgres'
-      ? new DatabaseRateLimiter(db, burst, perMinute, () => now().getTime())
-      : new MemoryRateLimiter(burst, perMinute, () => now().getTime())
+    db.kind === 'postgres' ? new DatabaseRateLimiter(db, burst, perMinute, () => now().getTime()) : new MemoryRateLimiter(burst, perMinute, () => now().getTime())
   const limiter = options.limiter ?? bucket(config.rateLimit)
   const registrations = config.agentRegistration
   const memoryRegistrations = new MemoryRateLimiter(registrations.burst, registrations.perMinute, () => now().getTime())
   const registrationLimiter = (queryable: Queryable): RateLimiter =>
-    db.kind === 'postgres'
-      ? new DatabaseRateLimiter(queryable, registrations.burst, registrations.perMinute, () => now().getTime())
-      : memoryRegistrations
+    db.kind === 'postgres' ? new DatabaseRateLimiter(queryable, registrations.burst, registrations.perMinute, () => now().getTime()) : memoryRegistrations
 
   return {
     config,

@@ -40,8 +40,7 @@ export class ApiError extends Error {
 }
 
 export const badRequest = (message: string): ApiError => new ApiError(400, 'invalid_request', message)
-export const unauthorized = (message: string): ApiError =>
-  new ApiError(401, 'invalid_token', message, { 'www-authenticate': 'Bearer error="invalid_token"' })
+export const unauthorized = (message: string): ApiError => new ApiError(401, 'invalid_token', message, { 'www-authenticate': 'Bearer error="invalid_token"' })
 export const notFound = (message: string): ApiError => new ApiError(404, 'not_found', message)
 
 /** Protocol B lives under /v1/; everything else speaks Protocol A. */

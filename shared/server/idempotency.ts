@@ -38,7 +38,9 @@ export function bodyHash(body: unknown): string {
     }
     return value
   }
-  return createHash('sha256').update(JSON.stringify(canonical(body) ?? null)).digest('hex')
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(body) ?? null))
+    .digest('hex')
 }
 
 /** A claim left pending this long belongs to a request whose server died: take it over. */
@@ -82,12 +84,7 @@ export async function withIdempotency(
   }
 }
 
-async function runClaimed(
-  store: Store,
-  scope: string,
-  key: string,
-  operation: () => Promise<Replayable>
-): Promise<Replayable> {
+async function runClaimed(store: Store, scope: string, key: string, operation: () => Promise<Replayable>): Promise<Replayable> {
   let result: Replayable
   try {
     result = await operation()

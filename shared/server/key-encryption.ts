@@ -65,9 +65,7 @@ export function encryptPrivateJwk(jwk: Record<string, unknown>, secret: string, 
 /** Decrypts what encryptPrivateJwk stored for `kid`; SigningKeySecretError when it cannot. */
 export function decryptPrivateJwk(stored: EncryptedPrivateJwk, secret: string | undefined, kid: string): Record<string, unknown> {
   if (!secret) {
-    throw new SigningKeySecretError(
-      `is not set, but signing key ${kid} in the database is encrypted: set it to the secret the keys were encrypted with`
-    )
+    throw new SigningKeySecretError(`is not set, but signing key ${kid} in the database is encrypted: set it to the secret the keys were encrypted with`)
   }
   try {
     if (stored.kdf !== 'HKDF-SHA256') throw new Error(`unknown key derivation ${String(stored.kdf)}`)

@@ -13,16 +13,7 @@
  */
 import { createPrivateKey, randomUUID, type JsonWebKey } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
-import {
-  decodeProtectedHeader,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  jwtVerify,
-  type CryptoKey,
-  type JWK,
-  type JWTPayload
-} from 'jose'
+import { decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import { decryptPrivateJwk, encryptPrivateJwk, isEncryptedPrivateJwk } from './key-encryption'
 import type { SigningKeyRow, Store } from './store/store'
 
@@ -38,7 +29,9 @@ interface LoadedKey {
 }
 
 function signerFor(privateJwk: JWK, kid: string): (payload: JWTPayload) => string {
-  const pem = createPrivateKey({ key: privateJwk as JsonWebKey, format: 'jwk' }).export({ format: 'pem', type: 'pkcs8' }).toString()
+  const pem = createPrivateKey({ key: privateJwk as JsonWebKey, format: 'jwk' })
+    .export({ format: 'pem', type: 'pkcs8' })
+    .toString()
   return createSigner({ algorithm: SIGNING_ALG, key: pem, kid, header: { alg: SIGNING_ALG, typ: 'at+jwt' } })
 }
 

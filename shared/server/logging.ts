@@ -27,13 +27,7 @@ const SECRET_FIELDS = [
   'databaseUrl'
 ]
 
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  ...SECRET_FIELDS,
-  ...SECRET_FIELDS.map((field) => `*.${field}`)
-]
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', ...SECRET_FIELDS, ...SECRET_FIELDS.map((field) => `*.${field}`)]
 
 /** Path only: a query string could carry anything a client chose to put there. */
 function pathOf(url: string): string {

@@ -40,11 +40,7 @@ async function main(): Promise<void> {
   // Handled by the await below; this only keeps a failure from being reported as unhandled
   // while the imports run.
   opening.catch(() => undefined)
-  const [{ buildServer }, { createContext }, { loggerOptions }] = await Promise.all([
-    import('./app'),
-    import('./context'),
-    import('./logging')
-  ])
+  const [{ buildServer }, { createContext }, { loggerOptions }] = await Promise.all([import('./app'), import('./context'), import('./logging')])
   const db = await opening
   const context = await createContext({ config, db })
   const app = await buildServer(context, {

@@ -13,7 +13,6 @@ import type { Db } from './store/db'
 /** Seconds; covers a cached in-memory answer up to a slow issuer key fetch. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-
 export interface PoolStats {
   total: number
   idle: number

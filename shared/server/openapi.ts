@@ -62,9 +62,7 @@ const plugin: FastifyPluginAsync = async (app) => {
           '(exchange, agents, trust policies, introspection). Protocol B: self sign-up (federate). See docs/server.md.'
       },
       components: {
-        securitySchemes: Object.fromEntries(
-          Object.values(SECURITY).map(({ scheme, description }) => [scheme, { type: 'http' as const, scheme: 'bearer', description }])
-        )
+        securitySchemes: Object.fromEntries(Object.values(SECURITY).map(({ scheme, description }) => [scheme, { type: 'http' as const, scheme: 'bearer', description }]))
       }
     }
   })

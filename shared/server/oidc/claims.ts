@@ -38,16 +38,7 @@ export interface GitHubTokenClaims {
 }
 
 /** GitHub claims every decision depends on: a token without one of them cannot be matched to a policy. */
-export const REQUIRED_GITHUB_CLAIMS = [
-  'sub',
-  'repository',
-  'repository_id',
-  'repository_owner',
-  'repository_owner_id',
-  'ref',
-  'event_name',
-  'job_workflow_ref'
-] as const
+export const REQUIRED_GITHUB_CLAIMS = ['sub', 'repository', 'repository_id', 'repository_owner', 'repository_owner_id', 'ref', 'event_name', 'job_workflow_ref'] as const
 
 /** Optional claims that, when present, must be strings (policies compare them). */
 const OPTIONAL_STRING_CLAIMS = ['environment', 'ref_type', 'workflow', 'workflow_ref', 'sha'] as const
@@ -118,11 +109,9 @@ export function assertGitHubClaims(payload: Record<string, unknown>): GitHubToke
   // Names are matched to policies case-insensitively in ASCII only: anything outside GitHub's
   // ASCII character set (a Kelvin sign for "K", fullwidth letters, a second slash) is refused.
   if (!isGitHubRepository(payload.repository as string)) {
-    throw new OidcTokenError(
-      'invalid_token',
-      `token claim "repository" ${quote(payload.repository, 140)} is not a GitHub repository name (${GITHUB_NAME_RULES})`,
-      { claim: 'repository' }
-    )
+    throw new OidcTokenError('invalid_token', `token claim "repository" ${quote(payload.repository, 140)} is not a GitHub repository name (${GITHUB_NAME_RULES})`, {
+      claim: 'repository'
+    })
   }
   if (!isGitHubOwner(payload.repository_owner as string)) {
     throw new OidcTokenError(

@@ -21,11 +21,7 @@ export class OidcTokenError extends Error {
   /** The claim or header field that failed, when there is one (e.g. "aud", "exp", "alg", "kid"). */
   readonly claim?: string
 
-  constructor(
-    code: OidcTokenErrorCode,
-    message: string,
-    options: { cause?: unknown; retryable?: boolean; retryAfterSeconds?: number; claim?: string } = {}
-  ) {
+  constructor(code: OidcTokenErrorCode, message: string, options: { cause?: unknown; retryable?: boolean; retryAfterSeconds?: number; claim?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.retryable = options.retryable ?? false
@@ -38,7 +34,7 @@ export class OidcTokenError extends Error {
 
 /** Quotes an untrusted value for an error message: JSON-escaped and cut short. */
 export function quote(value: unknown, max = 120): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value)
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))
   const cut = text.length > max ? `${text.slice(0, max)}…` : text
   return JSON.stringify(cut)
 }

@@ -78,11 +78,7 @@ export class IssuerKeys {
     }
     if (key) return key
     if (fetched) {
-      throw new OidcTokenError(
-        'invalid_token',
-        `token key id (kid) ${quote(kid, 80)} is not in the JWKS of issuer ${quote(this.issuer)}`,
-        { claim: 'kid' }
-      )
+      throw new OidcTokenError('invalid_token', `token key id (kid) ${quote(kid, 80)} is not in the JWKS of issuer ${quote(this.issuer)}`, { claim: 'kid' })
     }
     const waitMs = (this.lastAttemptAt ?? 0) + minRefetchIntervalMs - now()
     const seconds = Math.max(1, Math.ceil(waitMs / 1000))

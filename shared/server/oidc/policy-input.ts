@@ -116,7 +116,9 @@ function parse(body: Record<string, unknown>): PolicyInput {
     }
     for (const event of events) {
       if (typeof event !== 'string' || !GITHUB_EVENTS.includes(event)) {
-        throw new Invalid(`events: ${JSON.stringify(typeof event === 'string' ? event.slice(0, 40) : event)} is not a GitHub event name (e.g. "push", "pull_request", "workflow_dispatch")`)
+        throw new Invalid(
+          `events: ${JSON.stringify(typeof event === 'string' ? event.slice(0, 40) : event)} is not a GitHub event name (e.g. "push", "pull_request", "workflow_dispatch")`
+        )
       }
     }
     value.events = [...new Set(events as string[])]

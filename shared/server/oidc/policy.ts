@@ -27,7 +27,6 @@
 import type { GitHubTokenClaims } from './claims'
 import { OPT_IN_EVENTS } from './events'
 
-
 export interface TrustPolicy {
   id: string
   provider: 'github'
@@ -49,9 +48,7 @@ export interface TrustPolicy {
 
 export type DenialCode = 'trust_policy_violation' | 'branch_not_permitted' | 'event_not_permitted'
 
-export type PolicyDecision =
-  | { allowed: true; policy: TrustPolicy }
-  | { allowed: false; code: DenialCode; reason: string; closestPolicyId?: string; claim?: string }
+export type PolicyDecision = { allowed: true; policy: TrustPolicy } | { allowed: false; code: DenialCode; reason: string; closestPolicyId?: string; claim?: string }
 
 type Denial = Extract<PolicyDecision, { allowed: false }>
 
@@ -201,9 +198,8 @@ export function decide(claims: GitHubTokenClaims, allPolicies: TrustPolicy[], ag
 function noPolicyForRepository(claims: GitHubTokenClaims, policies: TrustPolicy[], agentId: string | undefined): Denial {
   const repo = JSON.stringify(claims.repository)
   const sameRepo = policies.filter((policy) => isForRepository(policy, claims))
-  const base = agentId === undefined
-    ? `no trust policy without an agentId allows repository ${repo}`
-    : `no trust policy allows agent ${JSON.stringify(agentId)} from repository ${repo}`
+  const base =
+    agentId === undefined ? `no trust policy without an agentId allows repository ${repo}` : `no trust policy allows agent ${JSON.stringify(agentId)} from repository ${repo}`
   let hint: string
   if (sameRepo.length === 0) {
     hint = 'repository names must match exactly; an administrator must create a trust policy for this repository'

@@ -127,19 +127,13 @@ export class OidcVerifier {
       throw new OidcTokenError('invalid_token', 'token has no "iss" claim (a string)', { claim: 'iss' })
     }
     if (this.rejectIssuers.has(withoutTrailingSlash(issuer))) {
-      throw new OidcTokenError(
-        'invalid_token',
-        "this token was issued by this server (an access token), not by GitHub Actions; send the workflow's OIDC token instead",
-        { claim: 'iss' }
-      )
+      throw new OidcTokenError('invalid_token', "this token was issued by this server (an access token), not by GitHub Actions; send the workflow's OIDC token instead", {
+        claim: 'iss'
+      })
     }
     const keys = this.keys.get(issuer)
     if (!keys) {
-      throw new OidcTokenError(
-        'invalid_token',
-        `token issuer ${quote(issuer)} is not trusted by this server (trusted: ${[...this.issuers].join(', ')})`,
-        { claim: 'iss' }
-      )
+      throw new OidcTokenError('invalid_token', `token issuer ${quote(issuer)} is not trusted by this server (trusted: ${[...this.issuers].join(', ')})`, { claim: 'iss' })
     }
     if (header.alg !== 'RS256') {
       throw new OidcTokenError('invalid_token', `token algorithm ${quote(header.alg, 40)} is not allowed; only RS256 is`, { claim: 'alg' })
@@ -153,14 +147,7 @@ export class OidcVerifier {
     return { claims: assertGitHubClaims(verified as Record<string, unknown>), tokenSha256: tokenSha256(token) }
   }
 
-  private checkSignatureAndTimes(
-    token: string,
-    header: Record<string, unknown>,
-    key: KeyObject,
-    issuer: string,
-    audience: string,
-    kid: string
-  ): JWTPayload {
+  private checkSignatureAndTimes(token: string, header: Record<string, unknown>, key: KeyObject, issuer: string, audience: string, kid: string): JWTPayload {
     const nowMs = this.now()
     try {
       // A resolved key, not a key function: nothing is taken from the header but alg.
@@ -178,8 +165,7 @@ export class OidcVerifier {
   }
 
   private explainJoseError(error: unknown, ctx: { issuer: string; audience: string; kid: string; nowMs: number }): OidcTokenError {
-    const fail = (message: string, claim?: string): OidcTokenError =>
-      new OidcTokenError('invalid_token', message, { cause: error, ...(claim ? { claim } : {}) })
+    const fail = (message: string, claim?: string): OidcTokenError => new OidcTokenError('invalid_token', message, { cause: error, ...(claim ? { claim } : {}) })
     const now = new Date(ctx.nowMs).toISOString()
     const tolerance = `${this.tolerance} s tolerance`
     if (error instanceof errors.JWSSignatureVerificationFailed) {
@@ -200,7 +186,10 @@ export class OidcVerifier {
           return fail(`token is not valid before ${at('nbf')} (server time ${now}, ${tolerance}); check the clocks`, 'nbf')
         case 'iat':
           return error instanceof errors.JWTExpired
-            ? fail(`token was issued at ${at('iat')}, more than ${this.maxTokenAge} s before server time ${now} (${tolerance}); request a fresh OIDC token right before the exchange`, 'iat')
+            ? fail(
+                `token was issued at ${at('iat')}, more than ${this.maxTokenAge} s before server time ${now} (${tolerance}); request a fresh OIDC token right before the exchange`,
+                'iat'
+              )
             : fail(`token issue time ${at('iat')} is in the future (server time ${now}, ${tolerance}); check the clocks`, 'iat')
         case 'aud':
           return audienceError(payload.aud, ctx.audience, error)
@@ -230,9 +219,8 @@ function assertExactAudience(aud: unknown, audience: string): void {
 }
 
 function audienceError(aud: unknown, audience: string, cause?: unknown): OidcTokenError {
-  return new OidcTokenError(
-    'invalid_token',
-    `token audience ${quote(aud)} is not ${quote(audience)}; request the OIDC token with audience ${quote(audience)}`,
-    { claim: 'aud', ...(cause === undefined ? {} : { cause }) }
-  )
+  return new OidcTokenError('invalid_token', `token audience ${quote(aud)} is not ${quote(audience)}; request the OIDC token with audience ${quote(audience)}`, {
+    claim: 'aud',
+    ...(cause === undefined ? {} : { cause })
+  })
 }

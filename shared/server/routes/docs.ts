@@ -28,8 +28,7 @@ export function routeKey(method: string, url: string): string {
 }
 
 /** A string of one of `values` (a plain JSON-schema enum, as OpenAPI tools expect it). */
-export const StringEnum = <T extends string[]>(values: [...T], options: { description?: string } = {}) =>
-  Type.Unsafe<T[number]>({ type: 'string', enum: values, ...options })
+export const StringEnum = <T extends string[]>(values: [...T], options: { description?: string } = {}) => Type.Unsafe<T[number]>({ type: 'string', enum: values, ...options })
 
 export const Uuid = Type.String({ format: 'uuid' })
 export const DateTime = Type.String({ format: 'date-time' })
@@ -72,10 +71,8 @@ const ERROR_TEXT: Record<number, string> = {
 /** `schema` with a description, as a documented response. */
 export const described = (description: string, schema: TSchema): Record<string, unknown> => ({ description, ...schema })
 
-export const errorsA = (...statuses: number[]): Record<number, unknown> =>
-  Object.fromEntries(statuses.map((s) => [s, described(ERROR_TEXT[s] ?? 'error', ErrorA)]))
-export const errorsB = (...statuses: number[]): Record<number, unknown> =>
-  Object.fromEntries(statuses.map((s) => [s, described(ERROR_TEXT[s] ?? 'error', ErrorB)]))
+export const errorsA = (...statuses: number[]): Record<number, unknown> => Object.fromEntries(statuses.map((s) => [s, described(ERROR_TEXT[s] ?? 'error', ErrorA)]))
+export const errorsB = (...statuses: number[]): Record<number, unknown> => Object.fromEntries(statuses.map((s) => [s, described(ERROR_TEXT[s] ?? 'error', ErrorB)]))
 
 /** `{"items": [...]}`, the shape of every list. */
 export const Items = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item) }, { additionalProperties: false })

@@ -83,10 +83,7 @@ export class AgentRepository {
 
   /** How many agents a repository (of one issuer) owns, disabled ones included. */
   async countOwnedBy(issuer: string, repositoryId: string): Promise<number> {
-    const { rows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM agents WHERE issuer = $1 AND repository_id = $2', [
-      issuer,
-      repositoryId
-    ])
+    const { rows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM agents WHERE issuer = $1 AND repository_id = $2', [issuer, repositoryId])
     return Number(rows[0]!.n)
   }
 
@@ -97,10 +94,10 @@ export class AgentRepository {
   }
 
   async disable(id: string): Promise<Agent | undefined> {
-    const { rows } = await this.db.query<AgentColumns>(
-      `UPDATE agents SET status = 'disabled', disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *`,
-      [id, this.now()]
-    )
+    const { rows } = await this.db.query<AgentColumns>(`UPDATE agents SET status = 'disabled', disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *`, [
+      id,
+      this.now()
+    ])
     this.changed()
     return rows[0] ? toAgent(rows[0]) : undefined
   }

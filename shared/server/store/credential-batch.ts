@@ -118,16 +118,14 @@ const prepared = new WeakMap<Queryable, Promise<void>>()
 function prepareOnce(db: Queryable): Promise<void> {
   let done = prepared.get(db)
   if (!done) {
-    done = db
-      .query(`PREPARE ${PREPARED_NAME}(jsonb) AS ${INSERT_BATCH.replace('$1::jsonb', '$1')}`)
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          if ((error as { code?: string }).code === '42P05') return // duplicate_prepared_statement: there already
-          prepared.delete(db) // try again with the next batch
-          throw error
-        }
-      )
+    done = db.query(`PREPARE ${PREPARED_NAME}(jsonb) AS ${INSERT_BATCH.replace('$1::jsonb', '$1')}`).then(
+      () => undefined,
+      (error: unknown) => {
+        if ((error as { code?: string }).code === '42P05') return // duplicate_prepared_statement: there already
+        prepared.delete(db) // try again with the next batch
+        throw error
+      }
+    )
     prepared.set(db, done)
   }
   return done

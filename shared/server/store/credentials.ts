@@ -156,10 +156,7 @@ export class CredentialRepository {
 
   /** Marks the credential revoked (first revocation time wins); undefined when unknown. */
   async revoke(id: string): Promise<Credential | undefined> {
-    const { rows } = await this.db.query<Columns>('UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING *', [
-      id,
-      this.now()
-    ])
+    const { rows } = await this.db.query<Columns>('UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING *', [id, this.now()])
     return rows[0] ? toCredential(rows[0]) : undefined
   }
 

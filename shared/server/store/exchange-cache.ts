@@ -42,13 +42,7 @@ export class ExchangeInputsCache {
    * to the minute by the credential writes, which do not clear the cache); the exchange
    * decides on id and status only.
    */
-  async read(
-    agentId: string | undefined,
-    issuer: string,
-    repository: string,
-    repositoryId: string,
-    load: () => Promise<ExchangeInputs>
-  ): Promise<ExchangeInputs> {
+  async read(agentId: string | undefined, issuer: string, repository: string, repositoryId: string, load: () => Promise<ExchangeInputs>): Promise<ExchangeInputs> {
     const key = policiesKey(issuer, repository, repositoryId)
     const policies = this.policies.get(key)
     const agent = agentId === undefined ? undefined : this.agents.get(agentId)

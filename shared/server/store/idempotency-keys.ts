@@ -47,12 +47,7 @@ export class IdempotencyKeyRepository {
 
   /** Stores the successful response of a claimed key. */
   async complete(scope: string, key: string, status: number, response: unknown): Promise<void> {
-    await this.db.query('UPDATE idempotency_keys SET status = $3, response = $4 WHERE scope = $1 AND key = $2', [
-      scope,
-      key,
-      status,
-      JSON.stringify(response)
-    ])
+    await this.db.query('UPDATE idempotency_keys SET status = $3, response = $4 WHERE scope = $1 AND key = $2', [scope, key, status, JSON.stringify(response)])
   }
 
   /** Gives a claim up after a failed operation: errors are never stored. */

@@ -184,20 +184,14 @@ UPDATE signing_keys SET private_jwk = NULL WHERE status = 'retired' AND private_
 export async function migrate(db: Db, migrations: Migration[] = MIGRATIONS): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
-    await tx.query(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)'
-    )
+    await tx.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)')
     const done = await tx.query<{ version: number }>('SELECT version FROM schema_migrations')
     const applied = new Set(done.rows.map((r) => Number(r.version)))
     const ran: number[] = []
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(migration.version)) continue
       for (const statement of splitStatements(migration.sql)) await tx.query(statement)
-      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-        migration.version,
-        migration.name,
-        new Date()
-      ])
+      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, new Date()])
       ran.push(migration.version)
     }
     return ran

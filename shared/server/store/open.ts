@@ -29,9 +29,7 @@ async function schemaIsCurrent(db: Db): Promise<boolean> {
 }
 
 export async function openDatabase(options: OpenOptions): Promise<Db> {
-  const db = options.databaseUrl
-    ? await (await import('./postgres')).openPostgres(options.databaseUrl)
-    : await (await import('./pglite')).openPglite(options.dataDir)
+  const db = options.databaseUrl ? await (await import('./postgres')).openPostgres(options.databaseUrl) : await (await import('./pglite')).openPglite(options.dataDir)
   try {
     // PostgreSQL always takes migrate()'s locked path: the read below would log an error on
     // a brand-new database, and a PostgreSQL statement costs little.

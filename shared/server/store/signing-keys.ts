@@ -80,20 +80,19 @@ export class SigningKeyRepository {
     return this.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [KEYS_LOCK])
       await tx.query(INSERT, this.insertParams(key))
-      const { rows } = await tx.query<{ kid: string }>(
-        "UPDATE signing_keys SET status = 'retired', private_jwk = NULL WHERE status = 'active' AND kid <> $1 RETURNING kid",
-        [key.kid]
-      )
+      const { rows } = await tx.query<{ kid: string }>("UPDATE signing_keys SET status = 'retired', private_jwk = NULL WHERE status = 'active' AND kid <> $1 RETURNING kid", [
+        key.kid
+      ])
       return rows.map((r) => r.kid).sort()
     })
   }
 
   /** Replaces a key's plaintext private JWK by its encrypted form (SIGNING_KEYS_SECRET); false if it was not plaintext. */
   async encrypt(kid: string, encrypted: Record<string, unknown>): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      "UPDATE signing_keys SET private_jwk = $2 WHERE kid = $1 AND private_jwk IS NOT NULL AND private_jwk->>'enc' IS NULL",
-      [kid, JSON.stringify(encrypted)]
-    )
+    const { rowCount } = await this.db.query("UPDATE signing_keys SET private_jwk = $2 WHERE kid = $1 AND private_jwk IS NOT NULL AND private_jwk->>'enc' IS NULL", [
+      kid,
+      JSON.stringify(encrypted)
+    ])
     return rowCount > 0
   }
 

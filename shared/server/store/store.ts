@@ -31,7 +31,7 @@ export type { Db, Queryable }
 export class OuterStoreInTransactionError extends Error {
   constructor() {
     super(
-      "a statement was sent to the outer store inside one of its transactions: use the store the transaction callback receives (on the embedded database this would wait for the transaction forever; on PostgreSQL it would not be part of it)"
+      'a statement was sent to the outer store inside one of its transactions: use the store the transaction callback receives (on the embedded database this would wait for the transaction forever; on PostgreSQL it would not be part of it)'
     )
     this.name = this.constructor.name
   }

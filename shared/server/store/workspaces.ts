@@ -63,10 +63,12 @@ export class WorkspaceRepository {
         [randomUUID(), input.repositoryId, input.repository, namespace, input.database, this.now(), input.issuer]
       )
       if (inserted.rows[0]) return { workspace: toWorkspace(inserted.rows[0]), created: true }
-      const { rows } = await this.db.query<Columns>(
-        'UPDATE workspaces SET repository = $2, last_used_at = $3 WHERE repository_id = $1 AND issuer = $4 RETURNING *',
-        [input.repositoryId, input.repository, this.now(), input.issuer]
-      )
+      const { rows } = await this.db.query<Columns>('UPDATE workspaces SET repository = $2, last_used_at = $3 WHERE repository_id = $1 AND issuer = $4 RETURNING *', [
+        input.repositoryId,
+        input.repository,
+        this.now(),
+        input.issuer
+      ])
       if (rows[0]) return { workspace: toWorkspace(rows[0]), created: false }
       // The namespace belongs to another repository (a renamed one): try a suffixed one.
     }

@@ -38,17 +38,13 @@ const plugin: FastifyPluginAsync = async (app) => {
     return { items: (await app.store.credentials.listForAgent(id)).map((c) => credentialView(c, now)) }
   })
 
-  app.post<{ Params: { id: string; credentialId: string } }>(
-    '/api/v1/agents/:id/credentials/:credentialId/revoke',
-    { onRequest: admin },
-    async (request) => {
-      const id = uuidParam(request.params.id, 'agent id')
-      const credentialId = uuidParam(request.params.credentialId, 'credential id')
-      const credential = await app.store.credentials.get(credentialId)
-      if (!credential || credential.agentId !== id) throw new ApiError(404, 'not_found', `agent ${id} has no credential ${credentialId}`)
-      return credentialView(await revokeByAdmin(app.store, credential), app.now())
-    }
-  )
+  app.post<{ Params: { id: string; credentialId: string } }>('/api/v1/agents/:id/credentials/:credentialId/revoke', { onRequest: admin }, async (request) => {
+    const id = uuidParam(request.params.id, 'agent id')
+    const credentialId = uuidParam(request.params.credentialId, 'credential id')
+    const credential = await app.store.credentials.get(credentialId)
+    if (!credential || credential.agentId !== id) throw new ApiError(404, 'not_found', `agent ${id} has no credential ${credentialId}`)
+    return credentialView(await revokeByAdmin(app.store, credential), app.now())
+  })
 
   // Any credential, whatever its kind: a leaked bootstrap or workspace token ends now, not at its expiry.
   app.post<{ Params: { id: string } }>('/api/v1/credentials/:id/revoke', { onRequest: admin }, async (request) => {

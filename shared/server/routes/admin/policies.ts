@@ -17,7 +17,8 @@ function policyIssuer(given: unknown, trusted: string[]): string {
     throw badRequest(`issuer is required when several issuers are trusted; one of: ${trusted.join(', ')}`)
   }
   const issuer = String(given).replace(/\/$/, '')
-  if (!trusted.includes(issuer)) throw badRequest(`issuer ${JSON.stringify(String(given).slice(0, 200))} is not one of the trusted issuers (OIDC_ISSUERS): ${trusted.join(', ')}`)
+  if (!trusted.includes(issuer))
+    throw badRequest(`issuer ${JSON.stringify(String(given).slice(0, 200))} is not one of the trusted issuers (OIDC_ISSUERS): ${trusted.join(', ')}`)
   return issuer
 }
 

@@ -138,7 +138,12 @@ export const adminDocs: RouteDocs = {
   'POST /api/v1/agents/:id/disable': adminDoc('Disable an agent: no new tokens, existing ones stop working', { 200: described('the disabled agent', AgentView) }, agentParam),
   'GET /api/v1/agents/:id/audit': adminDoc("An agent's audit events, newest first", { 200: described('events', Items(AuditEventView)) }, agentParam),
   'GET /api/v1/audit': adminDoc('Recent audit events of every identity (denials included), newest first', { 200: described('events', Items(AuditEventView)) }),
-  'GET /api/v1/signing-keys': adminDoc('The signing keys: the one in use and the retiring ones', { 200: described('keys, newest first', Items(SigningKeyView)) }, undefined, keys),
+  'GET /api/v1/signing-keys': adminDoc(
+    'The signing keys: the one in use and the retiring ones',
+    { 200: described('keys, newest first', Items(SigningKeyView)) },
+    undefined,
+    keys
+  ),
   'POST /api/v1/signing-keys/rotate': adminDoc(
     'Add a new signing key: published at once, signing 15 s later; the old one stays in the JWKS until its last token expires. In an emergency the new key signs at once and the old ones are withdrawn',
     { 201: described('the new key', SigningKeyView) },

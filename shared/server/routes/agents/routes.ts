@@ -105,9 +105,9 @@ const plugin: FastifyPluginAsync = async (app) => {
         throw new ApiError(409, 'agent_exists', `an agent named "${name}" already belongs to another repository; pick another name`)
       }
       const body: Registered = {
-          agentId: agent.id,
-          name: agent.name,
-          description: agent.description,
+        agentId: agent.id,
+        name: agent.name,
+        description: agent.description,
         createdAt: agent.createdAt.toISOString(),
         created
       }

@@ -31,12 +31,7 @@ async function evaluate(app: FastifyInstance, body: ExchangeBody, action: 'token
   await rateLimit(app, claims, action, tokenHash)
   // One read for the agent and the policies that can concern this repository (by name or
   // pinned id), not the whole table: each statement costs a parse and plan in WASM on PGlite.
-  const { agent: found, policies } = await app.store.exchangeInputs.read(
-    body.agentId?.toLowerCase(),
-    claims.iss,
-    claims.repository,
-    claims.repository_id
-  )
+  const { agent: found, policies } = await app.store.exchangeInputs.read(body.agentId?.toLowerCase(), claims.iss, claims.repository, claims.repository_id)
   // An agent of another issuer does not exist for this token.
   const agent = found && found.issuer === claims.iss ? found : undefined
   if (body.agentId !== undefined && (!agent || agent.status !== 'active')) return { claims, tokenHash, agent }
@@ -142,7 +137,6 @@ const plugin: FastifyPluginAsync = async (app) => {
     })
     return { ...answer, claims: publicClaims(claims) }
   })
-
 }
 
 export const exchangeRoutes = fp(plugin, { name: 'federate-exchange-routes', fastify: '5.x', dependencies: [SERVICES] })

@@ -39,12 +39,7 @@ export function publicClaims(claims: GitHubTokenClaims): Record<string, unknown>
  * never the token) and rethrown; errors.ts maps it to 400/401 (503 when the issuer's keys
  * could not be fetched).
  */
-export async function verifyOidc(
-  app: FastifyInstance,
-  token: string,
-  audience: string,
-  action: AuditAction
-): Promise<VerifiedToken> {
+export async function verifyOidc(app: FastifyInstance, token: string, audience: string, action: AuditAction): Promise<VerifiedToken> {
   try {
     return await app.verifier.verify(token, audience)
   } catch (error) {

@@ -9,41 +9,37 @@ import { TokenBody } from './schemas'
 const plugin: FastifyPluginAsync = async (app) => {
   const { store, tokens, config } = app
 
-  app.post<{ Body: TokenBody }>(
-    '/api/v1/oauth/introspect',
-    { onRequest: adminOnly(config.adminToken), schema: { body: TokenBody } },
-    async (request, reply) => {
-      reply.header('cache-control', 'no-store')
-      const { token } = request.body
-      try {
-        if (token.startsWith('fws_')) {
-          const { credential, workspace } = await tokens.authenticateWorkspaceToken(token)
-          return {
-            active: true,
-            token_type: 'Bearer',
-            scope: credential.scope,
-            sub: `repo:${workspace.repository}`,
-            iss: app.publicUrl(),
-            jti: credential.id,
-            iat: Math.floor(credential.createdAt.getTime() / 1000),
-            exp: Math.floor(credential.expiresAt.getTime() / 1000),
-            namespace: workspace.namespace,
-            repository: workspace.repository
-          }
-        }
-        const { claims, credential } = await tokens.authenticateAccessToken(token)
+  app.post<{ Body: TokenBody }>('/api/v1/oauth/introspect', { onRequest: adminOnly(config.adminToken), schema: { body: TokenBody } }, async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    const { token } = request.body
+    try {
+      if (token.startsWith('fws_')) {
+        const { credential, workspace } = await tokens.authenticateWorkspaceToken(token)
         return {
           active: true,
           token_type: 'Bearer',
-          ...claims,
-          ...(credential.agentId ? { agent_id: credential.agentId } : {})
+          scope: credential.scope,
+          sub: `repo:${workspace.repository}`,
+          iss: app.publicUrl(),
+          jti: credential.id,
+          iat: Math.floor(credential.createdAt.getTime() / 1000),
+          exp: Math.floor(credential.expiresAt.getTime() / 1000),
+          namespace: workspace.namespace,
+          repository: workspace.repository
         }
-      } catch (error) {
-        if (error instanceof TokenRejected) return { active: false }
-        throw error
       }
+      const { claims, credential } = await tokens.authenticateAccessToken(token)
+      return {
+        active: true,
+        token_type: 'Bearer',
+        ...claims,
+        ...(credential.agentId ? { agent_id: credential.agentId } : {})
+      }
+    } catch (error) {
+      if (error instanceof TokenRejected) return { active: false }
+      throw error
     }
-  )
+  })
 
   app.post<{ Body: TokenBody }>('/api/v1/oauth/revoke', { schema: { body: TokenBody } }, async (request, reply) => {
     const credential = await tokens.findCredential(request.body.token)
