@@ -154,7 +154,7 @@ function compileOnFirstUse(factory: BuildCompilerFromPool): BuildCompilerFromPoo
       const real = (): Validate => (validate ??= (compiler ??= factory(externalSchemas, options))(route))
       const lazy = ((...args: Parameters<Validate>) => real()(...args)) as Validate
       Object.defineProperties(lazy, {
-        errors: { get: () => real().errors, set: (value) => (real().errors = value) },
+        errors: { get: (): unknown => real().errors, set: (value: Validate['errors']) => (real().errors = value) },
         schemaEnv: { get: () => (real() as unknown as { schemaEnv?: unknown }).schemaEnv }
       })
       return lazy
@@ -171,7 +171,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   // surrogates: the database refuses or alters such text, so no route may ever store it.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined)
-    defaultJson(request, body as string, (error, parsed) => {
+    void defaultJson(request, body as string, (error, parsed) => {
       if (error) return done(error, undefined)
       const checked = checkedBody(parsed)
       if ('error' in checked) return done(checked.error, undefined)
@@ -181,7 +181,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   // RFC 7662/7009 clients send form bodies.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     const params = new URLSearchParams(body as string)
-    const out: Record<string, string> = Object.create(null)
+    const out = Object.create(null) as Record<string, string>
     for (const [key, value] of params) if (!(key in out)) out[key] = value
     const checked = checkedBody({ ...out })
     if ('error' in checked) return done(checked.error, undefined)
@@ -196,7 +196,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
         .headers(refusal.headers)
         .send(envelope(request.url, refusal.code, refusal.message))
     }
-    const mapped = clientError(error as FastifyError)
+    const mapped = clientError(error)
     if (mapped) return reply.code(mapped.status).send(envelope(request.url, 'invalid_request', mapped.message))
     // Serialized here, whatever logger is configured: database errors carry the statement and
     // its parameters, which must never reach a log line.
@@ -254,7 +254,7 @@ export async function buildServer(context: AppContext, options: { logger?: Fasti
     // not valid percent-encoded UTF-8, a path parameter over maxParamLength) and errors of the
     // HTTP parser: in the protocol's envelope too, never Fastify's own shape.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    frameworkErrors: frameworkError as FastifyServerOptions['frameworkErrors'],
+    frameworkErrors: frameworkError,
     clientErrorHandler,
     // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (default: none): it
     // decides the client address that failures before verification are limited by.

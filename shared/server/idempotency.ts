@@ -31,7 +31,7 @@ export function bodyHash(body: unknown): string {
     if (Array.isArray(value)) return value.map(canonical)
     if (value && typeof value === 'object') {
       return Object.fromEntries(
-        Object.keys(value as object)
+        Object.keys(value)
           .sort()
           .map((k) => [k, canonical((value as Record<string, unknown>)[k])])
       )

@@ -153,7 +153,7 @@ export class SigningKeys {
   private async generate(): Promise<Omit<SigningKeyRow, 'createdAt'>> {
     const key = await generateSigningKey()
     if (!this.secret) return key
-    return { ...key, privateJwk: { ...encryptPrivateJwk(key.privateJwk as Record<string, unknown>, this.secret, key.kid) } }
+    return { ...key, privateJwk: { ...encryptPrivateJwk(key.privateJwk, this.secret, key.kid) } }
   }
 
   /** The published keys with their role, newest first. */
@@ -218,12 +218,12 @@ export class SigningKeys {
     const active = rows ?? (await this.store.signingKeys.active())
     const known = new Map(this.keys.map((k) => [k.kid, k]))
     const loaded: LoadedKey[] = []
-    let failure: unknown
+    let failure: Error | undefined
     for (const row of active) {
       try {
         loaded.push(known.get(row.kid) ?? (await this.load(row)))
       } catch (error) {
-        failure ??= error
+        failure ??= error instanceof Error ? error : new Error(String(error))
       }
     }
     // A reload that read the table before another one did must not undo what that one saw.
@@ -250,9 +250,9 @@ export class SigningKeys {
     return {
       kid: row.kid,
       createdAt: row.createdAt,
-      publicJwk: row.publicJwk as JWK,
+      publicJwk: row.publicJwk,
       publicKey: await importJWK(row.publicJwk as JWK, row.alg),
-      sign: signerFor(privateJwk as JWK, row.kid)
+      sign: signerFor(privateJwk, row.kid)
     }
   }
 

@@ -52,7 +52,7 @@ export function serializeError(error: unknown, depth = 0): unknown {
   if (typeof error !== 'object' || error === null) return error
   const source = error as Record<string, unknown>
   const out: Record<string, unknown> = {}
-  const type = typeof source.type === 'string' ? source.type : (error as object).constructor?.name
+  const type = typeof source.type === 'string' ? source.type : error.constructor?.name
   if (typeof type === 'string' && type !== 'Object') out.type = type
   if (typeof source.message === 'string') {
     out.message = source.message.length > MAX_ERROR_MESSAGE ? `${source.message.slice(0, MAX_ERROR_MESSAGE)}…` : source.message

@@ -76,7 +76,7 @@ export class Metrics {
 
   inc(name: string, labelPairs: Record<string, string>, by = 1): void {
     let family = this.counters.get(name)
-    if (!family) this.counters.set(name, (family = new Map()))
+    if (!family) this.counters.set(name, (family = new Map<string, Series>()))
     const key = keyOf(labelPairs)
     const series = family.get(key)
     if (series) series.value += by
@@ -85,7 +85,7 @@ export class Metrics {
 
   observe(name: string, labelPairs: Record<string, string>, seconds: number): void {
     let family = this.histograms.get(name)
-    if (!family) this.histograms.set(name, (family = new Map()))
+    if (!family) this.histograms.set(name, (family = new Map<string, Histogram>()))
     const key = keyOf(labelPairs)
     let h = family.get(key)
     if (!h) family.set(key, (h = { labels: labelPairs, counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }))

@@ -51,7 +51,7 @@ const plugin: FastifyPluginAsync = async (app) => {
   // Keep JSON.stringify (see above); the schemas describe, they do not rewrite.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data))
   await app.register(swagger, {
-    transform: ({ schema, url, route }) => ({ schema: (documentRoute(route) ?? schema) as typeof schema, url }),
+    transform: ({ schema, url, route }) => ({ schema: documentRoute(route) ?? schema, url }),
     openapi: {
       openapi: OPENAPI_VERSION,
       info: {

@@ -66,7 +66,7 @@ function assertStorableText(payload: Record<string, unknown>): void {
     while (!problem && stack.length > 0) {
       const value = stack.pop()
       if (typeof value === 'string') problem = textProblem(value)
-      else if (Array.isArray(value)) stack.push(...value)
+      else if (Array.isArray(value)) stack.push(...(value as unknown[]))
       else if (typeof value === 'object' && value !== null) {
         for (const [key, member] of Object.entries(value)) {
           problem = textProblem(key)

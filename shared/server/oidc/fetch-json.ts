@@ -31,7 +31,7 @@ async function readCapped(response: Response, maxBytes: number, url: string): Pr
     throw new Error(`GET ${url}: document larger than ${maxBytes} bytes`)
   }
   if (!response.body) return ''
-  const reader = response.body.getReader()
+  const reader = response.body.getReader() as ReadableStreamDefaultReader<Uint8Array>
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {

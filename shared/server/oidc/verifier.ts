@@ -144,7 +144,7 @@ export class OidcVerifier {
     const key = await keys.key(header.kid)
     const verified = this.checkSignatureAndTimes(token, header, key, issuer, audience, header.kid)
     assertExactAudience(verified.aud, audience)
-    return { claims: assertGitHubClaims(verified as Record<string, unknown>), tokenSha256: tokenSha256(token) }
+    return { claims: assertGitHubClaims(verified), tokenSha256: tokenSha256(token) }
   }
 
   private checkSignatureAndTimes(token: string, header: Record<string, unknown>, key: KeyObject, issuer: string, audience: string, kid: string): JWTPayload {
@@ -206,7 +206,7 @@ export class OidcVerifier {
 
 function decodeUnverified(token: string): { header: Record<string, unknown>; payload: JWTPayload } {
   try {
-    return { header: decodeProtectedHeader(token) as Record<string, unknown>, payload: decodeJwt(token) }
+    return { header: decodeProtectedHeader(token), payload: decodeJwt(token) }
   } catch (error) {
     throw new OidcTokenError('invalid_token', 'the OIDC token header or payload is not base64url-encoded JSON', { cause: error })
   }

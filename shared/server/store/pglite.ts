@@ -7,6 +7,8 @@
  * whatever the umask: group and other bits are taken off every file after a new cluster is
  * created and at close. The 0700 directory is what keeps other users out meanwhile.
  */
+/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-redundant-type-constituents --
+   PGlite's types name WebAssembly.Module, which this project's TypeScript lib (no DOM) does not declare: the linter sees those values as untyped. */
 import { access, chmod, lstat, mkdir, readdir, readFile, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -110,7 +112,7 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const base = adapt(pg)
   return {
     kind: 'pglite',
-    query: base.query,
+    query: (sql, params) => base.query(sql, params),
     transaction: (fn) => pg.transaction((tx) => fn(adapt(tx))),
     close: async () => {
       await pg.close()

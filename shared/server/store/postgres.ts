@@ -21,7 +21,7 @@ export async function openPostgres(connectionString: string, maxConnections = 10
     kind: 'postgres',
     // Read by /metrics (metrics.ts).
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections }),
-    query: base.query,
+    query: (sql, params) => base.query(sql, params),
     async transaction(fn) {
       const client = await pool.connect()
       try {
