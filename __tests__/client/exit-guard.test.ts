@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { guardEarlyExit, type ExitEvents } from '../../shared/client/exit-guard'
+import { itStartsProcess } from '../tiers'
 
 const emitter = (): EventEmitter & ExitEvents => new EventEmitter() as EventEmitter & ExitEvents
 
@@ -32,17 +33,21 @@ describe('guardEarlyExit', () => {
     expect(events.listenerCount('beforeExit')).toBe(0)
   })
 
-  it('makes a real action process whose request never settles exit 1 with a message, not 0', async () => {
-    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url))
-    const script = fileURLToPath(new URL('./fixtures/never-settles.ts', import.meta.url))
-    const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      execFile(tsx, [script], { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 }, (error, stdout) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout })
-      )
-    })
-    expect(code).toBe(1)
-    expect(stdout).toMatch(/^::error::federate: stopped before it finished/m)
-    // It got as far as the request (no earlier failure), and nothing claimed a result.
-    expect(stdout).not.toMatch(/^(output|setFailed) /m)
-  }, 90_000)
+  itStartsProcess(
+    'makes a real action process whose request never settles exit 1 with a message, not 0',
+    async () => {
+      const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url))
+      const script = fileURLToPath(new URL('./fixtures/never-settles.ts', import.meta.url))
+      const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        execFile(tsx, [script], { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 }, (error, stdout) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout })
+        )
+      })
+      expect(code).toBe(1)
+      expect(stdout).toMatch(/^::error::federate: stopped before it finished/m)
+      // It got as far as the request (no earlier failure), and nothing claimed a result.
+      expect(stdout).not.toMatch(/^(output|setFailed) /m)
+    },
+    90_000
+  )
 })

@@ -14,6 +14,7 @@ import { openDatabase } from '../../shared/server/store/open'
 import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
 import { startServerProcess, type ServerProcess } from '../../shared/testing/server-process'
 import { ADMIN_TOKEN, client, startTestServer } from '../server/helpers'
+import { describeStartsProcess } from '../tiers'
 
 const SECRET = 'finding-05-test-secret-0123456789abcdefghij'
 const OTHER_SECRET = 'finding-05-another-secret-0123456789abcdefg'
@@ -62,7 +63,7 @@ describe('finding 5: private signing keys encrypted at rest', () => {
     }
   })
 
-  describe('an existing plaintext database, then the secret', () => {
+  describeStartsProcess('an existing plaintext database, then the secret', () => {
     let issuer: LocalOidcIssuer
     let dataDir: string
     let kid: string

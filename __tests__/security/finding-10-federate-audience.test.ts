@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from '@jest/globals'
 import { ConfigError, loadConfig } from '../../shared/server/config'
+import { itStartsProcess } from '../tiers'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const BASE = { ADMIN_TOKEN: 'finding-10-admin-token-0123456789' }
@@ -26,7 +27,7 @@ describe('finding 10: FEDERATE_AUDIENCE must differ from PUBLIC_URL', () => {
     expect(loadConfig({ ...BASE, PUBLIC_URL: 'https://idp.example.com', FEDERATE_AUDIENCE: 'https://db.example.com' }).federateAudience).toBe('https://db.example.com')
   })
 
-  it('npm run server exits with code 2 and says why', () => {
+  itStartsProcess('npm run server exits with code 2 and says why', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'shared/server/main.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', PUBLIC_URL: 'https://idp.example.com', FEDERATE_AUDIENCE: 'https://idp.example.com' },

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import { githubClaims, LocalOidcIssuer, type MintOptions, type RepoIdentity } from '../../shared/testing/oidc-issuer'
 import { startServerProcess } from '../../shared/testing/server-process'
+import { describeStartsProcess } from '../tiers'
 import { ACME, ADMIN_TOKEN, call, client, startTestServer, type ApiResponse, type TestServer } from './helpers'
 
 const AGENT_PATH = '/api/v1/oidc/token'
@@ -439,7 +440,7 @@ describe('audit', () => {
   })
 })
 
-describe('server process logs', () => {
+describeStartsProcess('server process logs', () => {
   it('52 a server process at LOG_LEVEL=trace logs crafted and valid tokens nowhere (SHA-256 at most)', async () => {
     const issuer = await LocalOidcIssuer.start()
     const proc = await startServerProcess({ issuerUrl: issuer.url, env: { LOG_LEVEL: 'trace' } })

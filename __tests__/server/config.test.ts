@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig, resolvePublicUrl } from '../../shared/server/config'
+import { describeStartsProcess } from '../tiers'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -94,7 +95,7 @@ describe('loadConfig', () => {
   })
 })
 
-describe('npm run server with a bad value', () => {
+describeStartsProcess('npm run server with a bad value', () => {
   it('exits with code 2 and a clear message', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'shared/server/main.ts'], {
       cwd: ROOT,

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { describeStartsProcess } from '../tiers'
 import { call, startTestServer } from './helpers'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -48,7 +49,7 @@ describe('when the OIDC issuer cannot be reached', () => {
   })
 })
 
-describe('npm run server without ADMIN_TOKEN', () => {
+describeStartsProcess('npm run server without ADMIN_TOKEN', () => {
   it('generates one, prints it once with the URL and the data dir, and it works', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'federate-admin-'))
     const env: Record<string, string> = { PATH: process.env.PATH ?? '', PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' }
