@@ -140,7 +140,7 @@ function clientErrorHandler(error: Error & { code?: string; rawPacket?: unknown 
 /**
  * Fastify's own validator compiler (Ajv), but each route's validator is compiled when the
  * route first validates a request instead of at start: compiling all body schemas (and
- * creating Ajv) took ~10% of start-up, and most routes (admin, revoke, explain) are rare. The validator
+ * creating Ajv) was a visible share of start-up (bench/ANALYSIS.md), and most routes (admin, revoke, explain) are rare. The validator
  * Fastify holds asks for the real one on first call, and also on first read of the two
  * properties Fastify reads from it (`errors`, `schemaEnv`), so requests see exactly what an
  * eagerly compiled validator would give.
