@@ -3,33 +3,25 @@
  * deleted and re-created by someone else under the same name (new repository_id) does not
  * get the agent's tokens from a policy that names the repository only.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
-import { ACME, client, oidcToken, startTestServer, type TestServer } from '../server/helpers'
+import { ACME, givenAgent, oidcToken, useTestServer } from '../server/helpers'
 
 /** Same name as ACME, another repository (deleted and re-created by someone else). */
 const RECREATED: RepoIdentity = { ...ACME, repositoryId: '555000555' }
 
 describe("finding 2: an agent-scoped exchange checks the agent's owner", () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
-  let agentId: string
-
-  beforeAll(async () => {
-    server = await startTestServer()
-    c = client(server)
-    await c.policy({ repository: ACME.repository })
-    const registered = await c.api('POST', '/api/v1/agents', { token: await c.bootstrap(ACME), body: { name: 'owned@acme.example' } })
-    agentId = registered.body.agentId as string
-    await c.policy({ repository: ACME.repository, agentId }) // names the repository only
-  })
-  afterAll(() => server.close())
+  const { server, client: c } = useTestServer()
+  // Each test registers its own agent of ACME, whose policy names the repository only.
+  const ownedAgent = async (): Promise<string> => (await givenAgent(server, ACME)).agentId
 
   it('issues to the repository that registered the agent', async () => {
+    const agentId = await ownedAgent()
     expect((await c.exchange(ACME, { agentId })).status).toBe(200)
   })
 
   it('refuses a re-created repository of the same name under a name-only policy', async () => {
+    const agentId = await ownedAgent()
     const res = await c.exchange(RECREATED, { agentId })
     expect(res.status).toBe(403)
     expect(res.body.error).toBe('trust_policy_violation')
@@ -37,6 +29,7 @@ describe("finding 2: an agent-scoped exchange checks the agent's owner", () => {
   })
 
   it('explain says why', async () => {
+    const agentId = await ownedAgent()
     const token = await oidcToken(server, server.url, RECREATED)
     const res = await c.api('POST', '/api/v1/oidc/explain', { body: { provider: 'github', token, agentId } })
     expect(res.status).toBe(200)
@@ -45,6 +38,8 @@ describe("finding 2: an agent-scoped exchange checks the agent's owner", () => {
   })
 
   it('allows the other repository when a policy pins its id explicitly', async () => {
+    const agentId = await ownedAgent()
+    expect((await c.exchange(RECREATED, { agentId })).status).toBe(403)
     await c.policy({ repository: ACME.repository, repositoryId: RECREATED.repositoryId, agentId })
     expect((await c.exchange(RECREATED, { agentId })).status).toBe(200)
   })

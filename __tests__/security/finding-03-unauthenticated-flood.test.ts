@@ -5,11 +5,11 @@
  * metrics, and old audit events and expired credentials are deleted after
  * AUDIT_RETENTION_DAYS.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { loadConfig } from '../../shared/server/config'
 import { openDatabase } from '../../shared/server/store/open'
 import { Store } from '../../shared/server/store/store'
-import { ACME, ADMIN_TOKEN, client, startTestServer, type TestServer } from '../server/helpers'
+import { ACME, ADMIN_TOKEN, givenBootstrapPolicy, useTestServer, type TestServer } from '../server/helpers'
 
 /** JWT-shaped, signed by nobody we trust: refused at verification (401), never trusted. */
 function garbageToken(i: number): string {
@@ -22,16 +22,12 @@ async function auditRows(server: TestServer, action: string): Promise<Array<{ de
   return rows.map((row) => ({ detail: typeof row.detail === 'string' ? JSON.parse(row.detail) : row.detail }))
 }
 
-describe('finding 3: repeated refusals are audited in aggregate and counted in metrics', () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
+// The tests of each describe below walk one server's state in order (a flood, then what the
+// audit view shows; a bucket spent, then refilled): they are a sequence, not independent tests.
 
-  beforeAll(async () => {
-    server = await startTestServer() // per-address limit out of the way: every request reaches verification
-    c = client(server)
-    await c.policy({ repository: ACME.repository })
-  })
-  afterAll(() => server.close())
+describe('finding 3: repeated refusals are audited in aggregate and counted in metrics', () => {
+  const { server, client: c } = useTestServer() // per-address limit out of the way: every request reaches verification
+  beforeAll(() => givenBootstrapPolicy(server, ACME))
 
   it('600 garbage tokens write two audit rows, not 600, and the metrics count all 600', async () => {
     for (let batch = 0; batch < 6; batch++) {
@@ -59,15 +55,8 @@ describe('finding 3: repeated refusals are audited in aggregate and counted in m
 })
 
 describe('finding 3: failures before verification are limited per client address', () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
-
-  beforeAll(async () => {
-    server = await startTestServer({ PREAUTH_FAILURE_BURST: '5', PREAUTH_FAILURE_PER_MINUTE: '6' })
-    c = client(server)
-    await c.policy({ repository: ACME.repository })
-  })
-  afterAll(() => server.close())
+  const { server, client: c } = useTestServer({ PREAUTH_FAILURE_BURST: '5', PREAUTH_FAILURE_PER_MINUTE: '6' })
+  beforeAll(() => givenBootstrapPolicy(server, ACME))
 
   const garbage = (i: number, headers?: Record<string, string>) => c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: garbageToken(i) }, headers })
 
@@ -104,14 +93,7 @@ describe('finding 3: failures before verification are limited per client address
 })
 
 describe('finding 3: TRUST_PROXY', () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
-
-  beforeAll(async () => {
-    server = await startTestServer({ PREAUTH_FAILURE_BURST: '2', PREAUTH_FAILURE_PER_MINUTE: '1', TRUST_PROXY: '127.0.0.1' })
-    c = client(server)
-  })
-  afterAll(() => server.close())
+  const { client: c } = useTestServer({ PREAUTH_FAILURE_BURST: '2', PREAUTH_FAILURE_PER_MINUTE: '1', TRUST_PROXY: '127.0.0.1' })
 
   it('limits each client the trusted proxy reports, not the proxy', async () => {
     const from = (address: string) => c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: garbageToken(1) }, headers: { 'x-forwarded-for': address } })

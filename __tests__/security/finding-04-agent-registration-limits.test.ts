@@ -2,64 +2,59 @@
  * Finding 4 (low): agent registration is limited per repository (a rate and a cap on new
  * agents) and agent names are compared case-insensitively.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { ACME, OTHER, client, startTestServer, type TestServer } from '../server/helpers'
+import { describe, expect, it } from '@jest/globals'
+import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
+import { ACME, OTHER, freshIdentity, givenBootstrapPolicy, useTestServer } from '../server/helpers'
 
 describe('finding 4: agent registration limits and case-insensitive names', () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
+  const { server, client: c } = useTestServer({ MAX_AGENTS_PER_REPOSITORY: '3', AGENT_REGISTRATION_BURST: '10', AGENT_REGISTRATION_PER_MINUTE: '1' })
 
-  beforeAll(async () => {
-    server = await startTestServer({ MAX_AGENTS_PER_REPOSITORY: '3', AGENT_REGISTRATION_BURST: '10', AGENT_REGISTRATION_PER_MINUTE: '1' })
-    c = client(server)
-    await c.policy({ repository: ACME.repository })
-    await c.policy({ repository: OTHER.repository })
-  })
-  afterAll(() => server.close())
-
-  const register = async (name: string, identity = ACME) => c.api('POST', '/api/v1/agents', { token: await c.bootstrap(identity), body: { name } })
+  const register = async (name: string, identity: RepoIdentity) => c.api('POST', '/api/v1/agents', { token: await c.bootstrap(identity), body: { name } })
+  /** A repository of its own for each test: its own agents to count. */
+  const repository = async (label: string): Promise<RepoIdentity> => {
+    const identity = freshIdentity(label)
+    await givenBootstrapPolicy(server, identity)
+    return identity
+  }
 
   it('compares names case-insensitively: the same repository gets its agent back', async () => {
-    const first = await register('deploy@acme.example')
+    const owner = await repository('owner')
+    const first = await register('deploy@acme.example', owner)
     expect(first.status).toBe(201)
-    const upper = await register('DEPLOY@ACME.EXAMPLE')
+    const upper = await register('DEPLOY@ACME.EXAMPLE', owner)
     expect(upper.status).toBe(200)
     expect(upper.body).toMatchObject({ agentId: first.body.agentId, created: false })
   })
 
   it('compares names case-insensitively: another repository cannot take the upper-case twin', async () => {
-    const res = await register('Deploy@Acme.Example', OTHER)
+    expect((await register('release@acme.example', await repository('owner'))).status).toBe(201)
+    const res = await register('Release@Acme.Example', await repository('other'))
     expect(res.status).toBe(409)
     expect(res.body.error).toBe('agent_exists')
   })
 
   it('caps the agents one repository owns; re-registering an existing one still works', async () => {
-    expect((await register('two@acme.example')).status).toBe(201)
-    expect((await register('three@acme.example')).status).toBe(201)
-    const fourth = await register('four@acme.example')
+    const owner = await repository('capped')
+    expect((await register('one@capped.example', owner)).status).toBe(201)
+    expect((await register('two@capped.example', owner)).status).toBe(201)
+    expect((await register('three@capped.example', owner)).status).toBe(201)
+    const fourth = await register('four@capped.example', owner)
     expect(fourth.status).toBe(403)
     expect(fourth.body.error).toBe('agent_limit_reached')
     expect(fourth.body.error_description).toContain('MAX_AGENTS_PER_REPOSITORY')
-    expect((await register('two@acme.example')).status).toBe(200)
+    expect((await register('two@capped.example', owner)).status).toBe(200)
     // Nothing of the refused registration was stored.
-    const again = await register('four@acme.example')
+    const again = await register('four@capped.example', owner)
     expect(again.status).toBe(403)
   })
 })
 
 describe('finding 4: new agents are rate-limited per repository', () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
-
-  beforeAll(async () => {
-    server = await startTestServer({ AGENT_REGISTRATION_BURST: '2', AGENT_REGISTRATION_PER_MINUTE: '1' })
-    c = client(server)
-    await c.policy({ repository: ACME.repository })
-    await c.policy({ repository: OTHER.repository })
-  })
-  afterAll(() => server.close())
+  const { server, client: c } = useTestServer({ AGENT_REGISTRATION_BURST: '2', AGENT_REGISTRATION_PER_MINUTE: '1' })
 
   it('answers 429 with Retry-After past the burst, for that repository only, one token serving many calls', async () => {
+    await givenBootstrapPolicy(server, ACME)
+    await givenBootstrapPolicy(server, OTHER)
     const token = await c.bootstrap(ACME)
     const names = ['r1@acme.example', 'r2@acme.example', 'r3@acme.example']
     const statuses = []
@@ -75,14 +70,10 @@ describe('finding 4: new agents are rate-limited per repository', () => {
 })
 
 describe('finding 8 (part): an authenticated route answers 401 before judging the body', () => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer()
-  })
-  afterAll(() => server.close())
+  const { client: c } = useTestServer()
 
   it('POST /api/v1/agents without credentials and with a bad body is a 401', async () => {
-    const res = await client(server).api('POST', '/api/v1/agents', { body: { nonsense: true } })
+    const res = await c.api('POST', '/api/v1/agents', { body: { nonsense: true } })
     expect(res.status).toBe(401)
     expect(res.body.error).toBe('invalid_token')
   })

@@ -21,7 +21,7 @@ import type { Db } from '../../shared/server/store/db'
 import { openDatabase } from '../../shared/server/store/open'
 import type { ApiResponse } from '../../shared/testing/api-call'
 import { LocalOidcIssuer, githubClaims } from '../../shared/testing/oidc-issuer'
-import { ACME, ADMIN_TOKEN, call, client, startTestServer, type TestServer } from '../server/helpers'
+import { ACME, ADMIN_TOKEN, call, givenBootstrapPolicy, useTestServer } from '../server/helpers'
 
 const NUL = '\u0000'
 const LONE_HIGH = '\ud800'
@@ -29,17 +29,13 @@ const LONE_LOW = '\udc00'
 /** Many failing requests from one address in this file: keep the pre-auth limiter out of the way. */
 const ENV = { PREAUTH_FAILURE_BURST: '100000', PREAUTH_FAILURE_PER_MINUTE: '100000' }
 
-let server: TestServer
-let c: ReturnType<typeof client>
+const { server, client: c } = useTestServer(ENV)
 let bootstrap: string
 
 beforeAll(async () => {
-  server = await startTestServer(ENV)
-  c = client(server)
-  await c.policy({ repository: ACME.repository })
+  await givenBootstrapPolicy(server, ACME)
   bootstrap = await c.bootstrap()
 })
-afterAll(() => server.close())
 
 /** A protocol-A error answer, free of Fastify's own shape and of stack traces. */
 function expectEnvelopeA(res: Pick<ApiResponse, 'status' | 'body' | 'text'>, status: number, mentions?: string): void {

@@ -2,19 +2,12 @@
  * Finding 9 (low, credentials part): the admin can revoke any credential, not only an
  * agent's: a leaked workspace or bootstrap token stops working at once.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { ACME, client, startTestServer, type TestServer } from '../server/helpers'
+import { beforeAll, describe, expect, it } from '@jest/globals'
+import { ACME, givenBootstrapPolicy, useTestServer } from '../server/helpers'
 
 describe('finding 9: POST /api/v1/credentials/{id}/revoke ends any credential', () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
-
-  beforeAll(async () => {
-    server = await startTestServer()
-    c = client(server)
-    await c.policy({ repository: ACME.repository })
-  })
-  afterAll(() => server.close())
+  const { server, client: c } = useTestServer()
+  beforeAll(() => givenBootstrapPolicy(server, ACME))
 
   /** The credential id of a token, as the admin finds it: introspection's jti. */
   const credentialIdOf = async (token: string): Promise<string> => {

@@ -5,25 +5,19 @@
  * signed fail (on this instance at once, on the others at their next key reload, within
  * 10 s), deletes their private halves, and is audited. A plain rotation is unchanged.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { decodeProtectedHeader } from 'jose'
 import { SigningKeys } from '../../shared/server/keys'
-import { ADMIN_TOKEN, client, startTestServer, type TestServer } from '../server/helpers'
+import { ACME, ADMIN_TOKEN, givenBootstrapPolicy, useTestServer } from '../server/helpers'
 
 /** docs/server.md: other instances drop a withdrawn key at their next key reload, at most 10 s later. */
 const OTHER_INSTANCE_BOUND_MS = 10_000
 
 describe('finding 9: emergency signing key withdrawal', () => {
-  let server: TestServer
-  let api: ReturnType<typeof client>
+  // The tests rotate this server's keys one after the other: a sequence, in order.
+  const { server, client: api } = useTestServer()
   let agentNames = 0
-
-  beforeAll(async () => {
-    server = await startTestServer()
-    api = client(server)
-    await api.policy({ repository: 'acme/widgets' })
-  })
-  afterAll(async () => server?.close())
+  beforeAll(() => givenBootstrapPolicy(server, ACME))
 
   const jwksKids = async (): Promise<string[]> => ((await api.api('GET', '/.well-known/jwks.json')).body.keys as Array<{ kid: string }>).map((k) => k.kid)
   /** Uses an access token on an endpoint that requires one (agent registration). */

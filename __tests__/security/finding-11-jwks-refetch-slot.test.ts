@@ -7,22 +7,16 @@
  * Retry-After = seconds until the next refetch is allowed (the actions retry 503); once a
  * refetch has happened and the kid is still missing, it is a plain 401.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { generateKeyPair } from 'jose'
 import { randomUUID } from 'node:crypto'
 import { OidcTokenError, OidcVerifier } from '../../shared/server/oidc/verifier'
-import { ACME, client, startTestServer, type TestServer } from '../server/helpers'
+import { ACME, givenBootstrapPolicy, useTestServer } from '../server/helpers'
 import { githubClaims } from '../../shared/testing/oidc-issuer'
 
-let server: TestServer
-let c: ReturnType<typeof client>
-
-beforeAll(async () => {
-  server = await startTestServer()
-  c = client(server)
-  await c.policy({ repository: ACME.repository })
-})
-afterAll(() => server.close())
+// The tests move this server's clock forward, one after the other: a sequence, in order.
+const { server, client: c } = useTestServer()
+beforeAll(() => givenBootstrapPolicy(server, ACME))
 
 /** A token for ACME minted at the server's (movable) time. */
 function mintAtServerTime(options: { privateKey?: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; kid?: string } = {}): Promise<string> {

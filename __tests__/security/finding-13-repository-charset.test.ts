@@ -7,24 +7,19 @@
  * invalid_token naming the claim), names are compared with ASCII-only case folding, and a
  * trust policy outside that set is refused (400).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { githubClaims } from '../../shared/testing/oidc-issuer'
 import { decide, type TrustPolicy } from '../../shared/server/oidc/policy'
 import type { GitHubTokenClaims } from '../../shared/server/oidc/claims'
-import { client, startTestServer, type TestServer } from '../server/helpers'
+import { givenBootstrapPolicy, useTestServer } from '../server/helpers'
 
 const KELVIN = '\u212A' // "K", KELVIN SIGN: "\u212A".toLowerCase() === "k"
 
-let server: TestServer
-let c: ReturnType<typeof client>
-
+const { server, client: c } = useTestServer()
 beforeAll(async () => {
-  server = await startTestServer()
-  c = client(server)
-  await c.policy({ repository: 'acme/key' })
-  await c.policy({ repository: 'Acme/Widgets' })
+  await givenBootstrapPolicy(server, { repository: 'acme/key', repositoryId: '31337', ownerId: '4242' })
+  await givenBootstrapPolicy(server, { repository: 'Acme/Widgets', repositoryId: '123456789', ownerId: '4242' })
 })
-afterAll(() => server.close())
 
 async function exchange(claims: Record<string, unknown>, path = '/api/v1/oidc/token') {
   const token = await server.issuer.mint({ audience: server.url, claims })

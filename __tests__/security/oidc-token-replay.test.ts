@@ -3,21 +3,14 @@
  * may be exchanged more than once within its short life (the actions retry an exchange whose
  * answer was lost), and every use is audited with the token's SHA-256, so a replay is visible.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { githubClaims } from '../../shared/testing/oidc-issuer'
-import { ACME, client, oidcToken, startTestServer, type TestServer } from '../server/helpers'
+import { ACME, givenBootstrapPolicy, oidcToken, useTestServer } from '../server/helpers'
 
 describe('OIDC token replay', () => {
-  let server: TestServer
-  let c: ReturnType<typeof client>
-
-  beforeAll(async () => {
-    server = await startTestServer()
-    c = client(server)
-    await c.policy({ repository: ACME.repository })
-  })
-  afterAll(() => server.close())
+  const { server, client: c } = useTestServer()
+  beforeAll(() => givenBootstrapPolicy(server, ACME))
 
   it('a retried exchange with the same token succeeds, and both uses are audited under its SHA-256', async () => {
     const token = await oidcToken(server, server.url, ACME)

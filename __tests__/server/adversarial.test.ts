@@ -7,18 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash, createHmac } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import { githubClaims, LocalOidcIssuer, type MintOptions, type RepoIdentity } from '../../shared/testing/oidc-issuer'
+import { listenLocal } from '../../shared/testing/ports'
 import { startServerProcess } from '../../shared/testing/server-process'
+import { waitFor } from '../../shared/testing/wait-for'
 import { describeStartsProcess } from '../tiers'
-import { ACME, ADMIN_TOKEN, call, client, startTestServer, type ApiResponse, type TestServer } from './helpers'
+import { ACME, ADMIN_TOKEN, call, givenBootstrapPolicy, useTestServer, type ApiResponse } from './helpers'
 
 const AGENT_PATH = '/api/v1/oidc/token'
 const FEDERATE_PATH = '/v1/identity/federate'
 
-let server: TestServer
-let api: ReturnType<typeof client>
+const { server } = useTestServer()
 let untrusted: LocalOidcIssuer
 let attacker: { privateKey: CryptoKey; jwk: JWK; kid: string }
 let attackerJwks: Server
@@ -35,8 +35,6 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 beforeAll(async () => {
-  server = await startTestServer()
-  api = client(server)
   untrusted = await LocalOidcIssuer.start()
   const pair = await generateKeyPair('RS256', { extractable: true })
   const kid = 'attacker-key-1'
@@ -45,17 +43,15 @@ beforeAll(async () => {
     attackerRequests++
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [attacker.jwk] }))
   })
-  await new Promise<void>((resolve) => attackerJwks.listen(0, '127.0.0.1', resolve))
-  attackerUrl = `http://127.0.0.1:${(attackerJwks.address() as AddressInfo).port}`
+  attackerUrl = (await listenLocal(attackerJwks)).url
   // The policy every crafted token aims at: pinned ids, branch main, default events.
-  bootstrapPolicyId = await api.policy({ repository: ACME.repository, repositoryId: ACME.repositoryId, repositoryOwnerId: ACME.ownerId, branch: 'main' })
+  bootstrapPolicyId = await givenBootstrapPolicy(server, ACME, { repositoryId: ACME.repositoryId, repositoryOwnerId: ACME.ownerId, branch: 'main' })
 })
 
 afterAll(async () => {
   attackerJwks.closeAllConnections()
   await new Promise<void>((resolve) => attackerJwks.close(() => resolve()))
   await untrusted.close()
-  await server.close()
 })
 
 /** A token the trusted issuer signs for the agent endpoints (audience = PUBLIC_URL). */
@@ -470,7 +466,8 @@ describeStartsProcess('server process logs', () => {
       // The unknown kid right after the keys loaded: 503 while the refetch is held back (finding 11).
       expect([401, 503]).toContain(statuses[3])
       expect([...statuses.slice(0, 3), ...statuses.slice(4)]).toEqual([200, 403, 401, 401, 201])
-      await new Promise((resolve) => setTimeout(resolve, 200)) // let the last log lines arrive
+      // The requests' log lines arrive after their answers: wait for the last one (federate's).
+      await waitFor(() => /"route":"\/v1\/identity\/federate"/.test(proc.output()), { timeoutMs: 10_000, what: "federate's request in the server log" })
       const log = proc.output()
       expect(log.match(/"route":"\/api\/v1\/oidc\/token"/g)?.length).toBe(5) // the requests were logged
       for (const secret of [...tokens, ...issued, proc.adminToken]) {

@@ -1,7 +1,11 @@
 /**
  * An in-process reference server on 127.0.0.1:0 with an in-memory embedded database, a
- * local OIDC issuer and a movable clock, plus a small fetch wrapper. Not a test file.
+ * local OIDC issuer and a movable clock; `useTestServer()` gives one to the tests of a
+ * describe block (or a file), `client()` calls it, and the `given*` builders set up the
+ * scenarios the suites start from (a bootstrap policy, a registered agent with its policy).
+ * Not a test file.
  */
+import { afterAll, beforeAll } from '@jest/globals'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../shared/server/app'
 import { loadConfig, resolvePublicUrl } from '../../shared/server/config'
@@ -66,7 +70,7 @@ export function oidcToken(server: TestServer, audience: string, identity: RepoId
 }
 
 /** Convenience wrappers for one server. */
-export function client(server: TestServer) {
+export function client(server: TestServer): Client {
   const api = (method: string, path: string, options?: CallOptions) => call(server.url, method, path, options)
   return {
     api,
@@ -87,6 +91,113 @@ export function client(server: TestServer) {
     },
     async federate(identity: RepoIdentity = ACME, audience = 'persql'): Promise<ApiResponse> {
       return api('POST', '/v1/identity/federate', { token: await oidcToken(server, audience, identity) })
+    }
+  }
+}
+
+export interface Client {
+  /** One call to the server (status, headers, text, parsed body). */
+  api(method: string, path: string, options?: CallOptions): Promise<ApiResponse>
+  /** One call with the admin token. */
+  admin(method: string, path: string, body?: unknown): Promise<ApiResponse>
+  /** Creates a GitHub trust policy (throws unless 201); answers its id. */
+  policy(fields: Record<string, unknown>): Promise<string>
+  /** The agent exchange with a fresh OIDC token of `identity` (audience: the server). */
+  exchange(identity?: RepoIdentity, extra?: Record<string, unknown>): Promise<ApiResponse>
+  /** A bootstrap (agents:write) access token of `identity`; throws unless the exchange answers 200. */
+  bootstrap(identity?: RepoIdentity): Promise<string>
+  /** Protocol B's federate with a fresh OIDC token of `identity` for `audience`. */
+  federate(identity?: RepoIdentity, audience?: string): Promise<ApiResponse>
+}
+
+/**
+ * A test server for the tests of the enclosing describe block (or of the file, at the top
+ * level): started in beforeAll, closed in afterAll. Both answers can be destructured at once
+ * (`const { server, client: c } = useTestServer()`); they reach the server only when a test or
+ * a hook uses them, and say so when used earlier. Tests that change what others see (the
+ * clock, a closed database, a key rotation) put it back, or get a server of their own.
+ */
+export function useTestServer(env: Record<string, string> = {}, options: { verifier?: TokenVerifier; extraIssuers?: string[] } = {}): { server: TestServer; client: Client } {
+  let started: TestServer | undefined
+  const current = (): TestServer => {
+    if (!started) throw new Error('useTestServer: the server starts in beforeAll; use it inside a test or a hook')
+    return started
+  }
+  beforeAll(async () => {
+    started = await startTestServer(env, options)
+  })
+  afterAll(async () => {
+    await started?.close()
+    started = undefined
+  })
+  const server = new Proxy({} as TestServer, {
+    get(_target, key) {
+      const target = current()
+      const value: unknown = Reflect.get(target, key, target)
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    },
+    set: (_target, key, value) => Reflect.set(current(), key, value),
+    has: (_target, key) => Reflect.has(current(), key)
+  })
+  return { server, client: client(server) }
+}
+
+let freshIdentities = 0
+/** A repository no other test uses: its own policies, agents, workspace and rate-limit buckets. */
+export function freshIdentity(label = 'repo'): RepoIdentity {
+  freshIdentities++
+  return { repository: `fresh/${label}-${freshIdentities}`, repositoryId: String(800_000 + freshIdentities), ownerId: '8080' }
+}
+
+/**
+ * A trust policy that lets `identity` bootstrap (its repository, any branch unless `fields`
+ * say otherwise): the first step of every agent scenario. Answers the policy id.
+ */
+export function givenBootstrapPolicy(server: TestServer, identity: RepoIdentity = ACME, fields: Record<string, unknown> = {}): Promise<string> {
+  return client(server).policy({ repository: identity.repository, ...fields })
+}
+
+export interface GivenAgent {
+  agentId: string
+  name: string
+  identity: RepoIdentity
+  /** The policy naming the agent. */
+  policyId: string
+  /** A fresh agent-scoped access token. */
+  token(): Promise<string>
+}
+
+let agentNames = 0
+/**
+ * A registered agent of `identity` with its trust policy (the repository and the agent id,
+ * plus `options.policy`): the bootstrap policy first unless the repository has one, then the
+ * registration with a bootstrap token, then the policy naming the agent.
+ */
+export async function givenAgent(
+  server: TestServer,
+  identity: RepoIdentity = ACME,
+  name = `agent-${++agentNames}@agents.example`,
+  options: { description?: string; policy?: Record<string, unknown> } = {}
+): Promise<GivenAgent> {
+  const c = client(server)
+  const listed = await c.admin('GET', '/api/v1/oidc/trust-policies')
+  if (listed.status !== 200) throw new Error(`policies not listed: ${listed.status} ${listed.text}`)
+  const policies = listed.body.items as Array<{ repository: string; agentId?: string | null }>
+  if (!policies.some((p) => p.repository === identity.repository && !p.agentId)) await givenBootstrapPolicy(server, identity)
+  const body = options.description === undefined ? { name } : { name, description: options.description }
+  const registered = await c.api('POST', '/api/v1/agents', { token: await c.bootstrap(identity), body })
+  if (registered.status !== 201 && registered.status !== 200) throw new Error(`agent not registered: ${registered.status} ${registered.text}`)
+  const agentId = registered.body.agentId as string
+  const policyId = await c.policy({ repository: identity.repository, agentId, ...options.policy })
+  return {
+    agentId,
+    name,
+    identity,
+    policyId,
+    async token() {
+      const res = await c.exchange(identity, { agentId })
+      if (res.status !== 200) throw new Error(`agent token not issued: ${res.status} ${res.text}`)
+      return res.body.access_token as string
     }
   }
 }

@@ -1,18 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { githubClaims } from '../../shared/testing/oidc-issuer'
-import { ACME, ADMIN_TOKEN, OTHER, client, oidcToken, startTestServer, type TestServer } from './helpers'
+import { ACME, ADMIN_TOKEN, OTHER, freshIdentity, givenAgent, givenBootstrapPolicy, oidcToken, useTestServer } from './helpers'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-let server: TestServer
-let c: ReturnType<typeof client>
-
+// One server for the file. ACME may bootstrap from main: the one fixture the tests share;
+// every other scenario (agents, their policies, other repositories) is built by the test that needs it.
+const { server, client: c } = useTestServer()
+let bootstrapPolicy: string
 beforeAll(async () => {
-  server = await startTestServer()
-  c = client(server)
+  bootstrapPolicy = await givenBootstrapPolicy(server, ACME, { branch: 'main' })
 })
-afterAll(() => server.close())
 
 describe('trust policies (admin)', () => {
   it('creates, lists and deletes a policy', async () => {
@@ -68,13 +67,6 @@ describe('trust policies (admin)', () => {
 })
 
 describe('bootstrap, register, agent-scoped issue', () => {
-  let bootstrapPolicy: string
-  let agentId: string
-
-  beforeAll(async () => {
-    bootstrapPolicy = await c.policy({ repository: ACME.repository, branch: 'main' })
-  })
-
   it('bootstrap exchange issues an agents:write token signed by the server', async () => {
     const res = await c.exchange()
     expect(res.status).toBe(200)
@@ -109,7 +101,7 @@ describe('bootstrap, register, agent-scoped issue', () => {
     expect(first.status).toBe(201)
     expect(first.body).toMatchObject({ name: 'ci-bot@acme.example', description: 'CI', created: true })
     expect(first.body.agentId).toMatch(UUID)
-    agentId = first.body.agentId
+    const agentId = first.body.agentId
 
     const again = await c.api('POST', '/api/v1/agents', { token: await c.bootstrap(), body: { name: 'ci-bot@acme.example', description: 'CI' } })
     expect(again.status).toBe(200)
@@ -117,9 +109,11 @@ describe('bootstrap, register, agent-scoped issue', () => {
   })
 
   it('refuses the same name from another repository with 409 agent_exists', async () => {
-    await c.policy({ repository: OTHER.repository })
-    const token = await c.bootstrap(OTHER)
-    const res = await c.api('POST', '/api/v1/agents', { token, body: { name: 'ci-bot@acme.example' } })
+    await givenAgent(server, ACME, 'taken@acme.example')
+    const other = freshIdentity('other')
+    await givenBootstrapPolicy(server, other)
+    const token = await c.bootstrap(other)
+    const res = await c.api('POST', '/api/v1/agents', { token, body: { name: 'taken@acme.example' } })
     expect(res.status).toBe(409)
     expect(res.body.error).toBe('agent_exists')
   })
@@ -139,8 +133,7 @@ describe('bootstrap, register, agent-scoped issue', () => {
     const oidc = await c.api('POST', '/api/v1/agents', { token: await oidcToken(server, server.url), body: { name: 'x@acme.example' } })
     expect(oidc.status).toBe(401)
 
-    await c.policy({ repository: ACME.repository, agentId })
-    const agentToken = (await c.exchange(ACME, { agentId })).body.access_token
+    const agentToken = await (await givenAgent(server, ACME)).token()
     const scoped = await c.api('POST', '/api/v1/agents', { token: agentToken, body: { name: 'x@acme.example' } })
     expect(scoped.status).toBe(403)
     expect(scoped.body.error).toBe('insufficient_scope')
@@ -159,6 +152,7 @@ describe('bootstrap, register, agent-scoped issue', () => {
   })
 
   it('agent-scoped exchange issues a token whose subject is the agent', async () => {
+    const { agentId } = await givenAgent(server, ACME)
     const res = await c.exchange(ACME, { agentId })
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ scope: 'agent', agent_id: agentId, token_type: 'Bearer' })
@@ -176,7 +170,8 @@ describe('bootstrap, register, agent-scoped issue', () => {
   })
 
   it('unknown agentId is 404 agent_not_found, checked before the trust policies', async () => {
-    const res = await c.exchange(OTHER, { agentId: '00000000-0000-4000-8000-000000000000' })
+    // A repository without any policy: were policies judged first, this would be a 403.
+    const res = await c.exchange(freshIdentity('unpoliced'), { agentId: '00000000-0000-4000-8000-000000000000' })
     expect(res.status).toBe(404)
     expect(res.body.error).toBe('agent_not_found')
   })
@@ -230,18 +225,11 @@ describe('bootstrap, register, agent-scoped issue', () => {
 })
 
 describe('credentials, introspection, revocation, disable, audit', () => {
-  let agentId: string
-
-  beforeAll(async () => {
-    await c.policy({ repository: 'life/cycle' })
-    const repo = { repository: 'life/cycle', repositoryId: '777', ownerId: '778' }
-    const token = await c.bootstrap(repo)
-    agentId = (await c.api('POST', '/api/v1/agents', { token, body: { name: 'life@acme.example', description: 'lifecycle' } })).body.agentId
-    await c.policy({ repository: 'life/cycle', agentId })
-  })
+  // Each test has an agent of its own: one disables it, another counts its audit events.
   const repo = { repository: 'life/cycle', repositoryId: '777', ownerId: '778' }
 
   it('GET /agents/{id} shows the identity', async () => {
+    const { agentId } = await givenAgent(server, repo, 'life@acme.example', { description: 'lifecycle' })
     const res = await c.admin('GET', `/api/v1/agents/${agentId}`)
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ agentId, name: 'life@acme.example', description: 'lifecycle', repository: 'life/cycle', repositoryId: '777', status: 'active' })
@@ -250,6 +238,7 @@ describe('credentials, introspection, revocation, disable, audit', () => {
   })
 
   it('introspects an active token, revokes it (RFC 7009), then introspection says inactive', async () => {
+    const { agentId } = await givenAgent(server, repo)
     const issued = (await c.exchange(repo, { agentId })).body.access_token as string
     const active = await c.admin('POST', '/api/v1/oauth/introspect', { token: issued })
     expect(active.status).toBe(200)
@@ -277,6 +266,7 @@ describe('credentials, introspection, revocation, disable, audit', () => {
   })
 
   it('lists credentials newest first and revokes one without touching the identity', async () => {
+    const { agentId } = await givenAgent(server, repo)
     const older = (await c.exchange(repo, { agentId })).body.access_token as string
     const newer = (await c.exchange(repo, { agentId })).body.access_token as string
     const jti = (t: string): string => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()).jti
@@ -299,6 +289,10 @@ describe('credentials, introspection, revocation, disable, audit', () => {
   })
 
   it('audits exchanges, registration and revocations, tied to identity and credential, without tokens', async () => {
+    const { agentId } = await givenAgent(server, repo)
+    const issued = (await c.exchange(repo, { agentId })).body.access_token as string
+    const jti = JSON.parse(Buffer.from(issued.split('.')[1]!, 'base64url').toString()).jti as string
+    expect((await c.admin('POST', `/api/v1/agents/${agentId}/credentials/${jti}/revoke`)).status).toBe(200)
     const audit = await c.admin('GET', `/api/v1/agents/${agentId}/audit`)
     expect(audit.status).toBe(200)
     const actions = audit.body.items.map((e: { action: string }) => e.action)
@@ -324,6 +318,7 @@ describe('credentials, introspection, revocation, disable, audit', () => {
   })
 
   it('disabling the identity stops its live tokens at once and refuses new ones (404)', async () => {
+    const { agentId } = await givenAgent(server, repo)
     const live = (await c.exchange(repo, { agentId })).body.access_token as string
     expect((await c.admin('POST', '/api/v1/oauth/introspect', { token: live })).body.active).toBe(true)
     const disabled = await c.admin('POST', `/api/v1/agents/${agentId}/disable`)
@@ -379,9 +374,11 @@ describe('Idempotency-Key on register', () => {
   })
 
   it('scopes keys to the repository and does not store errors', async () => {
+    await givenAgent(server, ACME, 'acme-owned@acme.example')
+    await givenBootstrapPolicy(server, OTHER)
     const headers = { 'idempotency-key': 'shared-key' }
     const otherToken = await c.bootstrap(OTHER)
-    const fail = await c.api('POST', '/api/v1/agents', { token: otherToken, headers, body: { name: 'ci-bot@acme.example' } })
+    const fail = await c.api('POST', '/api/v1/agents', { token: otherToken, headers, body: { name: 'acme-owned@acme.example' } })
     expect(fail.status).toBe(409)
     const ok = await c.api('POST', '/api/v1/agents', { token: otherToken, headers, body: { name: 'other-bot@other.example' } })
     expect(ok.status).toBe(201)

@@ -1,29 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { githubClaims } from '../../shared/testing/oidc-issuer'
-import { ACME, ADMIN_TOKEN, OTHER, client, oidcToken, startTestServer, type TestServer } from './helpers'
+import { ACME, ADMIN_TOKEN, OTHER, freshIdentity, givenBootstrapPolicy, oidcToken, useTestServer } from './helpers'
 
-let server: TestServer
-let c: ReturnType<typeof client>
-
-beforeAll(async () => {
-  server = await startTestServer()
-  c = client(server)
-})
-afterAll(() => server.close())
+const { server, client: c } = useTestServer()
 
 describe('POST /v1/identity/federate', () => {
   it('creates the workspace the first time (201) and answers it again with a fresh token (200)', async () => {
-    const first = await c.federate()
+    const repo = freshIdentity('first')
+    const first = await c.federate(repo)
     expect(first.status).toBe(201)
     expect(first.headers.get('cache-control')).toBe('no-store')
     expect(first.body.success).toBe(true)
     const data = first.body.data
-    expect(data).toMatchObject({ database: 'main', identity: 'acme/widgets', created: true })
+    expect(data).toMatchObject({ database: 'main', identity: repo.repository, created: true })
     expect(data.url).toBe(`${server.url}/v1/db/${data.namespace}/main`)
     expect(typeof data.token).toBe('string')
     expect(Math.abs(Date.parse(data.expiresAt) - (Date.now() + 3_600_000))).toBeLessThan(10_000)
 
-    const second = await c.federate()
+    const second = await c.federate(repo)
     expect(second.status).toBe(200)
     expect(second.body.data).toMatchObject({ namespace: data.namespace, url: data.url, created: false })
     expect(second.body.data.token).not.toBe(data.token)
@@ -80,7 +74,7 @@ describe('POST /v1/identity/federate', () => {
   })
 
   it('a federate-audience token never works at the agent exchange', async () => {
-    await c.policy({ repository: ACME.repository })
+    await givenBootstrapPolicy(server, ACME)
     const res = await c.api('POST', '/api/v1/oidc/token', {
       body: { provider: 'github', token: await oidcToken(server, 'persql') }
     })
@@ -89,8 +83,12 @@ describe('POST /v1/identity/federate', () => {
   })
 
   it('audits federation, denials included', async () => {
+    const repo = freshIdentity('audited')
+    expect((await c.federate(repo)).status).toBe(201)
+    const denied = await server.issuer.mint({ audience: 'persql', claims: githubClaims({ ...repo, eventName: 'workflow_run' }) })
+    expect((await c.api('POST', '/v1/identity/federate', { token: denied })).status).toBe(403)
     const all = await c.api('GET', '/api/v1/audit', { token: ADMIN_TOKEN })
-    const federations = all.body.items.filter((e: { action: string }) => e.action === 'workspace.federate')
+    const federations = all.body.items.filter((e: { action: string; repository?: string }) => e.action === 'workspace.federate' && e.repository === repo.repository)
     expect(federations.some((e: { detail: { outcome: string } }) => e.detail.outcome === 'created')).toBe(true)
     expect(federations.some((e: { detail: { code?: string } }) => e.detail.code === 'event_not_permitted')).toBe(true)
     const created = federations.find((e: { detail: { outcome: string } }) => e.detail.outcome === 'created')
@@ -124,7 +122,9 @@ describe('GET <workspace url>', () => {
     const path = new URL(mine.url).pathname
     expect((await c.api('GET', path)).status).toBe(401)
     expect((await c.api('GET', path, { token: 'fws_' + 'A'.repeat(43) })).status).toBe(401)
-    const bootstrap = await c.bootstrap()
+    const agentSide = freshIdentity('agent-side')
+    await givenBootstrapPolicy(server, agentSide)
+    const bootstrap = await c.bootstrap(agentSide)
     expect((await c.api('GET', path, { token: bootstrap })).status).toBe(401)
   })
 
@@ -153,14 +153,9 @@ describe('GET <workspace url>', () => {
 })
 
 describe('FEDERATE_EVENTS and FEDERATE_AUDIENCE', () => {
-  let custom: TestServer
-  beforeAll(async () => {
-    custom = await startTestServer({ FEDERATE_EVENTS: 'workflow_run', FEDERATE_AUDIENCE: 'my-db' })
-  })
-  afterAll(() => custom.close())
+  const { server: custom, client: cc } = useTestServer({ FEDERATE_EVENTS: 'workflow_run', FEDERATE_AUDIENCE: 'my-db' })
 
   it('allows a listed event and uses the configured audience', async () => {
-    const cc = client(custom)
     const token = await custom.issuer.mint({ audience: 'my-db', claims: githubClaims({ ...ACME, eventName: 'workflow_run' }) })
     expect((await cc.api('POST', '/v1/identity/federate', { token })).status).toBe(201)
     const prt = await custom.issuer.mint({ audience: 'my-db', claims: githubClaims({ ...ACME, eventName: 'pull_request_target' }) })
