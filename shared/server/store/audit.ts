@@ -38,6 +38,23 @@ export interface AuditInput {
   detail?: Record<string, unknown>
 }
 
+/** How a decision ended, the first field of every event's detail. */
+export type AuditOutcome = 'issued' | 'denied' | 'created' | 'existing' | 'allowed'
+
+/** The detail of a refusal: its outcome, code and (when known) reason, then what else helps an operator. */
+export function denied<Extra extends Record<string, unknown>>(
+  code: string,
+  reason?: string,
+  extra: Extra = {} as Extra
+): { outcome: 'denied'; code: string; reason?: string } & Extra {
+  return { outcome: 'denied', code, ...(reason === undefined ? {} : { reason }), ...extra }
+}
+
+/** The detail of a successful decision. */
+export function succeeded(outcome: Exclude<AuditOutcome, 'denied'>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { outcome, ...extra }
+}
+
 interface Columns {
   id: string
   at: Timestamp

@@ -6,7 +6,7 @@ import { bearerToken, requireBearer } from '../../http'
 import { idempotencyKey, withIdempotency } from '../../idempotency'
 import { noteEvent, noteIdentity } from '../../request-facts'
 import { SERVICES } from '../../services'
-import type { Agent, Store } from '../../store/store'
+import { denied, type Agent, type Store } from '../../store/store'
 import { SCOPE_BOOTSTRAP, type AuthenticatedAccessToken } from '../../tokens'
 import { repositoryKey } from '../exchange/verify'
 import { RegisterBody, type Registered } from './schemas'
@@ -100,7 +100,7 @@ const plugin: FastifyPluginAsync = async (app) => {
           credentialId: caller.credential.id,
           repository,
           repositoryId,
-          detail: { outcome: 'denied', code: 'agent_exists', name }
+          detail: denied('agent_exists', undefined, { name })
         })
         throw new ApiError(409, 'agent_exists', `an agent named "${name}" already belongs to another repository; pick another name`)
       }

@@ -5,7 +5,7 @@ import { ApiError, badRequest } from '../../errors'
 import { isUuid } from '../../http'
 import { noteEvent, noteIdentity } from '../../request-facts'
 import { SERVICES } from '../../services'
-import type { Agent } from '../../store/store'
+import { denied, succeeded, type Agent } from '../../store/store'
 import { decide, type GitHubTokenClaims, type PolicyDecision } from '../../trust'
 import { ExchangeAnswer, ExchangeBody, ExplainAnswer } from './schemas'
 import { publicClaims, rateLimit, verifyOidc } from './verify'
@@ -63,7 +63,7 @@ const plugin: FastifyPluginAsync = async (app) => {
         action: 'token.exchange',
         identityId: agent?.id ?? null,
         ...base,
-        detail: auditDetail(evaluated, { outcome: 'denied', code: 'agent_not_found', agentId: body.agentId })
+        detail: auditDetail(evaluated, denied('agent_not_found', undefined, { agentId: body.agentId }))
       })
       throw new ApiError(404, 'agent_not_found', `agent ${body.agentId} does not exist or is disabled`)
     }
@@ -73,12 +73,7 @@ const plugin: FastifyPluginAsync = async (app) => {
         action: 'token.exchange',
         identityId: agent?.id ?? null,
         ...base,
-        detail: auditDetail(evaluated, {
-          outcome: 'denied',
-          code: denial.code,
-          reason: denial.reason,
-          ...(denial.closestPolicyId ? { closestPolicyId: denial.closestPolicyId } : {})
-        })
+        detail: auditDetail(evaluated, denied(denial.code, denial.reason, denial.closestPolicyId ? { closestPolicyId: denial.closestPolicyId } : {}))
       })
       throw new ApiError(403, denial.code, denial.reason)
     }
@@ -94,7 +89,7 @@ const plugin: FastifyPluginAsync = async (app) => {
         action: 'token.exchange',
         identityId: agent?.id ?? null,
         ...base,
-        detail: auditDetail(evaluated, { outcome: 'issued', scope: credential.scope, policyId: decision!.policy.id })
+        detail: auditDetail(evaluated, succeeded('issued', { scope: credential.scope, policyId: decision!.policy.id }))
       })
     })
     noteEvent(request, { metric: 'exchange', scope: issued.credential.scope })

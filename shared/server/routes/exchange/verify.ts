@@ -3,7 +3,7 @@
  * GitHub OIDC token for an audience (auditing refusals), and rate-limit per repository.
  */
 import type { FastifyInstance } from 'fastify'
-import type { AuditAction } from '../../store/store'
+import { denied, type AuditAction } from '../../store/store'
 import { ApiError } from '../../errors'
 import { isOidcTokenError, tokenSha256, type GitHubTokenClaims, type VerifiedToken } from '../../trust'
 
@@ -48,7 +48,7 @@ export async function verifyOidc(app: FastifyInstance, token: string, audience: 
     await app.denials.record({
       kind: `${action}|${error.code}|${error.claim ?? ''}`,
       action,
-      detail: { outcome: 'denied', code: error.code, reason: error.message, tokenSha256: tokenSha256(token) }
+      detail: denied(error.code, error.message, { tokenSha256: tokenSha256(token) })
     })
     throw error // errors.ts maps it (400, 401, or 503 with Retry-After)
   }
@@ -68,7 +68,7 @@ export async function rateLimit(app: FastifyInstance, claims: GitHubTokenClaims,
     action,
     repository: claims.repository,
     repositoryId: claims.repository_id,
-    detail: { outcome: 'denied', code: 'rate_limited', tokenSha256: tokenHash }
+    detail: denied('rate_limited', undefined, { tokenSha256: tokenHash })
   })
   throw new ApiError(429, 'rate_limited', `too many requests from ${claims.repository}; retry in ${decision.retryAfterSeconds} s`, {
     'retry-after': String(decision.retryAfterSeconds)

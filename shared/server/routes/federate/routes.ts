@@ -6,6 +6,7 @@ import { ApiError, unauthorized } from '../../errors'
 import { bearerToken } from '../../http'
 import { noteEvent, noteIdentity } from '../../request-facts'
 import { SERVICES } from '../../services'
+import { denied } from '../../store/store'
 import { federateDecision } from '../../trust'
 import { rateLimit, verifyOidc } from '../exchange/verify'
 import type { Federated, WorkspaceInfo } from './schemas'
@@ -43,7 +44,7 @@ const plugin: FastifyPluginAsync = async (app) => {
       await store.audit.record({
         action: 'workspace.federate',
         ...base,
-        detail: { outcome: 'denied', code: decision.code, reason: decision.reason, tokenSha256, eventName: claims.event_name }
+        detail: denied(decision.code, decision.reason, { tokenSha256, eventName: claims.event_name })
       })
       throw new ApiError(403, decision.code, decision.reason)
     }
