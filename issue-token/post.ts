@@ -1,4 +1,6 @@
-import { runPost } from '../shared/client/actions/issue-token-post'
-
-// Never rejects: a failed revocation is a warning, never a failed job (issue-token-post.ts).
-void runPost()
+/**
+ * The post step's logic entry point: exports run() and starts nothing. The runner starts
+ * post-index.ts (bundled into dist/issue-token/post.js), which calls it; GitHub's
+ * local-action imports this module and calls run() after the main step (`--post post.ts`).
+ */
+export { run } from '../shared/client/actions/issue-token-post'

@@ -23,10 +23,12 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
 /** [output folder, output file, entry, tsconfig whose `paths` ncc applies (optional)] */
 export const ENTRIES = [
-  ['federate', 'index.js', 'federate/main.ts'],
-  ['register-agent', 'index.js', 'register-agent/main.ts'],
-  ['issue-token', 'index.js', 'issue-token/main.ts'],
-  ['issue-token', 'post.js', 'issue-token/post.ts'],
+  // What the runner starts (<action>/index.ts, issue-token/post-index.ts) calls run() of the
+  // logic module next to it (main.ts, post.ts), which GitHub's local-action imports instead.
+  ['federate', 'index.js', 'federate/index.ts'],
+  ['register-agent', 'index.js', 'register-agent/index.ts'],
+  ['issue-token', 'index.js', 'issue-token/index.ts'],
+  ['issue-token', 'post.js', 'issue-token/post-index.ts'],
   // @actions/core + @actions/http-client, shared by all of the above (shared/client/load-vendor.ts).
   ['vendor', 'index.js', 'shared/client/vendor.ts', 'tsconfig.vendor.json']
 ]

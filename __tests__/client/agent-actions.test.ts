@@ -1,12 +1,12 @@
 /**
- * register-agent, issue-token (and its post step) run in process: a recording core whose
- * getIDToken is the real one against the local issuer, the real HTTP transport, nock as
+ * register-agent, issue-token (and its post step) run in process: a recording core, the
+ * local issuer as the runner's token endpoint, the real HTTP transport, nock as
  * the identity provider, a clock that never waits.
  */
 import { afterEach, describe, expect, it } from '@jest/globals'
 import nock from 'nock'
 import { run as runIssueToken } from '../../shared/client/actions/issue-token'
-import { runPost } from '../../shared/client/actions/issue-token-post'
+import { run as runPost } from '../../shared/client/actions/issue-token-post'
 import { run as runRegisterAgent } from '../../shared/client/actions/register-agent'
 import type { RunDeps } from '../../shared/client/session'
 import { closedPort, recordingCore, stepEnv, useClientWorld } from './helpers'

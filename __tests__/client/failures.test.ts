@@ -5,11 +5,13 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals'
 import nock from 'nock'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { run as runFederate } from '../../shared/client/actions/federate'
 import { run as runIssueToken } from '../../shared/client/actions/issue-token'
-import type { RunDeps } from '../../shared/client/session'
+import { realSleep, type RunDeps } from '../../shared/client/session'
 import { githubClaims } from '../../shared/testing/oidc-issuer'
-import { captureStdout, closedPort, recordingCore, stepEnv, useClientWorld } from './helpers'
+import { captureStdout, closedPort, stepEnv, useClientWorld } from './helpers'
 
 const API = 'https://idp.example.test'
 const AGENT_ID = '0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30'
@@ -158,7 +160,7 @@ describe('nothing to talk to', () => {
       world.issuer.failRunnerRequests = { count: 0, status: 500 }
     }
     expect(world.rec.failed).toMatch(
-      /^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 2 attempts in 0.8 s \(max-attempts is 2\); last error: the runner's OIDC token endpoint failed: Failed to get ID Token. Error Code : 500 Error Message: injected failure\n/
+      /^issue-token: requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 2 attempts in 0.8 s \(max-attempts is 2\); last error: the runner's OIDC token endpoint failed with 500 \(injected failure\)\n/
     )
     expect(world.rec.failed).toMatch(/The runner could not mint an OIDC token/)
   })
@@ -166,13 +168,24 @@ describe('nothing to talk to', () => {
 
 describe('a runner token endpoint that never answers', () => {
   it('times each attempt out instead of waiting for the HTTP client', async () => {
-    const hanging = recordingCore()
-    hanging.core.getIDToken = () => new Promise<string>(() => undefined)
-    world.rec = hanging
-    await runIssueToken({ ...deps({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '1', 'timeout-seconds': '1' }) })
+    // Accepts the connection, never answers.
+    const silent = createServer(() => undefined)
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()))
+    try {
+      const { port } = silent.address() as AddressInfo
+      const env = {
+        ...stepEnv({ 'api-url': API, 'agent-id': AGENT_ID, 'max-attempts': '1', 'timeout-seconds': '1' }, world.issuer),
+        ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${port}/idtoken?api-version=2.0`
+      }
+      await runIssueToken({ ...deps({}, env), sleep: realSleep, now: Date.now })
+    } finally {
+      silent.closeAllConnections()
+      await new Promise((resolve) => silent.close(resolve))
+    }
     expect(world.rec.failed).toMatch(
       /requesting the GitHub OIDC token \(audience https:\/\/idp.example.test\): gave up after 1 attempt .*the runner's OIDC token endpoint did not answer within 1 s/
     )
+    expect(world.rec.failed).toMatch(/The runner could not mint an OIDC token/)
   })
 })
 

@@ -118,7 +118,7 @@ describe('masking with the real @actions/core', () => {
 
   /** Runs with no injected core (the real one), capturing its stdout. */
   async function runReal(run: (deps: Partial<RunDeps>) => Promise<void>, inputs: Record<string, string>) {
-    const { stdout } = await captureStdout(() => run({ env: { ...process.env, ...stepEnv({ 'api-url': API, ...inputs }) }, sleep: async () => undefined }))
+    const { stdout } = await captureStdout(() => run({ env: { ...process.env, ...stepEnv({ 'api-url': API, ...inputs }, world.issuer) }, sleep: async () => undefined }))
     const summary = await readFile(join(dir, 'GITHUB_STEP_SUMMARY'), 'utf8')
     return { stdout, summary }
   }

@@ -1,10 +1,9 @@
 /**
  * Test doubles for the client: a core that records everything it is asked to print or
- * set (getIDToken is the real one, against the local issuer), a clock whose sleeps only
- * advance time, the INPUT_* environment of a step, and the shared hooks of the suites that
- * run the actions in process against the local issuer (useClientWorld).
+ * set, a clock whose sleeps only advance time, the INPUT_* environment of a step (with the
+ * runner's OIDC variables pointing at the local issuer), and the shared hooks of the suites
+ * that run the actions in process against the local issuer (useClientWorld).
  */
-import * as realCore from '@actions/core'
 import { afterAll, beforeAll, beforeEach } from '@jest/globals'
 import type { ActionCore } from '../../shared/client/core'
 import type { Env } from '../../shared/client/inputs'
@@ -26,21 +25,6 @@ export interface Recorded {
   printed(): string
 }
 
-/**
- * The real getIDToken masks the token and logs a debug line through its own @actions/core,
- * straight to stdout; keep those runner commands (they hold the test token) out of the test log.
- */
-async function withoutRunnerCommands<T>(call: () => Promise<T>): Promise<T> {
-  const write = process.stdout.write.bind(process.stdout)
-  process.stdout.write = (chunk: string | Uint8Array, ...rest: unknown[]) =>
-    String(chunk).startsWith('::') ? true : (write as (...args: unknown[]) => boolean)(chunk, ...rest)
-  try {
-    return await call()
-  } finally {
-    process.stdout.write = write
-  }
-}
-
 export function recordingCore(initialState: Record<string, string> = {}): Recorded {
   const rec: Recorded = {
     calls: [],
@@ -56,7 +40,6 @@ export function recordingCore(initialState: Record<string, string> = {}): Record
         .map((call) => call.join(' '))
         .join('\n'),
     core: {
-      getIDToken: (audience?: string) => withoutRunnerCommands(() => realCore.getIDToken(audience)),
       setSecret: (secret) => {
         rec.calls.push(['setSecret', secret])
         rec.masked.push(secret)
@@ -119,18 +102,6 @@ export function stepEnv(inputs: Record<string, string>, issuer?: LocalOidcIssuer
   return env
 }
 
-/** core.getIDToken reads process.env: point it at the issuer for the duration of a suite. */
-export function useIssuerForRealCore(issuer: LocalOidcIssuer): () => void {
-  const saved = { url: process.env.ACTIONS_ID_TOKEN_REQUEST_URL, token: process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN }
-  Object.assign(process.env, issuer.runnerEnv())
-  return () => {
-    if (saved.url === undefined) delete process.env.ACTIONS_ID_TOKEN_REQUEST_URL
-    else process.env.ACTIONS_ID_TOKEN_REQUEST_URL = saved.url
-    if (saved.token === undefined) delete process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN
-    else process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = saved.token
-  }
-}
-
 /** What an in-process action suite works with; the fields are filled by the hooks of useClientWorld. */
 export interface ClientWorld {
   issuer: LocalOidcIssuer
@@ -143,28 +114,25 @@ export interface ClientWorld {
 }
 
 /**
- * Registers the hooks of an in-process action suite: a local issuer that the real
- * core.getIDToken reaches through process.env, nock allowed to reach 127.0.0.1 only, and a
+ * Registers the hooks of an in-process action suite: a local issuer (the runner's token
+ * endpoint of stepEnv's environments), nock allowed to reach 127.0.0.1 only, and a
  * fresh core, summary list and clock before each test (and, given `runnerIdentity`, fresh
  * runner claims for it, so a test that changes them does not change the next one).
  * nock's mocks are the suite's own to check and clean after each test.
  */
 export function useClientWorld(options: { runnerIdentity?: RepoIdentity } = {}): ClientWorld {
   const world = { summaries: [] as string[] } as ClientWorld
-  let restoreEnv: () => void
   // Imported here, not at the top: importing nock patches node:http, and the suites that use
   // only the other helpers (the transport's own tests among them) must keep the real one.
   let nock: typeof import('nock')
   beforeAll(async () => {
     nock = (await import('nock')).default
     world.issuer = await LocalOidcIssuer.start()
-    restoreEnv = useIssuerForRealCore(world.issuer)
     nock.disableNetConnect()
     nock.enableNetConnect('127.0.0.1')
   })
   afterAll(async () => {
     nock.enableNetConnect()
-    restoreEnv()
     await world.issuer.close()
   })
   beforeEach(() => {

@@ -28,7 +28,7 @@ import { callJson } from '../../shared/client/json-call'
 import type { IdTokenSource } from '../../shared/client/oidc'
 import { Session } from '../../shared/client/session'
 import { run as runIssueToken } from '../../shared/client/actions/issue-token'
-import { runPost as runIssueTokenPost } from '../../shared/client/actions/issue-token-post'
+import { run as runIssueTokenPost } from '../../shared/client/actions/issue-token-post'
 import { run as runRegisterAgent } from '../../shared/client/actions/register-agent'
 import type { ActionCore } from '../../shared/client/core'
 import type { RunDeps } from '../../shared/client/session'
@@ -119,7 +119,6 @@ interface Write {
  */
 function runnerCore(state: Record<string, string> = {}): { core: ActionCore; outputs: Record<string, string>; state: Record<string, string> } {
   const outputs: Record<string, string> = {}
-  const idTokens = recordingCore()
   const tagged =
     <A extends unknown[]>(by: string, method: (...args: A) => void) =>
     (...args: A): void => {
@@ -131,8 +130,6 @@ function runnerCore(state: Record<string, string> = {}): { core: ActionCore; out
       }
     }
   const core: ActionCore = {
-    // The real one, minus the runner commands its own @actions/core prints about the test token.
-    getIDToken: (audience) => idTokens.core.getIDToken(audience),
     setSecret: tagged('add-mask', (secret: string) => realCore.setSecret(secret)),
     setOutput: (name, value) => void (outputs[name] = value),
     setFailed: tagged('error', (message: string) => realCore.setFailed(message)),

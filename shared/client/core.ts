@@ -2,14 +2,14 @@
  * The part of @actions/core the actions use, as an interface so tests hand in a recorder.
  * The real module is loaded lazily (load-vendor.ts): importing it evaluates
  * @actions/http-client (its OIDC client) and node:http/https, which is most of a bundle's
- * start-up time, and a run that fails on its inputs needs none of it.
+ * start-up time, and a run that fails on its inputs needs none of it. Not its getIDToken:
+ * the OIDC token is asked for through the action's own transport (oidc.ts).
  */
 import { EOL } from 'node:os'
 import { loadVendor } from './load-vendor'
 import { safeLines } from './untrusted-text'
 
 export interface ActionCore {
-  getIDToken(audience?: string): Promise<string>
   setSecret(secret: string): void
   setOutput(name: string, value: string): void
   setFailed(message: string): void
@@ -35,7 +35,6 @@ export async function loadRunnerCore(): Promise<ActionCore> {
  */
 export function guardedLog(core: ActionCore): ActionCore {
   return {
-    getIDToken: (audience) => core.getIDToken(audience),
     setSecret: (secret) => core.setSecret(secret),
     setOutput: (name, value) => core.setOutput(name, value),
     setFailed: (message) => core.setFailed(safeLines(message)),

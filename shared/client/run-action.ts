@@ -69,7 +69,7 @@ async function runGuarded<I extends RetryInputs>(spec: ActionSpec<I>, overrides:
     core ??= guardedLog(await doing('loading the action runtime (dist/vendor/index.js)', loadRunnerCore))
     session = new Session({ ...base, core }, inputs)
     const current = session
-    tokens = new IdTokenSource({ core, env: base.env, clock: session.clock, secrets: session.secrets }, spec.audience(inputs), () => current.policy())
+    tokens = new IdTokenSource({ core, http: base.http, env: base.env, clock: session.clock, secrets: session.secrets }, spec.audience(inputs), () => current.policy())
     // Minted first: every action needs it, and its claims explain any later failure.
     await tokens.get()
     const outcome = await spec.execute(session, inputs, tokens)

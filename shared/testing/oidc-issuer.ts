@@ -121,8 +121,8 @@ export interface SharedSigningKey {
 export class LocalOidcIssuer {
   /** The issuer URL (`iss`), e.g. http://127.0.0.1:40123 */
   readonly url: string
-  /** Bearer the runner endpoint expects (ACTIONS_ID_TOKEN_REQUEST_TOKEN). */
-  readonly requestToken = randomBytes(24).toString('base64url')
+  /** Bearer the runner endpoint expects (ACTIONS_ID_TOKEN_REQUEST_TOKEN): random unless given to start(). */
+  readonly requestToken: string
   /** Claims the runner endpoint puts in every token it mints; tests change them per job. */
   runnerClaims: GitHubClaims = githubClaims(DEFAULT_IDENTITY)
   /** Answer the next N runner-endpoint calls with this status (retry tests). */
@@ -138,17 +138,20 @@ export class LocalOidcIssuer {
     private readonly server: Server,
     private readonly privateKey: CryptoKey,
     private readonly kid: string,
-    private readonly publicJwk: JWK
+    private readonly publicJwk: JWK,
+    requestToken?: string
   ) {
     const { port } = server.address() as AddressInfo
     this.url = `http://127.0.0.1:${port}`
+    this.requestToken = requestToken ?? randomBytes(24).toString('base64url')
   }
 
   /**
    * Starts on 127.0.0.1 (a free port unless one is given), with a new signing key, or with
-   * `signingKey` (another issuer's `exportSigningKey()`: processes that mint for one issuer).
+   * `signingKey` (another issuer's `exportSigningKey()`: processes that mint for one issuer),
+   * and a random runner bearer unless `requestToken` is given (a fixed one: local-stack.ts).
    */
-  static async start(options: { port?: number; signingKey?: SharedSigningKey } = {}): Promise<LocalOidcIssuer> {
+  static async start(options: { port?: number; signingKey?: SharedSigningKey; requestToken?: string } = {}): Promise<LocalOidcIssuer> {
     const shared = options.signingKey
     const { privateKey, publicKey } = shared
       ? { privateKey: (await importJWK(shared.privateJwk, 'RS256')) as CryptoKey, publicKey: (await importJWK(shared.publicJwk, 'RS256')) as CryptoKey }
@@ -163,7 +166,7 @@ export class LocalOidcIssuer {
       server.listen(options.port ?? 0, '127.0.0.1', () => resolve())
     })
     server.unref()
-    const issuer = new LocalOidcIssuer(server, privateKey, kid, publicJwk)
+    const issuer = new LocalOidcIssuer(server, privateKey, kid, publicJwk, options.requestToken)
     return issuer
   }
 

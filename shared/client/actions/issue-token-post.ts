@@ -12,7 +12,8 @@ import { STATE } from './issue-token'
 
 export const POST_BUDGET_SECONDS = 10
 
-export function runPost(overrides: Partial<RunDeps> = {}): Promise<void> {
+/** Entry point of the post step (issue-token/post.ts); never rejects. */
+export function run(overrides: Partial<RunDeps> = {}): Promise<void> {
   // The post step never fails the job, but must not end silently either.
   return guardEarlyExit(
     () => revokeSaved(overrides),
