@@ -7,9 +7,8 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { loadConfig } from '../../shared/server/config'
-import { openDatabase } from '../../shared/server/store/open'
 import { Store } from '../../shared/server/store/store'
-import { ACME, ADMIN_TOKEN, givenBootstrapPolicy, useTestServer, type TestServer } from '../server/helpers'
+import { ACME, ADMIN_TOKEN, givenBootstrapPolicy, openTestDatabase, useTestServer, type TestServer } from '../server/helpers'
 
 /** JWT-shaped, signed by nobody we trust: refused at verification (401), never trusted. */
 function garbageToken(i: number): string {
@@ -115,7 +114,7 @@ describe('finding 3: retention', () => {
   it('deletes audit events and credentials older than AUDIT_RETENTION_DAYS, keeps the rest', async () => {
     expect(loadConfig({ ADMIN_TOKEN }).auditRetentionDays).toBe(90)
     expect(() => loadConfig({ ADMIN_TOKEN, AUDIT_RETENTION_DAYS: '0' })).toThrow(/AUDIT_RETENTION_DAYS/)
-    const db = await openDatabase({})
+    const db = await openTestDatabase()
     try {
       let now = new Date('2026-01-01T00:00:00Z')
       const store = new Store(db, () => now)

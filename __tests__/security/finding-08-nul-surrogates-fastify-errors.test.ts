@@ -18,10 +18,9 @@ import { loadConfig, resolvePublicUrl } from '../../shared/server/config'
 import { createContext } from '../../shared/server/context'
 import { loggerOptions } from '../../shared/server/logging'
 import type { Db } from '../../shared/server/store/db'
-import { openDatabase } from '../../shared/server/store/open'
 import type { ApiResponse } from '../../shared/testing/api-call'
 import { LocalOidcIssuer, githubClaims } from '../../shared/testing/oidc-issuer'
-import { ACME, ADMIN_TOKEN, call, givenBootstrapPolicy, useTestServer } from '../server/helpers'
+import { ACME, ADMIN_TOKEN, call, givenBootstrapPolicy, openTestDatabase, useTestServer } from '../server/helpers'
 
 const NUL = '\u0000'
 const LONE_HIGH = '\ud800'
@@ -180,7 +179,7 @@ describe('finding 8 (c): database errors are logged without parameters or query 
   beforeAll(async () => {
     issuer = await LocalOidcIssuer.start()
     const config = loadConfig({ OIDC_ISSUERS: issuer.url, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', ...ENV })
-    db = await openDatabase({})
+    db = await openTestDatabase()
     const context = await createContext({ config, db })
     const stream = new Writable({
       write(chunk, _encoding, done) {

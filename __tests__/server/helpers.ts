@@ -1,15 +1,23 @@
 /**
- * An in-process reference server on 127.0.0.1:0 with an in-memory embedded database, a
- * local OIDC issuer and a movable clock; `useTestServer()` gives one to the tests of a
+ * An in-process reference server on 127.0.0.1:0 with a fresh in-memory embedded database
+ * (loaded from a migrated template, see openTestDatabase), a local OIDC issuer and a movable clock; `useTestServer()` gives one to the tests of a
  * describe block (or a file), `client()` calls it, and the `given*` builders set up the
  * scenarios the suites start from (a bootstrap policy, a registered agent with its policy).
  * Not a test file.
  */
+import { createHash, randomUUID } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import { afterAll, beforeAll } from '@jest/globals'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../shared/server/app'
 import { loadConfig, resolvePublicUrl } from '../../shared/server/config'
 import { createContext, type AppContext, type TokenVerifier } from '../../shared/server/context'
+import type { Db } from '../../shared/server/store/db'
+import { MIGRATIONS } from '../../shared/server/store/migrations'
 import { openDatabase } from '../../shared/server/store/open'
 import { LocalOidcIssuer, githubClaims, type RepoIdentity } from '../../shared/testing/oidc-issuer'
 
@@ -25,13 +33,82 @@ export interface TestServer {
   close(): Promise<void>
 }
 
+/** Where the migrated template of the embedded database is kept, one file per schema. */
+const TEMPLATES = join(tmpdir(), 'federate-test-db')
+
+/** The migrations and the engine version: a template made with other ones is not used. */
+function schemaKey(): string {
+  const pglite = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
+  const engine = readFileSync(join(pglite, '..', 'package.json'), 'utf8')
+  return createHash('sha256').update(JSON.stringify(MIGRATIONS)).update(engine).digest('hex').slice(0, 16)
+}
+
+/**
+ * Runs `open` (which opens an in-memory embedded database through openDatabase) with `extra`
+ * added to the options of the one PGlite.create call it makes, and answers the database and
+ * the PGlite instance (undefined if openPglite made its engine another way: then `extra` did
+ * not apply, and the template cannot be made; template() says so).
+ */
+async function withNextCreate(extra: PGliteOptions, open: () => Promise<Db>): Promise<{ db: Db; instance: PGlite | undefined }> {
+  type Create = (dataDir?: string, options?: PGliteOptions) => Promise<PGlite>
+  const pglite = (await import('@electric-sql/pglite')).PGlite as unknown as { create: Create }
+  const original = pglite.create
+  let instance: PGlite | undefined
+  pglite.create = async (dataDir, options) => {
+    pglite.create = original
+    instance = await original.call(pglite, dataDir, { ...options, ...extra })
+    return instance
+  }
+  try {
+    return { db: await open(), instance }
+  } finally {
+    pglite.create = original
+  }
+}
+
+/** The template (a dump of a migrated embedded database), made once per schema by whichever test process needs it first. */
+async function template(): Promise<Blob> {
+  const key = schemaKey()
+  const file = join(TEMPLATES, `${key}.tar`)
+  if (!existsSync(file)) {
+    const { db, instance } = await withNextCreate({}, () => openDatabase({}))
+    try {
+      if (!instance) throw new Error('openTestDatabase: openDatabase did not create its engine with PGlite.create; update __tests__/server/helpers.ts')
+      const dump = Buffer.from(await (await instance.dumpDataDir('none')).arrayBuffer())
+      mkdirSync(TEMPLATES, { recursive: true })
+      const partial = `${file}.${process.pid}-${randomUUID()}`
+      writeFileSync(partial, dump)
+      renameSync(partial, file) // whole or not at all, whoever is first
+      // Templates of older schemas: nobody uses them any more.
+      for (const name of readdirSync(TEMPLATES)) if (!name.startsWith(key)) rmSync(join(TEMPLATES, name), { force: true })
+    } finally {
+      await db.close()
+    }
+  }
+  return new Blob([readFileSync(file)])
+}
+
+/**
+ * A fresh in-memory embedded database, migrated: what openDatabase({}) answers, but loaded
+ * from a dump of a migrated database instead of made empty and migrated (openDatabase opens
+ * it, as the server does). Creating an embedded database runs initdb in WebAssembly (2 to 4 s
+ * here, the better part of the fast tier's time); loading the dump takes about half a second.
+ * Closes once, whoever asks first (a test may close a server's database to see it fail).
+ * For tests of the migrations themselves, or of a database made empty, use openDatabase.
+ */
+export async function openTestDatabase(): Promise<Db> {
+  const { db } = await withNextCreate({ loadDataDir: await template() }, () => openDatabase({}))
+  let closing: Promise<void> | undefined
+  return { ...db, close: () => (closing ??= db.close()) }
+}
+
 export async function startTestServer(env: Record<string, string> = {}, options: { verifier?: TokenVerifier; extraIssuers?: string[] } = {}): Promise<TestServer> {
   const issuer = await LocalOidcIssuer.start()
   const issuers = [issuer.url, ...(options.extraIssuers ?? [])].join(',')
   // Suites send many malformed requests from one address on purpose; the per-address limit of
   // those has its own tests (__tests__/security/finding-03-*), which set it low again.
   const config = loadConfig({ OIDC_ISSUERS: issuers, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', PREAUTH_FAILURE_BURST: '1000000', ...env })
-  const db = await openDatabase({})
+  const db = await openTestDatabase()
   const clock = { offsetMs: 0 }
   const context = await createContext({
     config,
@@ -50,6 +127,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     app,
     context,
     clock,
+    /** Closes the app, the database (unless a test did) and the issuer. */
     async close() {
       await app.close()
       await db.close()

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { CredentialBatcher, dollarQuoted, type CredentialWrite } from '../../../shared/server/store/credential-batch'
 import type { Db } from '../../../shared/server/store/db'
-import { openDatabase } from '../../../shared/server/store/open'
 import { Store } from '../../../shared/server/store/store'
+import { openTestDatabase } from '../helpers'
 
 // The embedded database runs a prepared statement, PostgreSQL the plain one; both run here on
 // PGlite, the second through a Db that says it is PostgreSQL.
@@ -27,7 +27,7 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
   }
 
   beforeAll(async () => {
-    db = await openDatabase({})
+    db = await openTestDatabase()
     agentId = (
       await new Store(db).agents.register({ issuer: 'https://issuer.test', name: 'batch@agents.example', description: '', repository: 'acme/batch', repositoryId: '77' })
     ).agent.id
@@ -133,7 +133,7 @@ describe.each(['pglite', 'postgres'] as const)('CredentialBatcher (%s path)', (k
 describe('dollarQuoted', () => {
   let db: Db
   beforeAll(async () => {
-    db = await openDatabase({})
+    db = await openTestDatabase()
   })
   afterAll(() => db.close())
 

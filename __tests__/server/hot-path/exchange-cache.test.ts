@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { Db } from '../../../shared/server/store/db'
 import { ExchangeInputsCache, type ExchangeInputs } from '../../../shared/server/store/exchange-cache'
-import { openDatabase } from '../../../shared/server/store/open'
 import { Store } from '../../../shared/server/store/store'
+import { openTestDatabase } from '../helpers'
 
 describe('ExchangeInputsCache', () => {
   const inputs = (n: number): ExchangeInputs => ({
@@ -63,7 +63,7 @@ describe('Store.exchangeInputs on the embedded database', () => {
   let reads = 0
 
   beforeAll(async () => {
-    const inner = await openDatabase({})
+    const inner = await openTestDatabase()
     // Count the exchange's read statement only.
     db = {
       ...inner,

@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { Db } from '../../../shared/server/store/db'
-import { openDatabase } from '../../../shared/server/store/open'
 import { Store, type NewCredential, type StoredPolicy } from '../../../shared/server/store/store'
 import { decide, type GitHubTokenClaims } from '../../../shared/server/trust'
 import { githubClaims } from '../../../shared/testing/oidc-issuer'
+import { openTestDatabase } from '../helpers'
 
 const ISSUER = 'https://issuer.test'
 
@@ -18,7 +18,7 @@ describe('store: exchange hot path', () => {
   let store: Store
 
   beforeAll(async () => {
-    db = await openDatabase({})
+    db = await openTestDatabase()
     store = new Store(db, () => now)
   })
   afterAll(() => db.close())
