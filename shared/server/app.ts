@@ -229,7 +229,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   })
 
   await app.register(services, { context })
-  await app.register(operations, { context })
+  await app.register(operations)
   await registerRoutes(app)
 }
 

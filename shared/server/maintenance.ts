@@ -6,17 +6,17 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppOptions } from './context'
+import { SERVICES } from './services'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const EVERY_MS = 60 * 60 * 1000
 
-const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
-  const retentionMs = context.config.auditRetentionDays * DAY_MS
+const plugin: FastifyPluginAsync = async (app) => {
+  const retentionMs = app.config.auditRetentionDays * DAY_MS
   let timer: NodeJS.Timeout | undefined
   const prune = (): void =>
-    void context.store
-      .pruneRetention(new Date(context.now().getTime() - retentionMs))
+    void app.store
+      .pruneRetention(new Date(app.now().getTime() - retentionMs))
       .then((deleted) => {
         if (deleted.auditEvents + deleted.credentials > 0) app.log.info({ deleted }, 'retention: old audit events and credentials deleted')
       })
@@ -29,8 +29,8 @@ const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   })
   app.addHook('onClose', async () => {
     clearInterval(timer)
-    await context.denials.close().catch((err: unknown) => app.log.warn({ err }, 'could not write the aggregated refusals'))
+    await app.denials.close().catch((err: unknown) => app.log.warn({ err }, 'could not write the aggregated refusals'))
   })
 }
 
-export const maintenance = fp(plugin, { name: 'federate-maintenance', fastify: '5.x' })
+export const maintenance = fp(plugin, { name: 'federate-maintenance', fastify: '5.x', dependencies: [SERVICES] })

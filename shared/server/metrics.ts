@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppOptions } from './context'
+import { SERVICES } from './services'
 import { requestFacts, type RequestFacts } from './request-facts'
 import type { Db } from './store/db'
 
@@ -150,9 +150,9 @@ export function poolStatsOf(db: Db): () => PoolStats | undefined {
   return () => db.poolStats?.()
 }
 
-const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
-  const metrics = new Metrics(poolStatsOf(context.store.db))
-  const driver = context.store.db.kind
+const plugin: FastifyPluginAsync = async (app) => {
+  const metrics = new Metrics(poolStatsOf(app.store.db))
+  const driver = app.store.db.kind
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     if (route === '/metrics') return
@@ -164,4 +164,4 @@ const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   })
 }
 
-export const metricsPlugin = fp(plugin, { name: 'federate-metrics', fastify: '5.x' })
+export const metricsPlugin = fp(plugin, { name: 'federate-metrics', fastify: '5.x', dependencies: [SERVICES] })

@@ -5,19 +5,18 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppOptions } from './context'
 import { requestLogging } from './logging'
 import { maintenance } from './maintenance'
 import { metricsPlugin } from './metrics'
 import { apiDocs } from './openapi'
 import { preAuthLimit } from './preauth-limit'
 
-const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
+const plugin: FastifyPluginAsync = async (app) => {
   await app.register(apiDocs)
   await app.register(requestLogging)
-  await app.register(metricsPlugin, { context })
-  await app.register(preAuthLimit, { context })
-  await app.register(maintenance, { context })
+  await app.register(metricsPlugin)
+  await app.register(preAuthLimit)
+  await app.register(maintenance)
 }
 
 export const operations = fp(plugin, { name: 'federate-operations', fastify: '5.x' })

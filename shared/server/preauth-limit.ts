@@ -11,7 +11,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppOptions } from './context'
+import { SERVICES } from './services'
 import { ApiError } from './errors'
 import { requestFacts } from './request-facts'
 
@@ -58,9 +58,9 @@ export class FailureLimiter {
   }
 }
 
-const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
-  const { burst, perMinute } = context.config.preAuthLimit
-  const limiter = new FailureLimiter(burst, perMinute, () => context.now().getTime())
+const plugin: FastifyPluginAsync = async (app) => {
+  const { burst, perMinute } = app.config.preAuthLimit
+  const limiter = new FailureLimiter(burst, perMinute, () => app.now().getTime())
   const limited = (request: FastifyRequest): boolean => !NEVER_LIMITED.has(request.routeOptions.url ?? '')
 
   app.addHook('onRequest', async (request) => {
@@ -77,4 +77,4 @@ const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   })
 }
 
-export const preAuthLimit = fp(plugin, { name: 'federate-preauth-limit', fastify: '5.x' })
+export const preAuthLimit = fp(plugin, { name: 'federate-preauth-limit', fastify: '5.x', dependencies: [SERVICES] })
