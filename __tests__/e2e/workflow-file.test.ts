@@ -5,21 +5,12 @@
  * must-fail job proves a refusal. So the workflow is known to work before it reaches GitHub.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { githubClaims, LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
+import { freePort } from '../../shared/testing/ports'
 import { findLeaksInAll, labelled } from '../../shared/testing/secret-leaks'
 import { runWorkflow, type WorkflowJobResult } from '../../shared/testing/workflow'
 import { newIdentity, REPO_ROOT, SECRET_OUTPUTS } from './world'
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 describe('e2e: .github/workflows/e2e.yml on the local runner', () => {
   let issuer: LocalOidcIssuer

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { run } from '../../shared/admin-cli/cli'
+import { waitFor } from '../../shared/testing/wait-for'
 import { runCli, startOps, type CliResult, type Ops } from './fixture'
 
 jest.setTimeout(120_000)
@@ -13,7 +14,10 @@ describe('federate-admin against a server process', () => {
   let ops: Ops
   let env: Record<string, string>
   const outputs: CliResult[] = []
-  const cli = async (args: string[], options: { stdin?: string; env?: Record<string, string | undefined>; entry?: 'node' | 'npm' | 'npx' } = {}) => {
+  const cli = async (
+    args: string[],
+    options: { stdin?: string; env?: Record<string, string | undefined>; entry?: 'node' | 'npm' | 'npx'; onStdout?: (stdout: string) => void } = {}
+  ) => {
     const result = await runCli(args, { ...env, ...options.env }, options)
     outputs.push(result)
     return result
@@ -125,8 +129,10 @@ describe('federate-admin against a server process', () => {
     // Oldest first, like `tail`.
     expect(events.map((e: { at: string }) => e.at)).toEqual([...events.map((e: { at: string }) => e.at)].sort())
 
-    const following = cli(['audit', 'tail', '--limit', '1', '--follow', '--interval', '0.2', '--for', '4', '--json'])
-    await new Promise((r) => setTimeout(r, 2000))
+    let printed = ''
+    const following = cli(['audit', 'tail', '--limit', '1', '--follow', '--interval', '0.2', '--for', '4', '--json'], { onStdout: (stdout) => (printed = stdout) })
+    // It has read the audit log once (and printed its latest event): what comes now, it finds by following.
+    await waitFor(() => printed.includes('\n'), { timeoutMs: 30_000, what: 'the first line of audit tail --follow' })
     const denied = await ops.call('POST', '/api/v1/oidc/token', {
       body: { provider: 'github', token: await ops.oidcToken(ops.server.url, { repository: 'evil/repo', repositoryId: '666', ownerId: '7' }) }
     })

@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { waitFor } from '../../shared/testing/wait-for'
 import { REPO_ROOT } from './fixture'
 
 jest.setTimeout(180_000)
@@ -66,19 +67,13 @@ describe('scripts/build-server.mjs', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setInterval(() => {
-          const match = /federate server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-          if (match) {
-            clearInterval(timer)
-            resolve(match[1]!)
-          }
-        }, 20)
-        void exited.then((code) => {
-          clearInterval(timer)
-          reject(new Error(`server exited with ${code} before listening:\n${output}`))
-        })
-      })
+      let exitCode: number | null | undefined
+      void exited.then((code) => (exitCode = code))
+      const listening = (): RegExpExecArray | null => {
+        if (exitCode !== undefined) throw new Error(`server exited with ${exitCode} before listening:\n${output}`)
+        return /federate server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      }
+      const url = (await waitFor(listening, { timeoutMs: 60_000, what: 'the built server to print its URL' }))[1]!
       const res = await fetch(`${url}/healthz`)
       expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { status: 'ok' } })
       expect(output).toContain(`data dir: ${dataDir} (embedded database)`)

@@ -85,8 +85,15 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the admin CLI as its own process (node + tsx), the way `npm run admin --` does. */
-export function runCli(args: string[], env: Record<string, string | undefined>, options: { stdin?: string; entry?: 'node' | 'npm' | 'npx' } = {}): Promise<CliResult> {
+/**
+ * Runs the admin CLI as its own process (node + tsx), the way `npm run admin --` does.
+ * `onStdout` sees its standard output so far, as it comes (to wait for a line of a command that is still running).
+ */
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+  options: { stdin?: string; entry?: 'node' | 'npm' | 'npx'; onStdout?: (stdout: string) => void } = {}
+): Promise<CliResult> {
   const childEnv: Record<string, string> = {}
   for (const [key, value] of Object.entries({ ...process.env, NODE_OPTIONS: undefined, ...env })) {
     if (value !== undefined) childEnv[key] = value
@@ -101,7 +108,10 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
     const child = spawn(command, argv, { cwd: REPO_ROOT, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8')
+      options.onStdout?.(stdout)
+    })
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
     child.once('error', reject)
     child.once('close', (code) => resolve({ code, stdout, stderr: stderr.replace(/^npm warn .*\n/gm, '') }))

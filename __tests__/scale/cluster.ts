@@ -5,21 +5,14 @@
  * chosen instance or kill one. Used by the scale tests and by scripts/soak.ts. Not a test file.
  */
 import { createServer, request as httpRequest, type Server } from 'node:http'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import pg from 'pg'
+import { call as callServer, type ApiResponse, type CallOptions } from '../../shared/testing/api-call'
 import { githubClaims, LocalOidcIssuer, type RepoIdentity } from '../../shared/testing/oidc-issuer'
 import { startPostgres, type TestPostgres } from '../../shared/testing/postgres'
-import { startServerProcess, type ServerProcess } from '../../shared/testing/server-process'
+import { freePort, listenLocal } from '../../shared/testing/ports'
+import { startServerProcess, waitHealthy, type ServerProcess } from '../../shared/testing/server-process'
 
 export const ADMIN_TOKEN = 'scale-admin-token-0123456789abcdef'
-
-export async function freePort(): Promise<number> {
-  const server = createNetServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** Round-robin HTTP proxy; a backend that refuses the connection is skipped for the next. */
 export class Balancer {
@@ -54,8 +47,7 @@ export class Balancer {
       })
     })
     server.keepAliveTimeout = 1000
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const self = new Balancer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, backends)
+    const self = new Balancer(server, (await listenLocal(server)).url, backends)
     return self
   }
 
@@ -157,20 +149,6 @@ export class Cluster {
   }
 }
 
-export async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      const res = await fetch(`${url}/healthz`)
-      if (res.ok) return
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not healthy within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
 let counter = 0
 /** A fresh repository identity (distinct repository_id), so scenarios never share a bucket or a workspace. */
 export function repo(label: string): RepoIdentity {
@@ -179,39 +157,14 @@ export function repo(label: string): RepoIdentity {
   return { repository: `scale/${label}-${n}`, repositoryId: `7${n}`, ownerId: '7777' }
 }
 
-export interface Answer {
-  status: number
-  headers: Headers
-  body: any // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+export type Answer = ApiResponse
 
-/** One JSON call; network failures (a killed instance) come back as status 0. */
-export async function call(
-  base: string,
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers }
-  if (options.token) headers.authorization = `Bearer ${options.token}`
-  if (options.body !== undefined) headers['content-type'] = 'application/json'
+/** One call (shared/testing/api-call), 30 s at most by default; network failures (a killed instance) come back as status 0. */
+export async function call(base: string, method: string, path: string, options: CallOptions = {}): Promise<Answer> {
   try {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000)
-    })
-    const text = await res.text()
-    let body: unknown
-    try {
-      body = text ? JSON.parse(text) : undefined
-    } catch {
-      body = text
-    }
-    return { status: res.status, headers: res.headers, body }
+    return await callServer(base, method, path, { timeoutMs: 30_000, ...options })
   } catch {
-    return { status: 0, headers: new Headers(), body: undefined }
+    return { status: 0, headers: new Headers(), body: undefined, text: '' }
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
+import { WaitTimeoutError, waitFor } from '../../shared/testing/wait-for'
 import { call } from './cluster'
 import type { Acked } from './consistency'
 
@@ -89,8 +90,13 @@ export function startLoad(target: LoadTarget, acked: Acked, workers = 8): { stat
   }
 }
 
-/** Waits until `ok` 2xx answers were counted (or `timeoutMs` passed): kill under real load, not after a fixed sleep. */
+/**
+ * Waits until `ok` 2xx answers were counted, or `timeoutMs` passed: kill under real load, not
+ * after a fixed sleep. Returns either way: the test stops the load, and its expectation on
+ * stats.ok says how far it got.
+ */
 export async function untilAcknowledged(stats: LoadStats, ok: number, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (stats.ok < ok && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25))
+  await waitFor(() => stats.ok >= ok, { timeoutMs }).catch((error: unknown) => {
+    if (!(error instanceof WaitTimeoutError)) throw error
+  })
 }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { waitFor } from '../../shared/testing/wait-for'
 import { describeStartsProcess } from '../tiers'
 import { call, startTestServer } from './helpers'
 
@@ -20,8 +21,7 @@ describe('when the database fails', () => {
       const health = await call(server.url, 'GET', '/healthz')
       expect(health.status).toBe(503)
     } finally {
-      await server.app.close()
-      await server.issuer.close()
+      await server.close() // the database it closed stays closed
     }
   })
 })
@@ -59,10 +59,8 @@ describeStartsProcess('npm run server without ADMIN_TOKEN', () => {
     child.stderr.on('data', (c: Buffer) => (out += c.toString()))
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
     try {
-      const deadline = Date.now() + 100_000
-      while (!/admin token.*: (\S+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      const token = (await waitFor(() => /admin token.*: (\S+)/.exec(out), { timeoutMs: 100_000, what: 'the generated admin token in the output' }))[1]!
       const url = /federate server listening on (\S+)/.exec(out)![1]!
-      const token = /admin token.*: (\S+)/.exec(out)![1]!
       expect(out).toContain(`data dir: ${dataDir}`)
       expect(out.split(token).length - 1).toBe(1)
       expect((await call(url, 'GET', '/api/v1/oidc/trust-policies', { token })).status).toBe(200)
@@ -107,8 +105,7 @@ describe('graceful close', () => {
       expect(res.status).toBe(201)
       await closing
     } finally {
-      await server.context.store.db.close()
-      await server.issuer.close()
+      await server.close() // the app is closed already; the database and the issuer are not
     }
   })
 })

@@ -1,6 +1,7 @@
 /**
  * One HTTP call to the server under test, answering status, headers, the raw text and the
- * parsed JSON body (undefined when there is none). Shared by the server and ops tests.
+ * parsed JSON body (undefined when there is none). The one way tests call a server over HTTP
+ * (server, security, ops, scale and e2e tests, and AdminApi).
  */
 
 export interface ApiResponse {
@@ -16,6 +17,8 @@ export interface CallOptions {
   body?: unknown
   raw?: string | Buffer
   headers?: Record<string, string>
+  /** Aborts the call after this long (a TimeoutError); default: no limit but the test's. */
+  timeoutMs?: number
 }
 
 /** Calls the server and parses a JSON answer when there is one. */
@@ -28,7 +31,8 @@ export async function call(base: string, method: string, path: string, options: 
     body = JSON.stringify(options.body)
     headers['content-type'] ??= 'application/json'
   }
-  const res = await fetch(`${base}${path}`, { method, headers, body })
+  const signal = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs)
+  const res = await fetch(`${base}${path}`, { method, headers, body, signal })
   const text = await res.text()
   let parsed: unknown
   try {

@@ -6,9 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './ports'
+import { WaitTimeoutError, waitFor } from './wait-for'
 
 export interface TestPostgres {
   /** postgres://postgres@127.0.0.1:<port>/postgres */
@@ -30,15 +31,6 @@ export function findPostgresBin(): string {
   throw new Error(
     'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin. ' + 'Install them with `apt-get install postgresql` (bash .ci/run does) or set PG_BIN.'
   )
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('could not pick a free port')
-  return address.port
 }
 
 const asRoot = process.getuid?.() === 0
@@ -90,15 +82,15 @@ export async function startPostgres(options: { maxConnections?: number } = {}): 
   process.once('exit', killOnExit)
 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const deadline = Date.now() + 30_000
-  for (;;) {
+  const ready = (): boolean => {
     if (child.exitCode !== null) throw new Error(`PostgreSQL exited at start (code ${child.exitCode}): ${log}`)
-    if (/ready to accept connections/.test(log)) break
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`PostgreSQL did not start within 30 s: ${log}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    return /ready to accept connections/.test(log)
+  }
+  try {
+    await waitFor(ready, { timeoutMs: 30_000, intervalMs: 50, what: 'PostgreSQL to accept connections' })
+  } catch (error) {
+    child.kill('SIGKILL')
+    throw error instanceof WaitTimeoutError ? new Error(`${error.message}: ${log}`, { cause: error }) : error
   }
 
   return {

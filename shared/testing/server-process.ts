@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { waitFor } from './wait-for'
 
 export interface ServerProcessOptions {
   /** Trusted OIDC issuer (the LocalOidcIssuer's url). */
@@ -95,7 +96,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
 
   try {
     const url = await waitForUrl(() => output, exited, options.startTimeoutMs ?? 90_000)
-    await waitForHealth(url, options.startTimeoutMs ?? 90_000)
+    await waitHealthy(url, options.startTimeoutMs ?? 90_000)
     return {
       url,
       adminToken,
@@ -113,28 +114,25 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
 }
 
 async function waitForUrl(output: () => string, exited: Promise<number | null>, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs
   let exitCode: number | null | undefined
   void exited.then((code) => (exitCode = code))
-  while (Date.now() < deadline) {
-    const match = /federate server listening on (http:\/\/\S+)/.exec(output())
-    if (match) return match[1]!
-    if (exitCode !== undefined) throw new Error(`server exited with code ${exitCode} before listening`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`server did not print its URL within ${timeoutMs} ms`)
+  const match = await waitFor(
+    () => {
+      const found = /federate server listening on (http:\/\/\S+)/.exec(output())
+      if (!found && exitCode !== undefined) throw new Error(`server exited with code ${exitCode} before listening`)
+      return found
+    },
+    { timeoutMs, intervalMs: 50, what: 'the server to print its URL' }
+  )
+  return match[1]!
 }
 
-async function waitForHealth(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/healthz`)
-      if (res.ok) return
-    } catch {
-      // not accepting connections yet
-    }
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`server at ${url} did not become healthy within ${timeoutMs} ms`)
+/** Waits until `url`/healthz answers 2xx (connection refused meanwhile is "not yet"). */
+export async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
+  const healthy = (): Promise<boolean> =>
+    fetch(`${url}/healthz`).then(
+      (res) => res.ok,
+      () => false
+    )
+  await waitFor(healthy, { timeoutMs, intervalMs: 50, what: `${url} to become healthy` })
 }
