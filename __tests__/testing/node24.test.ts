@@ -2,6 +2,11 @@ import { afterEach, describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import { node24Path, nodePath } from '../../shared/testing/node24'
 
+const major = Number(process.versions.node.split('.')[0])
+/** Needs a runtime that is not Node 24 at hand (this one). */
+const itOnNodeOtherThan24 = major !== 24 ? it : it.skip
+const itOnNode20 = major === 20 ? it : it.skip
+
 describe('Node 24 resolver', () => {
   const saved = process.env.NODE24_BIN
   afterEach(() => {
@@ -9,8 +14,7 @@ describe('Node 24 resolver', () => {
     else process.env.NODE24_BIN = saved
   })
 
-  it('refuses a NODE24_BIN that is another Node version, naming the variable', async () => {
-    if (process.versions.node.startsWith('24.')) return // needs a runtime that is not 24 at hand
+  itOnNodeOtherThan24('refuses a NODE24_BIN that is another Node version (this one, when it is not 24), naming the variable', async () => {
     process.env.NODE24_BIN = process.execPath
     await expect(node24Path()).rejects.toThrow(/NODE24_BIN points at .* which is Node [0-9.]+, not Node 24/)
   })
@@ -27,8 +31,7 @@ describe('Node 24 resolver', () => {
     expect(await node24Path()).toBe(path)
   })
 
-  it('uses this process for node20 when it is Node 20', async () => {
-    if (!process.versions.node.startsWith('20.')) return
+  itOnNode20('uses this process for node20 (on Node 20 only)', async () => {
     expect(await nodePath('node20')).toBe(process.execPath)
   })
 })
