@@ -44,7 +44,7 @@ const lint = async (text: string, path: string): Promise<string[]> =>
 function typeUnion(declaration: RegExp): string[] {
   const types = readFileSync(join(dirname(require.resolve('@schemastore/github-action/package.json')), 'index.d.ts'), 'utf8')
   const union = declaration.exec(types)?.[1] ?? ''
-  return [...union.matchAll(/'([^']+)'/g)].map((match) => match[1])
+  return [...union.matchAll(/'([^']+)'/g)].map((match) => match[1]!)
 }
 const CURRENT_RUNTIMES = typeUnion(/^\s*using: ((?:\s*\|?\s*'node\d+')+);/m)
 const CURRENT_ICONS = typeUnion(/^\s*icon\?:((?:\s*\|\s*'[a-z0-9-]+')+);/m)

@@ -3,7 +3,7 @@
  * and responses in each resource module under routes/, gathered in routes/index.ts), served at
  * GET /openapi.json and committed as docs/openapi.json (a test fails when they drift).
  *
- * What only documents (responses, summary, tags, security, path parameters) is added by
+ * What only documents (operationId, responses, summary, tags, security, path parameters) is added by
  * swagger's transform when the document is generated, never to the routes Fastify compiles:
  * a path-parameter schema would cost a validator compilation per route at every start for a
  * check that cannot fail (parameters are strings), and responses are serialized with
@@ -13,7 +13,8 @@
 import swagger from '@fastify/swagger'
 import type { FastifyInstance, FastifyPluginAsync, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { ROUTE_DOCS, routeKey, type Security } from './routes'
+import { isProtocolB } from './errors'
+import { ROUTE_DOCS, frameworkAnswers, routeKey, type Security } from './routes'
 
 export const OPENAPI_VERSION = '3.1.0'
 
@@ -30,10 +31,12 @@ function documentRoute(route: RouteOptions): Record<string, unknown> | undefined
   const doc = ROUTE_DOCS[routeKey(methods[0]!, route.url)]
   if (!doc) return undefined // the OpenAPI coverage test names the route
   const schema: Record<string, unknown> = { ...(route.schema ?? {}) }
+  schema.operationId ??= doc.operationId
   schema.summary ??= doc.summary
   schema.tags ??= doc.tags
-  schema.response ??= doc.response
-  if (doc.security !== 'none') schema.security = [{ [SECURITY[doc.security].scheme]: [] }]
+  schema.response ??= { ...frameworkAnswers(methods[0]!, route.url, isProtocolB(route.url)), ...doc.response }
+  // A public operation says so (`security: []`) rather than leaving it unsaid.
+  schema.security = doc.security === 'none' ? [] : [{ [SECURITY[doc.security].scheme]: [] }]
   if (doc.consumes) schema.consumes = doc.consumes
   if (doc.produces) schema.produces = doc.produces
   if (doc.params && !schema.params) {
@@ -57,10 +60,13 @@ const plugin: FastifyPluginAsync = async (app) => {
       info: {
         title: 'federate reference server',
         version: '1',
+        license: { name: 'MIT', identifier: 'MIT' },
         description:
           'Trades GitHub Actions OIDC tokens for short-lived credentials. Protocol A: agent identity provider ' +
           '(exchange, agents, trust policies, introspection). Protocol B: self sign-up (federate). See docs/server.md.'
       },
+      // Relative: the server that serves this document (its PUBLIC_URL); every deployment has its own.
+      servers: [{ url: '/', description: 'the server that serves this document' }],
       components: {
         securitySchemes: Object.fromEntries(Object.values(SECURITY).map(({ scheme, description }) => [scheme, { type: 'http' as const, scheme: 'bearer', description }]))
       }

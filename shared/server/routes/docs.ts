@@ -8,6 +8,8 @@ import { Type, type TSchema } from '@sinclair/typebox'
 export type Security = 'admin' | 'accessToken' | 'oidcToken' | 'workspaceToken' | 'none'
 
 export interface RouteDoc {
+  /** Unique name of the operation (OpenAPI operationId), what generated clients call it. */
+  operationId: string
   summary: string
   tags: string[]
   security: Security
@@ -62,6 +64,7 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'unknown resource (agent_not_found, not_found)',
   409: 'agent_exists: the name belongs to another repository; idempotency_key_in_use: a request with the same Idempotency-Key is still running',
   413: 'request body larger than 64 KiB',
+  414: 'a path parameter longer than 100 characters',
   415: 'unsupported content type',
   422: 'idempotency_key_reused: the same Idempotency-Key with another body',
   429: 'rate_limited: see Retry-After (per repository, per new agents of a repository, or per client address after too many failures before verification)',
@@ -77,8 +80,21 @@ export const errorsB = (...statuses: number[]): Record<number, unknown> => Objec
 /** `{"items": [...]}`, the shape of every list. */
 export const Items = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item) }, { additionalProperties: false })
 
+/**
+ * What Fastify itself answers before the handler runs, in the route's envelope: a path that is
+ * not valid percent-encoded UTF-8 (400) or a path parameter over the length limit (414) on a
+ * route with path parameters; a malformed body (400), one over 64 KiB (413) or of another
+ * content type (415) on a route that takes a body (POST). Added by openapi.ts to each route's
+ * documented answers (a route's own description of a status wins).
+ */
+export function frameworkAnswers(method: string, url: string, protocolB: boolean): Record<number, unknown> {
+  const statuses = [...(url.includes(':') ? [400, 414] : []), ...(method === 'POST' ? [400, 413, 415] : [])]
+  return (protocolB ? errorsB : errorsA)(...new Set(statuses))
+}
+
 /** An admin route's documentation (admin token; 400, 401, 404 besides its own answers). */
-export const adminDoc = (summary: string, response: Record<number, unknown>, params?: Record<string, string>, tags = ['admin']): RouteDoc => ({
+export const adminDoc = (operationId: string, summary: string, response: Record<number, unknown>, params?: Record<string, string>, tags = ['admin']): RouteDoc => ({
+  operationId,
   summary,
   tags,
   security: 'admin',

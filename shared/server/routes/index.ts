@@ -20,7 +20,7 @@ import { metaDocs } from './meta/schemas'
 import { oauthRoutes } from './oauth/routes'
 import { oauthDocs } from './oauth/schemas'
 
-export { routeKey, type RouteDoc, type Security } from './docs'
+export { frameworkAnswers, routeKey, type RouteDoc, type Security } from './docs'
 
 export const ROUTE_DOCS: RouteDocs = { ...exchangeDocs, ...federateDocs, ...agentDocs, ...adminDocs, ...oauthDocs, ...metaDocs }
 

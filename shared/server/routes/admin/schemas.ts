@@ -4,11 +4,14 @@ import { DateTime, Items, NullableDateTime, NullableString, NullableUuid, String
 
 const ShortString = Type.String({ maxLength: 512 })
 
-/** Shape and size only; validatePolicyInput (trust module) judges the values. */
+/**
+ * Shape and size only; validatePolicyInput (trust module) judges the values. `provider` and
+ * `repository` are required: a body without either is refused before the handler runs.
+ */
 export const PolicyBody = Type.Object(
   {
-    provider: Type.Optional(Type.String({ maxLength: 64 })),
-    repository: Type.Optional(ShortString),
+    provider: Type.String({ maxLength: 64, description: 'github (the only provider)' }),
+    repository: Type.String({ maxLength: 512, description: 'owner/repo, matched exactly (case-insensitive)' }),
     repositoryId: Type.Optional(ShortString),
     repositoryOwnerId: Type.Optional(ShortString),
     branch: Type.Optional(ShortString),
@@ -120,31 +123,59 @@ const policies = ['admin', 'trust policies']
 const keys = ['admin', 'signing keys']
 
 export const adminDocs: RouteDocs = {
-  'POST /api/v1/oidc/trust-policies': adminDoc('Create a trust policy', { 201: described('created', TrustPolicyView) }, undefined, policies),
-  'GET /api/v1/oidc/trust-policies': adminDoc('List trust policies', { 200: described('all trust policies, oldest first', Items(TrustPolicyView)) }, undefined, policies),
-  'DELETE /api/v1/oidc/trust-policies/:id': adminDoc('Delete a trust policy', { 204: { description: 'deleted', type: 'null' } }, { id: 'policy id (UUID)' }, policies),
-  'GET /api/v1/agents/:id': adminDoc('Show an agent', { 200: described('the agent', AgentView) }, agentParam),
-  'GET /api/v1/agents/:id/credentials': adminDoc("An agent's credentials, newest first", { 200: described('credentials (no secrets)', Items(CredentialView)) }, agentParam),
+  'POST /api/v1/oidc/trust-policies': adminDoc('createTrustPolicy', 'Create a trust policy', { 201: described('created', TrustPolicyView) }, undefined, policies),
+  'GET /api/v1/oidc/trust-policies': adminDoc(
+    'listTrustPolicies',
+    'List trust policies',
+    { 200: described('all trust policies, oldest first', Items(TrustPolicyView)) },
+    undefined,
+    policies
+  ),
+  'DELETE /api/v1/oidc/trust-policies/:id': adminDoc(
+    'deleteTrustPolicy',
+    'Delete a trust policy',
+    { 204: { description: 'deleted', type: 'null' } },
+    { id: 'policy id (UUID)' },
+    policies
+  ),
+  'GET /api/v1/agents/:id': adminDoc('getAgent', 'Show an agent', { 200: described('the agent', AgentView) }, agentParam),
+  'GET /api/v1/agents/:id/credentials': adminDoc(
+    'listAgentCredentials',
+    "An agent's credentials, newest first",
+    { 200: described('credentials (no secrets)', Items(CredentialView)) },
+    agentParam
+  ),
   'POST /api/v1/agents/:id/credentials/:credentialId/revoke': adminDoc(
+    'revokeAgentCredential',
     'Revoke one credential; it stops working at once',
     { 200: described('the revoked credential', CredentialView) },
     { ...agentParam, credentialId: 'credential id (UUID, the token jti)' }
   ),
   'POST /api/v1/credentials/:id/revoke': adminDoc(
+    'revokeCredential',
     'Revoke any credential (bootstrap, agent or workspace token) by its id; it stops working at once',
     { 200: described('the revoked credential', CredentialView) },
     { id: "credential id (UUID: the token jti, or introspection's jti for a workspace token)" }
   ),
-  'POST /api/v1/agents/:id/disable': adminDoc('Disable an agent: no new tokens, existing ones stop working', { 200: described('the disabled agent', AgentView) }, agentParam),
-  'GET /api/v1/agents/:id/audit': adminDoc("An agent's audit events, newest first", { 200: described('events', Items(AuditEventView)) }, agentParam),
-  'GET /api/v1/audit': adminDoc('Recent audit events of every identity (denials included), newest first', { 200: described('events', Items(AuditEventView)) }),
+  'POST /api/v1/agents/:id/disable': adminDoc(
+    'disableAgent',
+    'Disable an agent: no new tokens, existing ones stop working',
+    { 200: described('the disabled agent', AgentView) },
+    agentParam
+  ),
+  'GET /api/v1/agents/:id/audit': adminDoc('listAgentAuditEvents', "An agent's audit events, newest first", { 200: described('events', Items(AuditEventView)) }, agentParam),
+  'GET /api/v1/audit': adminDoc('listAuditEvents', 'Recent audit events of every identity (denials included), newest first', {
+    200: described('events', Items(AuditEventView))
+  }),
   'GET /api/v1/signing-keys': adminDoc(
+    'listSigningKeys',
     'The signing keys: the one in use and the retiring ones',
     { 200: described('keys, newest first', Items(SigningKeyView)) },
     undefined,
     keys
   ),
   'POST /api/v1/signing-keys/rotate': adminDoc(
+    'rotateSigningKey',
     'Add a new signing key: published at once, signing 15 s later; the old one stays in the JWKS until its last token expires. In an emergency the new key signs at once and the old ones are withdrawn',
     { 201: described('the new key', SigningKeyView) },
     undefined,

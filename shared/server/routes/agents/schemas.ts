@@ -19,6 +19,7 @@ export type Registered = Static<typeof Registered>
 
 export const agentDocs: RouteDocs = {
   'POST /api/v1/agents': {
+    operationId: 'registerAgent',
     summary: 'Register an agent (idempotent per repository; Idempotency-Key supported)',
     tags: ['protocol A'],
     security: 'accessToken',

@@ -43,12 +43,14 @@ export type ExplainAnswer = Static<typeof ExplainAnswer>
 
 export const exchangeDocs: RouteDocs = {
   'POST /api/v1/oidc/token': {
+    operationId: 'exchangeToken',
     summary: 'Exchange a GitHub OIDC token for an access token (bootstrap or agent-scoped)',
     tags: ['protocol A'],
     security: 'none',
     response: { 200: described('a short-lived access token', ExchangeAnswer), ...errorsA(400, 401, 403, 404, 413, 415, 429, 503) }
   },
   'POST /api/v1/oidc/explain': {
+    operationId: 'explainExchange',
     summary: 'Which trust policy an exchange would match, or the claim that differs; issues nothing',
     tags: ['protocol A'],
     security: 'none',

@@ -33,6 +33,7 @@ export type WorkspaceInfo = Static<typeof WorkspaceInfo>
 
 export const federateDocs: RouteDocs = {
   'POST /v1/identity/federate': {
+    operationId: 'federate',
     summary: 'Self sign-up: the workflow identity gets its workspace and a workspace token',
     tags: ['protocol B'],
     security: 'oidcToken',
@@ -43,6 +44,7 @@ export const federateDocs: RouteDocs = {
     }
   },
   'GET /v1/db/:namespace/:database': {
+    operationId: 'getWorkspace',
     summary: 'The workspace a workspace token opens',
     tags: ['protocol B'],
     security: 'workspaceToken',

@@ -11,24 +11,28 @@ const status = (value: string) => ({ type: 'object', additionalProperties: false
 
 export const metaDocs: RouteDocs = {
   'GET /.well-known/jwks.json': {
+    operationId: 'getJwks',
     summary: "The public keys that verify the server's access tokens, newest first",
     tags: ['meta'],
     security: 'none',
     response: { 200: { description: 'JWK set', type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: jwk } } } }
   },
   'GET /healthz': {
+    operationId: 'getHealth',
     summary: 'Readiness: 200 once the database answers',
     tags: ['meta'],
     security: 'none',
     response: { 200: { description: 'ready', ...status('ok') }, 503: { description: 'database unreachable', ...status('unavailable') } }
   },
   'GET /openapi.json': {
+    operationId: 'getOpenApiDocument',
     summary: 'This document',
     tags: ['meta'],
     security: 'none',
     response: { 200: { description: 'OpenAPI 3.1 document', type: 'object', additionalProperties: true } }
   },
   'GET /metrics': {
+    operationId: 'getMetrics',
     summary: 'Prometheus metrics (text exposition format 0.0.4)',
     tags: ['meta'],
     security: 'none',

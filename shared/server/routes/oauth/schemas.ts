@@ -18,7 +18,7 @@ const FORMS = ['application/json', 'application/x-www-form-urlencoded']
 
 export const oauthDocs: RouteDocs = {
   'POST /api/v1/oauth/introspect': {
-    ...adminDoc('RFC 7662 token introspection', {
+    ...adminDoc('introspectToken', 'RFC 7662 token introspection', {
       200: {
         description: '{"active": false} or the claims of a live token',
         type: 'object',
@@ -30,6 +30,7 @@ export const oauthDocs: RouteDocs = {
     consumes: FORMS
   },
   'POST /api/v1/oauth/revoke': {
+    operationId: 'revokeToken',
     summary: 'RFC 7009 token revocation (any token the caller holds; unknown tokens answer the same)',
     tags: ['protocol A'],
     security: 'none',
