@@ -26,6 +26,8 @@ export default {
     '<rootDir>/__tests__/security/finding-05-data-dir\\.test\\.ts$',
     '<rootDir>/__tests__/security/finding-12-admin-cli-terminal-escapes\\.test\\.ts$',
     // The test tooling that fetches Node 24 or starts PostgreSQL.
-    '<rootDir>/__tests__/testing/(local-runner|node24|postgres)\\.test\\.ts$'
+    '<rootDir>/__tests__/testing/(local-runner|node24|postgres)\\.test\\.ts$',
+    // Tools run as processes: Redocly's CLI on the OpenAPI document, the release-notes script.
+    '<rootDir>/__tests__/tooling/(openapi-lint|release)\\.test\\.ts$'
   ]
 }

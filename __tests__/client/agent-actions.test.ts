@@ -9,7 +9,8 @@ import { run as runIssueToken } from '../../shared/client/actions/issue-token'
 import { run as runPost } from '../../shared/client/actions/issue-token-post'
 import { run as runRegisterAgent } from '../../shared/client/actions/register-agent'
 import type { RunDeps } from '../../shared/client/session'
-import { closedPort, recordingCore, stepEnv, useClientWorld } from './helpers'
+import { freePort } from '../../shared/testing/ports'
+import { recordingCore, stepEnv, useClientWorld } from './helpers'
 
 const API = 'https://idp.example.test'
 const AGENT_ID = '0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30'
@@ -245,7 +246,7 @@ describe('issue-token post step', () => {
   })
 
   it('never fails the job: an unreachable server is a warning, tried for at most 10 s', async () => {
-    const closed = await closedPort()
+    const closed = await freePort() // nothing listens there: connection refused
     world.rec = recordingCore({ 'access-token': ACCESS, 'expires-at': future(), 'api-url': `http://127.0.0.1:${closed}/` })
     await runPost(deps({}))
     expect(world.rec.failed).toBeUndefined()

@@ -11,7 +11,8 @@ import { run as runFederate } from '../../shared/client/actions/federate'
 import { run as runIssueToken } from '../../shared/client/actions/issue-token'
 import { realSleep, type RunDeps } from '../../shared/client/session'
 import { githubClaims } from '../../shared/testing/oidc-issuer'
-import { captureStdout, closedPort, stepEnv, useClientWorld } from './helpers'
+import { freePort } from '../../shared/testing/ports'
+import { captureStdout, stepEnv, useClientWorld } from './helpers'
 
 const API = 'https://idp.example.test'
 const AGENT_ID = '0b6f3c9e-2d7a-4c1e-9f5b-8a2e4d6c1f30'
@@ -134,7 +135,7 @@ describe('answers that are not the API', () => {
 
 describe('nothing to talk to', () => {
   it('an unreachable server: retried max-attempts times, then says how long it tried and what to check', async () => {
-    const port = await closedPort()
+    const port = await freePort() // nothing listens there: connection refused
     await runIssueToken(deps({ 'api-url': `http://127.0.0.1:${port}`, 'agent-id': AGENT_ID, 'max-attempts': '3' }))
     expect(world.rec.failed).toMatch(
       new RegExp(`gave up after 3 attempts in 2\\.3 s \\(max-attempts is 3\\); last error: could not connect to http://127.0.0.1:${port} \\(ECONNREFUSED\\)`)

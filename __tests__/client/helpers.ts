@@ -159,13 +159,3 @@ export async function captureStdout<T>(work: () => Promise<T>): Promise<{ result
     process.stdout.write = original
   }
 }
-
-/** A 127.0.0.1 port nothing listens on (connection refused, at once). */
-export async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net')
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}

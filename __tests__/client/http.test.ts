@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { ActionError } from '../../shared/client/errors'
 import { createHttpTransport, networkError } from '../../shared/client/http'
-import { closedPort } from './helpers'
+import { freePort, listenLocal } from '../../shared/testing/ports'
 
 let server: Server
 let base: string
@@ -30,8 +30,7 @@ beforeAll(async () => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
   })
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  base = (await listenLocal(server)).url
 })
 afterAll(async () => {
   for (const socket of sockets) socket.destroy()
@@ -76,7 +75,7 @@ describe('http transport', () => {
   })
 
   it('reports a refused connection with its code', async () => {
-    const port = await closedPort()
+    const port = await freePort() // nothing listens there: connection refused
     const error = (await http({ method: 'GET', url: `http://127.0.0.1:${port}/`, timeoutMs: 5000 }).catch((e: unknown) => e)) as ActionError
     expect(error.message).toBe(`could not connect to http://127.0.0.1:${port} (ECONNREFUSED)`)
   })

@@ -9,9 +9,10 @@ import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { connect, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
+import { listenLocal } from '../../shared/testing/ports'
 import { stepEnv } from './helpers'
 
 const here = import.meta.dirname ?? new URL('.', import.meta.url).pathname
@@ -29,10 +30,6 @@ let connects: string[]
 let idpRequests: string[]
 /** Tunnel sockets leave the HTTP server's bookkeeping after CONNECT: closed by hand. */
 const tunnels = new Set<import('node:stream').Duplex>()
-
-function listen(server: Server): Promise<number> {
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok((server.address() as AddressInfo).port)))
-}
 
 beforeAll(async () => {
   issuer = await LocalOidcIssuer.start()
@@ -59,8 +56,8 @@ beforeAll(async () => {
     upstream.on('error', () => client.destroy())
     client.on('error', () => upstream.destroy())
   })
-  idpPort = await listen(idp)
-  proxyPort = await listen(proxy)
+  idpPort = (await listenLocal(idp)).port
+  proxyPort = (await listenLocal(proxy)).port
 })
 afterAll(async () => {
   for (const socket of tunnels) socket.destroy()

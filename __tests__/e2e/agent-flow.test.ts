@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
-import { bearerCall, expectSucceeded, failureMessage, newIdentity, summaryText, useE2eWorld } from './world'
+import { call } from '../../shared/testing/api-call'
+import { expectSucceeded, failureMessage, newIdentity, summaryText, useE2eWorld } from './world'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -44,10 +45,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
     const jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', world.apiUrl))
     const { payload } = await jwtVerify(accessToken, jwks, { issuer: world.apiUrl })
     expect(payload).toMatchObject({ sub: agentId, scope: 'agent' })
-    const asAgent = await bearerCall(new URL('/api/v1/agents', world.apiUrl).href, accessToken, {
-      method: 'POST',
-      body: { name: 'another@acme.example' }
-    })
+    const asAgent = await call(new URL(world.apiUrl).origin, 'POST', '/api/v1/agents', { token: accessToken, body: { name: 'another@acme.example' } })
     expect(asAgent).toMatchObject({ status: 403, body: { error: 'insufficient_scope' } })
     const credentials = await world.admin.credentials(agentId)
     expect(credentials).toHaveLength(1)
@@ -58,10 +56,7 @@ describe('e2e: register-agent and issue-token through the bundles', () => {
     expectSucceeded(posts[0])
 
     expect(await world.admin.introspect(accessToken)).toMatchObject({ active: false })
-    const afterRevoke = await bearerCall(new URL('/api/v1/agents', world.apiUrl).href, accessToken, {
-      method: 'POST',
-      body: { name: 'another@acme.example' }
-    })
+    const afterRevoke = await call(new URL(world.apiUrl).origin, 'POST', '/api/v1/agents', { token: accessToken, body: { name: 'another@acme.example' } })
     expect(afterRevoke.status).toBe(401)
     const [credential] = await world.admin.credentials(agentId)
     expect(credential?.revokedAt).toEqual(expect.any(String))

@@ -4,20 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { freePort, listenLocal } from '../../shared/testing/ports'
 import { failureMessage, newIdentity, summaryText, useE2eWorld } from './world'
 
-function listen(server: Server): Promise<string> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))
-}
-
 /** A loopback URL on which nothing listens (the port was free a moment ago). */
-async function deadUrl(): Promise<string> {
-  const server = createServer()
-  const url = await listen(server)
-  await new Promise((resolve) => server.close(resolve))
-  return url
-}
+const deadUrl = async (): Promise<string> => `http://127.0.0.1:${await freePort()}`
 
 describe('e2e: failures name the fix', () => {
   const world = useE2eWorld()
@@ -29,7 +20,7 @@ describe('e2e: failures name the fix', () => {
     htmlSite = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><html><body><h1>Welcome</h1></body></html>')
     })
-    htmlUrl = await listen(htmlSite)
+    htmlUrl = (await listenLocal(htmlSite)).url
   })
   afterAll(() => new Promise<void>((resolve) => htmlSite.close(() => resolve())))
 

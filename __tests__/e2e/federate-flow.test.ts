@@ -4,7 +4,8 @@
  * the token the action handed out.
  */
 import { describe, expect, it } from '@jest/globals'
-import { bearerCall, expectSucceeded, newIdentity, summaryText, useE2eWorld } from './world'
+import { call } from '../../shared/testing/api-call'
+import { expectSucceeded, newIdentity, summaryText, useE2eWorld } from './world'
 
 describe('e2e: federate through the bundle', () => {
   const world = useE2eWorld()
@@ -30,8 +31,8 @@ describe('e2e: federate through the bundle', () => {
     expect(second.outputs.url).toBe(first.outputs.url)
     expect(second.outputs.token).not.toBe(first.outputs.token)
 
-    const opened = await bearerCall(second.outputs.url ?? '', second.outputs.token ?? '')
-    expect(opened).toEqual({
+    const opened = await call(second.outputs.url ?? '', 'GET', '', { token: second.outputs.token ?? '' })
+    expect({ status: opened.status, body: opened.body }).toEqual({
       status: 200,
       body: { success: true, data: { namespace, database: 'main', identity: identity.repository } }
     })
@@ -40,6 +41,6 @@ describe('e2e: federate through the bundle', () => {
     const other = await world.job(newIdentity())
     const stranger = await other.run({ uses: './federate', with: { 'api-url': world.apiUrl } })
     expect(stranger.outputs.namespace).not.toBe(namespace)
-    expect((await bearerCall(second.outputs.url ?? '', stranger.outputs.token ?? '')).status).toBe(403)
+    expect((await call(second.outputs.url ?? '', 'GET', '', { token: stranger.outputs.token ?? '' })).status).toBe(403)
   })
 })

@@ -4,7 +4,8 @@
  * through `needs`; job 2 gets its own tokens with issue-token and federate.
  */
 import { describe, expect, it } from '@jest/globals'
-import { bearerCall, expectSucceeded, newIdentity, useE2eWorld } from './world'
+import { call } from '../../shared/testing/api-call'
+import { expectSucceeded, newIdentity, useE2eWorld } from './world'
 
 describe('e2e: job 1 outputs feed job 2', () => {
   const world = useE2eWorld()
@@ -40,7 +41,7 @@ describe('e2e: job 1 outputs feed job 2', () => {
     const again = await job2.run({ uses: './federate', id: 'federate', with: { 'api-url': world.apiUrl } })
     expect(again.outputs.created).toBe('false')
     expect(again.outputs.namespace).toBe(needs.namespace)
-    const opened = await bearerCall(needs.url ?? '', again.outputs.token ?? '')
+    const opened = await call(needs.url ?? '', 'GET', '', { token: again.outputs.token ?? '' })
     expect(opened.status).toBe(200)
     expect(opened.body).toMatchObject({ data: { namespace: needs.namespace } })
 

@@ -174,23 +174,3 @@ export function failureMessage(run: StepResult): string {
 export function summaryText(run: StepResult): string {
   return run.summary.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ')
 }
-
-/** Calls the server as the holder of a bearer token would. */
-export async function bearerCall(url: string, token: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(url, {
-    method: init.method ?? 'GET',
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' })
-    },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body)
-  })
-  const text = await response.text()
-  let body: unknown = text
-  try {
-    body = JSON.parse(text)
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: response.status, body }
-}

@@ -3,8 +3,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { run } from '../../shared/admin-cli/cli'
+import { freePort, listenLocal } from '../../shared/testing/ports'
 import { waitFor } from '../../shared/testing/wait-for'
 import { runCli, startOps, type CliResult, type Ops } from './fixture'
 
@@ -296,10 +296,7 @@ describe('federate-admin against a server process', () => {
   })
 
   it('exit code 3 and a clear message when nothing listens, or something else answers', async () => {
-    const closed = createServer()
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))
-    const port = (closed.address() as AddressInfo).port
-    await new Promise((r) => closed.close(r))
+    const port = await freePort() // nothing listens there
     const unreachable = await cli(['policy', 'list'], { env: { FEDERATE_URL: `http://127.0.0.1:${port}` } })
     expect(unreachable).toMatchObject({
       code: 3,
@@ -307,9 +304,8 @@ describe('federate-admin against a server process', () => {
     })
 
     const html: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>'))
-    await new Promise<void>((r) => html.listen(0, '127.0.0.1', r))
+    const { url } = await listenLocal(html)
     try {
-      const url = `http://127.0.0.1:${(html.address() as AddressInfo).port}`
       const wrong = await cli(['policy', 'list'], { env: { FEDERATE_URL: url } })
       expect(wrong.code).toBe(3)
       expect(wrong.stderr).toBe(`federate-admin: ${url} answered GET /api/v1/oidc/trust-policies with HTTP 200 (text/html), not the federate admin API; check FEDERATE_URL\n`)

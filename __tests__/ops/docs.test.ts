@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../../shared/server/config'
 import { createContext } from '../../shared/server/context'
 import { Metrics } from '../../shared/server/metrics'
 import { openDatabase } from '../../shared/server/store/open'
+import { call } from '../../shared/testing/api-call'
 import { findPostgresBin, startPostgres, type TestPostgres } from '../../shared/testing/postgres'
 import { startServerProcess } from '../../shared/testing/server-process'
 import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
@@ -275,20 +276,16 @@ describe('docs/server.md', () => {
       const dataDir = join(cwd, 'data')
       try {
         const first = await startServerProcess({ issuerUrl: issuer.url, dataDir })
-        const jwks = await (await fetch(`${first.url}/.well-known/jwks.json`)).json()
-        const created = await fetch(`${first.url}/api/v1/oidc/trust-policies`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${first.adminToken}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ provider: 'github', repository: 'acme/embedded' })
-        })
+        const jwks = (await call(first.url, 'GET', '/.well-known/jwks.json')).body
+        const created = await call(first.url, 'POST', '/api/v1/oidc/trust-policies', { token: first.adminToken, body: { provider: 'github', repository: 'acme/embedded' } })
         expect(created.status).toBe(201)
         await first.stop()
         for (const line of commands('backup-embedded')) expect(await bash(line, { DATA_DIR: dataDir }, cwd)).toMatchObject({ code: 0 })
         const second = await startServerProcess({ issuerUrl: issuer.url, dataDir: join(cwd, 'restored') })
         try {
-          expect(await (await fetch(`${second.url}/.well-known/jwks.json`)).json()).toEqual(jwks)
-          const listed = await fetch(`${second.url}/api/v1/oidc/trust-policies`, { headers: { authorization: `Bearer ${second.adminToken}` } })
-          expect(((await listed.json()) as { items: Array<{ repository: string }> }).items.map((p) => p.repository)).toEqual(['acme/embedded'])
+          expect((await call(second.url, 'GET', '/.well-known/jwks.json')).body).toEqual(jwks)
+          const listed = await call(second.url, 'GET', '/api/v1/oidc/trust-policies', { token: second.adminToken })
+          expect((listed.body.items as Array<{ repository: string }>).map((p) => p.repository)).toEqual(['acme/embedded'])
         } finally {
           await second.stop()
         }

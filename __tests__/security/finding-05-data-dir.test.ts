@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { call } from '../../shared/testing/api-call'
 import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
 import { startServerProcess } from '../../shared/testing/server-process'
 
@@ -44,20 +45,11 @@ describe('finding 5: the data directory is private to the server', () => {
     const server = await startServerProcess({ issuerUrl: issuer.url, dataDir, env: { SIGNING_KEYS_SECRET: undefined } })
     try {
       // Some writes: a trust policy, a token (credential row, audit event), a key rotation.
-      const admin = { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }
-      const policy = await fetch(`${server.url}/api/v1/oidc/trust-policies`, {
-        method: 'POST',
-        headers: admin,
-        body: JSON.stringify({ provider: 'github', repository: 'acme/widgets' })
-      })
-      expect(policy.status).toBe(201)
-      const exchange = await fetch(`${server.url}/api/v1/oidc/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ provider: 'github', token: await issuer.mint({ audience: server.url }) })
-      })
+      const admin = server.adminToken
+      expect((await call(server.url, 'POST', '/api/v1/oidc/trust-policies', { token: admin, body: { provider: 'github', repository: 'acme/widgets' } })).status).toBe(201)
+      const exchange = await call(server.url, 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await issuer.mint({ audience: server.url }) } })
       expect(exchange.status).toBe(200)
-      expect((await fetch(`${server.url}/api/v1/signing-keys/rotate`, { method: 'POST', headers: { authorization: admin.authorization } })).status).toBe(201)
+      expect((await call(server.url, 'POST', '/api/v1/signing-keys/rotate', { token: admin })).status).toBe(201)
 
       expect(mode(dataDir)).toBe(0o700)
       expect(existsSync(join(dataDir, 'pg_wal'))).toBe(true)

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeProtectedHeader } from 'jose'
 import { openDatabase } from '../../shared/server/store/open'
+import { call } from '../../shared/testing/api-call'
 import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
 import { startServerProcess, type ServerProcess } from '../../shared/testing/server-process'
 import { ADMIN_TOKEN, client, startTestServer } from '../server/helpers'
@@ -79,22 +80,12 @@ describe('finding 5: private signing keys encrypted at rest', () => {
       }
     }
     const exchange = async (server: ServerProcess): Promise<string> => {
-      const res = await fetch(`${server.url}/api/v1/oidc/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ provider: 'github', token: await issuer.mint({ audience: server.url }) })
-      })
+      const res = await call(server.url, 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await issuer.mint({ audience: server.url }) } })
       expect(res.status).toBe(200)
-      return ((await res.json()) as { access_token: string }).access_token
+      return res.body.access_token as string
     }
-    const introspect = async (server: ServerProcess, token: string): Promise<boolean> => {
-      const res = await fetch(`${server.url}/api/v1/oauth/introspect`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ token })
-      })
-      return ((await res.json()) as { active: boolean }).active
-    }
+    const introspect = async (server: ServerProcess, token: string): Promise<boolean> =>
+      (await call(server.url, 'POST', '/api/v1/oauth/introspect', { token: ADMIN_TOKEN, body: { token } })).body.active as boolean
 
     beforeAll(async () => {
       issuer = await LocalOidcIssuer.start()
@@ -108,11 +99,7 @@ describe('finding 5: private signing keys encrypted at rest', () => {
     it('without the secret: plaintext keys, and the server says so at start', async () => {
       const server = await start({ SIGNING_KEYS_SECRET: undefined })
       try {
-        await fetch(`${server.url}/api/v1/oidc/trust-policies`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ provider: 'github', repository: 'acme/widgets' })
-        })
+        await call(server.url, 'POST', '/api/v1/oidc/trust-policies', { token: ADMIN_TOKEN, body: { provider: 'github', repository: 'acme/widgets' } })
         const token = await exchange(server)
         kid = decodeProtectedHeader(token).kid!
         expect(await introspect(server, token)).toBe(true)
@@ -129,7 +116,7 @@ describe('finding 5: private signing keys encrypted at rest', () => {
       const server = await start({ SIGNING_KEYS_SECRET: SECRET })
       try {
         expect(server.output()).not.toMatch(/unencrypted/)
-        const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }
+        const jwks = (await call(server.url, 'GET', '/.well-known/jwks.json')).body as { keys: Array<{ kid: string }> }
         expect(jwks.keys.map((k) => k.kid)).toEqual([kid])
         const token = await exchange(server)
         expect(decodeProtectedHeader(token).kid).toBe(kid)

@@ -17,7 +17,6 @@
 import * as realCore from '@actions/core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { federateAction, run as runFederate } from '../../shared/client/actions/federate'
 import { registerAgentAction } from '../../shared/client/actions/register-agent'
 import { issueTokenAction } from '../../shared/client/actions/issue-token'
@@ -32,6 +31,7 @@ import { run as runIssueTokenPost } from '../../shared/client/actions/issue-toke
 import { run as runRegisterAgent } from '../../shared/client/actions/register-agent'
 import type { ActionCore } from '../../shared/client/core'
 import type { RunDeps } from '../../shared/client/session'
+import { listenLocal } from '../../shared/testing/ports'
 import { recordingCore, stepEnv, useClientWorld } from '../client/helpers'
 
 /** The runner's test for a workflow command: a line whose trimmed start is `::`, or that contains `##[`. */
@@ -96,8 +96,7 @@ beforeAll(async () => {
   })
   // Stops by itself: never keeps the test process alive, and is closed after the suite.
   server.unref()
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
-  apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  apiUrl = (await listenLocal(server)).url
 })
 afterAll(async () => {
   server.closeAllConnections()

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listenLocal } from '../../shared/testing/ports'
 import { runCli, startOps, type CliResult, type Ops } from '../ops/fixture'
 
 jest.setTimeout(120_000)
@@ -129,8 +129,7 @@ describe('finding 12: a hostile or spoofed server reaches the terminal with no c
 
   beforeAll(async () => {
     server = createServer(handle)
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    url = (await listenLocal(server)).url
   })
   afterAll(async () => {
     server.closeAllConnections()

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { call } from '../../shared/testing/api-call'
 import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
 import { startServerProcess, type ServerProcess } from '../../shared/testing/server-process'
 
@@ -23,34 +24,21 @@ describe('npm run server as a child process', () => {
   })
 
   it('bootstraps, registers an agent and federates over real HTTP', async () => {
-    const policy = await fetch(`${server.url}/api/v1/oidc/trust-policies`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'github', repository: 'acme/widgets', branch: 'main' })
+    const policy = await call(server.url, 'POST', '/api/v1/oidc/trust-policies', {
+      token: server.adminToken,
+      body: { provider: 'github', repository: 'acme/widgets', branch: 'main' }
     })
     expect(policy.status).toBe(201)
 
-    const oidc = await issuer.mint({ audience: server.url })
-    const exchange = await fetch(`${server.url}/api/v1/oidc/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'github', token: oidc })
-    })
+    const exchange = await call(server.url, 'POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await issuer.mint({ audience: server.url }) } })
     expect(exchange.status).toBe(200)
-    const { access_token, scope } = (await exchange.json()) as { access_token: string; scope: string }
+    const { access_token, scope } = exchange.body as { access_token: string; scope: string }
     expect(scope).toBe('agents:write')
 
-    const register = await fetch(`${server.url}/api/v1/agents`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bot@acme.example' })
-    })
+    const register = await call(server.url, 'POST', '/api/v1/agents', { token: access_token, body: { name: 'bot@acme.example' } })
     expect(register.status).toBe(201)
 
-    const federate = await fetch(`${server.url}/v1/identity/federate`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await issuer.mint({ audience: 'persql' })}` }
-    })
+    const federate = await call(server.url, 'POST', '/v1/identity/federate', { token: await issuer.mint({ audience: 'persql' }) })
     expect(federate.status).toBe(201)
     expect(server.output()).not.toContain(access_token)
   })

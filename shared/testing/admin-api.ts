@@ -2,6 +2,7 @@
  * The reference server's admin API as an operator (or a test, or the demo) calls it:
  * trust policies, introspection, an agent's credentials and audit trail.
  */
+import { AdminClient } from '../admin-cli/client'
 
 export interface TrustPolicyRequest {
   provider?: 'github'
@@ -25,71 +26,47 @@ export interface Introspection {
   [claim: string]: unknown
 }
 
-/** Thrown for an unexpected status; carries the status and error code, never the admin token. */
-export class AdminApiError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly body: unknown
-  ) {
-    super(message)
-    this.name = 'AdminApiError'
-  }
-}
-
+/**
+ * Typed calls over the admin CLI's own client (shared/admin-cli/client.ts: the admin token sent,
+ * never shown; a refusal, an unreachable server or a non-API answer thrown as a CliError that
+ * says what went wrong), so the tests, the demo and the benchmarks call the admin API the way
+ * `federate-admin` does.
+ */
 export class AdminApi {
+  private readonly client: AdminClient
+
   constructor(
     readonly baseUrl: string,
-    private readonly adminToken: string
-  ) {}
+    adminToken: string
+  ) {
+    this.client = new AdminClient({ baseUrl, adminToken })
+  }
 
   createTrustPolicy(policy: TrustPolicyRequest): Promise<TrustPolicy> {
-    return this.call('POST', '/api/v1/oidc/trust-policies', { provider: 'github', ...policy }, 201)
+    return this.client.post('/api/v1/oidc/trust-policies', { provider: 'github', ...policy })
   }
 
   async listTrustPolicies(): Promise<TrustPolicy[]> {
-    return (await this.call<{ items: TrustPolicy[] }>('GET', '/api/v1/oidc/trust-policies', undefined, 200)).items
+    return (await this.client.get<{ items: TrustPolicy[] }>('/api/v1/oidc/trust-policies')).items
   }
 
-  async deleteTrustPolicy(id: string): Promise<void> {
-    await this.call('DELETE', `/api/v1/oidc/trust-policies/${encodeURIComponent(id)}`, undefined, 204)
+  deleteTrustPolicy(id: string): Promise<void> {
+    return this.client.delete(`/api/v1/oidc/trust-policies/${encodeURIComponent(id)}`)
   }
 
   introspect(token: string): Promise<Introspection> {
-    return this.call('POST', '/api/v1/oauth/introspect', { token }, 200)
+    return this.client.post('/api/v1/oauth/introspect', { token })
   }
 
   agent(id: string): Promise<Record<string, unknown>> {
-    return this.call('GET', `/api/v1/agents/${encodeURIComponent(id)}`, undefined, 200)
+    return this.client.get(`/api/v1/agents/${encodeURIComponent(id)}`)
   }
 
   async credentials(agentId: string): Promise<Array<Record<string, unknown>>> {
-    return (await this.call<{ items: Array<Record<string, unknown>> }>('GET', `/api/v1/agents/${encodeURIComponent(agentId)}/credentials`, undefined, 200)).items
+    return (await this.client.get<{ items: Array<Record<string, unknown>> }>(`/api/v1/agents/${encodeURIComponent(agentId)}/credentials`)).items
   }
 
   async audit(agentId: string): Promise<Array<Record<string, unknown>>> {
-    return (await this.call<{ items: Array<Record<string, unknown>> }>('GET', `/api/v1/agents/${encodeURIComponent(agentId)}/audit`, undefined, 200)).items
-  }
-
-  private async call<T>(method: string, path: string, body: unknown, expected: number): Promise<T> {
-    const response = await fetch(new URL(path, this.baseUrl), {
-      method,
-      headers: {
-        authorization: `Bearer ${this.adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' })
-      },
-      body: body === undefined ? undefined : JSON.stringify(body)
-    })
-    const text = await response.text()
-    let parsed: unknown = text
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text)
-    } catch {
-      // keep the text: the error below shows what came back
-    }
-    if (response.status !== expected) {
-      throw new AdminApiError(`${method} ${path}: expected ${expected}, got ${response.status} ${text.slice(0, 300)}`, response.status, parsed)
-    }
-    return parsed as T
+    return (await this.client.get<{ items: Array<Record<string, unknown>> }>(`/api/v1/agents/${encodeURIComponent(agentId)}/audit`)).items
   }
 }

@@ -1,7 +1,7 @@
 /**
  * One HTTP call to the server under test, answering status, headers, the raw text and the
  * parsed JSON body (undefined when there is none). The one way tests call a server over HTTP
- * (server, security, ops, scale and e2e tests, and AdminApi).
+ * (server, security, ops, scale and e2e tests). The admin API's typed client is AdminApi.
  */
 
 export interface ApiResponse {
@@ -21,7 +21,7 @@ export interface CallOptions {
   timeoutMs?: number
 }
 
-/** Calls the server and parses a JSON answer when there is one. */
+/** Calls `base` + `path` (a full URL and '' work too) and parses a JSON answer when there is one. */
 export async function call(base: string, method: string, path: string, options: CallOptions = {}): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...options.headers }
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`

@@ -6,7 +6,8 @@
  * recorded with its arrival time so tests can count attempts and measure waits.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import { listenLocal } from './ports'
 
 export type Fault =
   /** Any status with a body (JSON unless contentType says otherwise). */
@@ -78,9 +79,7 @@ export class FaultyServer {
   static async start(options: { upstream?: string } = {}): Promise<FaultyServer> {
     // Requests and connections come in only once `self` is set: nothing runs between the end of the await and it.
     const server = createServer((req, res) => void self.handle(req, res))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as AddressInfo
-    const self = new FaultyServer(server, `http://127.0.0.1:${port}`, options.upstream)
+    const self = new FaultyServer(server, (await listenLocal(server)).url, options.upstream)
     server.on('connection', (socket) => {
       self.sockets.add(socket)
       socket.once('close', () => self.sockets.delete(socket))

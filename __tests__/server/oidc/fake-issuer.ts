@@ -4,10 +4,10 @@
  * well-behaved one; this one misbehaves on demand.)
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
 import { githubClaims } from '../../../shared/testing/oidc-issuer'
+import { listenLocal } from '../../../shared/testing/ports'
 
 export interface SigningKey {
   kid: string
@@ -38,9 +38,10 @@ export class FakeIssuer {
 
   private constructor(
     private readonly server: Server,
-    readonly key: SigningKey
+    readonly key: SigningKey,
+    url: string
   ) {
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    this.url = url
     this.published = [key.publicJwk]
   }
 
@@ -66,8 +67,7 @@ export class FakeIssuer {
       if (issuer.delayMs > 0) setTimeout(respond, issuer.delayMs).unref()
       else respond()
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const self = new FakeIssuer(server, key)
+    const self = new FakeIssuer(server, key, (await listenLocal(server)).url)
     return self
   }
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash, createHmac, generateKeyPairSync } from 'node:crypto'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { SignJWT, exportJWK, exportSPKI, importJWK, type CryptoKey } from 'jose'
 import { OidcTokenError, OidcVerifier, tokenSha256, type VerifierOptions } from '../../../shared/server/oidc/verifier'
+import { listenLocal } from '../../../shared/testing/ports'
 import { b64, FakeIssuer, newSigningKey, type SigningKey } from './fake-issuer'
 
 const AUD = 'https://idp.example.com'
@@ -170,8 +170,7 @@ describe('OidcVerifier: algorithms and header keys', () => {
       attackerRequests++
       res.end(JSON.stringify({ keys: [stranger.publicJwk] }))
     })
-    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve))
-    const attackerUrl = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}/jwks`
+    const attackerUrl = `${(await listenLocal(attacker)).url}/jwks`
     try {
       const verifier = verifierFor(issuer)
       const header = { jwk: stranger.publicJwk, jku: attackerUrl, x5u: attackerUrl, x5c: ['MIIBIjANBg'] }
