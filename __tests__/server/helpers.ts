@@ -66,8 +66,11 @@ async function withNextCreate(extra: PGliteOptions, open: () => Promise<Db>): Pr
   }
 }
 
+let loaded: Blob | undefined
+
 /** The template (a dump of a migrated embedded database), made once per schema by whichever test process needs it first. */
 async function template(): Promise<Blob> {
+  if (loaded) return loaded
   const key = schemaKey()
   const file = join(TEMPLATES, `${key}.tar`)
   if (!existsSync(file)) {
@@ -85,7 +88,8 @@ async function template(): Promise<Blob> {
       await db.close()
     }
   }
-  return new Blob([readFileSync(file)])
+  loaded = new Blob([readFileSync(file)])
+  return loaded
 }
 
 /**
