@@ -41,7 +41,7 @@ function source(
     return answer
   }
   const clock = { sleep: async (ms: number) => void (now += ms), now: () => now, random: () => 0 }
-  const tokens = new IdTokenSource({ core, http, env, clock, secrets: new SecretRegistry(core.setSecret) }, 'https://idp.example.com', () => ({
+  const tokens = new IdTokenSource({ core, http, env, clock, secrets: new SecretRegistry((secret) => core.setSecret(secret)) }, 'https://idp.example.com', () => ({
     maxAttempts: 3,
     budgetMs: 60_000
   }))
