@@ -154,9 +154,10 @@ describe('docs/server.md', () => {
   })
 
   it('lists every audited action', () => {
-    const dir = join(REPO_ROOT, 'shared/server/routes')
+    const dir = join(REPO_ROOT, 'shared/server')
     const actions = new Set<string>()
-    for (const file of readdirSync(dir)) {
+    const sources = (readdirSync(dir, { recursive: true }) as string[]).filter((file) => file.endsWith('.ts') && !file.startsWith('store/'))
+    for (const file of sources) {
       const source = readFileSync(join(dir, file), 'utf8')
       for (const m of source.matchAll(/'((?:token|policy|agent|workspace|credential|signing_key)\.[a-z]+)'/g)) actions.add(m[1]!)
     }
