@@ -5,43 +5,27 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ServerConfig } from './config'
-import type { AppContext, AppOptions, TokenVerifier } from './context'
-import type { DenialAudit } from './denial-audit'
-import type { SigningKeys } from './keys'
-import type { RateLimiter } from './rate-limit'
-import type { Queryable } from './store/db'
-import type { Store } from './store/store'
-import type { TokenService } from './tokens'
+import type { AppContext, AppOptions } from './context'
 
 /** The plugin name route plugins depend on. */
 export const SERVICES = 'federate-services'
 
+/** The services on the instance: the context's, but for its start-up hook (setPublicUrl). */
+type Services = Omit<AppContext, 'setPublicUrl'>
+
 declare module 'fastify' {
-  interface FastifyInstance {
-    config: ServerConfig
-    store: Store
-    keys: SigningKeys
-    tokens: TokenService
-    /** Verifies GitHub OIDC tokens; never accepts our own issuer. */
-    verifier: TokenVerifier
-    /** Per repository: exchange, explain, federate. */
-    limiter: RateLimiter
-    /** New agents per repository, on the registration transaction's connection. */
-    registrationLimiter: (db: Queryable) => RateLimiter
-    /** Refusals anyone can cause in bulk, audited in aggregate. */
-    denials: DenialAudit
-    now: () => Date
-    /** Our origin (PUBLIC_URL or the bound http://HOST:PORT). */
-    publicUrl: () => string
-  }
+  // Merged into Fastify's own interface: its type is the services' (context.ts documents each).
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface FastifyInstance extends Services {}
 }
 
+const SERVICE_NAMES = ['config', 'store', 'keys', 'tokens', 'verifier', 'limiter', 'registrationLimiter', 'denials', 'now', 'publicUrl'] as const
+/** Fails to compile when a service of the context is missing from the list above. */
+const everyService: Exclude<keyof Services, (typeof SERVICE_NAMES)[number]> extends never ? true : false = true
+
 const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
-  const services: { [K in keyof AppContext]?: AppContext[K] } = context
-  for (const name of ['config', 'store', 'keys', 'tokens', 'verifier', 'limiter', 'registrationLimiter', 'denials', 'now', 'publicUrl'] as const) {
-    app.decorate(name, services[name] as never)
-  }
+  void everyService
+  for (const name of SERVICE_NAMES) app.decorate(name, context[name] as never)
 }
 
 export const services = fp(plugin, { name: SERVICES, fastify: '5.x' })
