@@ -14,6 +14,7 @@ import { newRequestId, quietLogController, serializeError } from './logging'
 import { operations } from './operations'
 import { IDEMPOTENCY_TTL_MS } from './idempotency'
 import { registerRoutes } from './routes'
+import { findUnsafeText } from './oidc/storable-text'
 import { services } from './services'
 
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -50,45 +51,15 @@ function clientError(error: FastifyError): { status: number; message: string } |
   return undefined
 }
 
-// eslint-disable-next-line no-control-regex
-const UNSAFE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
-
-/** What is wrong with `text` for storage: a NUL (PostgreSQL text and jsonb refuse it) or an unpaired UTF-16 surrogate (not Unicode; jsonb refuses it, UTF-8 encoding silently replaces it). */
-function textProblem(text: string): string | undefined {
-  const match = UNSAFE_TEXT.exec(text)
-  if (!match) return undefined
-  return match[0] === '\u0000' ? 'a NUL character (U+0000)' : 'an unpaired UTF-16 surrogate (not valid Unicode)'
-}
-
-const SIMPLE_KEY = /^[A-Za-z_$][A-Za-z0-9_$-]*$/
-
 /**
- * The first string (or object key) of a parsed body holding a NUL or an unpaired surrogate,
- * as a message naming the field (`description`, `events[1]`, `a.b`, `["odd key"]`: other
- * keys JSON-escaped, so the message itself never carries the bad text). Iterative: a 64 KiB
- * body can nest thousands of levels deep.
+ * The first string (or object key) of a parsed body holding text the database cannot hold,
+ * as a message naming the field (the name never carries the bad text).
  */
 export function unsafeBodyText(body: unknown): string | undefined {
-  const stack: Array<{ value: unknown; path: string }> = [{ value: body, path: '' }]
-  while (stack.length > 0) {
-    const { value, path } = stack.pop()!
-    if (typeof value === 'string') {
-      const problem = textProblem(value)
-      if (problem) return `${path ? `field ${path}` : 'the body'} contains ${problem}`
-    } else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}[${i}]` })
-    } else if (typeof value === 'object' && value !== null) {
-      const keys = Object.keys(value)
-      for (let i = keys.length - 1; i >= 0; i--) {
-        const key = keys[i]!
-        const name = SIMPLE_KEY.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`
-        const problem = textProblem(key)
-        if (problem) return `the name of field ${name} contains ${problem}`
-        stack.push({ value: (value as Record<string, unknown>)[key], path: name })
-      }
-    }
-  }
-  return undefined
+  const found = findUnsafeText(body)
+  if (!found) return undefined
+  if (found.inName) return `the name of field ${found.path} contains ${found.problem}`
+  return `${found.path ? `field ${found.path}` : 'the body'} contains ${found.problem}`
 }
 
 /** Refuses a parsed body with unsafe text: 400 invalid_request naming the field, before any route sees it. */

@@ -1,4 +1,5 @@
 import { OidcTokenError, quote } from './errors'
+import { findUnsafeText, textProblem } from './storable-text'
 import { GITHUB_NAME_RULES, isGitHubOwner, isGitHubRepository } from './github-names'
 
 /**
@@ -43,15 +44,6 @@ export const REQUIRED_GITHUB_CLAIMS = ['sub', 'repository', 'repository_id', 're
 /** Optional claims that, when present, must be strings (policies compare them). */
 const OPTIONAL_STRING_CLAIMS = ['environment', 'ref_type', 'workflow', 'workflow_ref', 'sha'] as const
 
-// eslint-disable-next-line no-control-regex
-const UNSAFE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
-
-function textProblem(text: string): string | undefined {
-  const match = UNSAFE_TEXT.exec(text)
-  if (!match) return undefined
-  return match[0] === '\u0000' ? 'a NUL character (U+0000)' : 'an unpaired UTF-16 surrogate (not valid Unicode)'
-}
-
 /**
  * Refuses a payload with a NUL or an unpaired UTF-16 surrogate in any claim name or string
  * value, at any depth. Claims end up in audit details and rows (PostgreSQL text and jsonb
@@ -61,25 +53,13 @@ function textProblem(text: string): string | undefined {
  */
 function assertStorableText(payload: Record<string, unknown>): void {
   for (const claim of Object.keys(payload)) {
-    let problem = textProblem(claim)
-    const stack: unknown[] = [payload[claim]]
-    while (!problem && stack.length > 0) {
-      const value = stack.pop()
-      if (typeof value === 'string') problem = textProblem(value)
-      else if (Array.isArray(value)) stack.push(...(value as unknown[]))
-      else if (typeof value === 'object' && value !== null) {
-        for (const [key, member] of Object.entries(value)) {
-          problem = textProblem(key)
-          if (problem) break
-          stack.push(member)
-        }
-      }
-    }
+    const nameProblem = textProblem(claim)
+    const problem = nameProblem ?? findUnsafeText(payload[claim])?.problem
     if (problem) {
       throw new OidcTokenError(
         'invalid_request',
         `token claim ${quote(claim, 60)} contains ${problem}; GitHub never sends such text and it cannot be stored`,
-        textProblem(claim) ? {} : { claim }
+        nameProblem ? {} : { claim }
       )
     }
   }
