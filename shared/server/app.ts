@@ -165,7 +165,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
       return reply
         .code(refusal.status)
         .headers(refusal.headers)
-        .send(envelope(request.url, refusal.code, refusal.message))
+        .send(envelope(request.url, refusal.code, refusal.message, refusal.fields))
     }
     const mapped = clientError(error)
     if (mapped) return reply.code(mapped.status).send(envelope(request.url, 'invalid_request', mapped.message))

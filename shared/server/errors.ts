@@ -25,6 +25,13 @@ export type ApiErrorCode =
   | 'rate_limited'
   | 'temporarily_unavailable'
   | 'server_error'
+  | 'sql_error'
+  | 'statement_timeout'
+  | 'result_too_large'
+  | 'quota_exceeded'
+  | 'workspace_unavailable'
+  | 'workspace_disabled'
+  | 'payload_too_large'
 
 export class ApiError extends Error {
   constructor(
@@ -32,11 +39,15 @@ export class ApiError extends Error {
     readonly code: ApiErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
-    options?: { cause?: unknown }
+    options?: { cause?: unknown; fields?: Record<string, unknown> }
   ) {
-    super(message, options)
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = this.constructor.name
+    this.fields = options?.fields ?? {}
   }
+
+  /** Extra members of Protocol B's envelope (the workspace SQL API's `sqlstate`, `statement`). */
+  readonly fields: Record<string, unknown>
 }
 
 export const badRequest = (message: string): ApiError => new ApiError(400, 'invalid_request', message)
@@ -48,8 +59,8 @@ export function isProtocolB(url: string): boolean {
   return url.startsWith('/v1/')
 }
 
-export function envelope(url: string, code: string, message: string): Record<string, unknown> {
-  return isProtocolB(url) ? { success: false, error: message, code } : { error: code, error_description: message }
+export function envelope(url: string, code: string, message: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return isProtocolB(url) ? { success: false, error: message, code, ...fields } : { error: code, error_description: message }
 }
 
 /**
