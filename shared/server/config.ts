@@ -3,7 +3,7 @@
  * "Configuration"). Every bad value fails with a message naming the variable and the fix.
  */
 import { randomBytes } from 'node:crypto'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 
 export interface ServerConfig {
   port: number
@@ -38,6 +38,29 @@ export interface ServerConfig {
   auditRetentionDays: number
   /** Encrypts the private signing keys at rest when set (SIGNING_KEYS_SECRET). */
   signingKeysSecret?: string
+  /** The workspace SQL API (docs/workspaces.md). */
+  workspaces: WorkspaceConfig
+}
+
+export interface WorkspaceConfig {
+  /** PostgreSQL mode: where each workspace gets a database and a login role (WORKSPACES_DATABASE_URL, default DATABASE_URL). */
+  databaseUrl?: string
+  /** Embedded mode: where each workspace's own database lives (DATA_DIR/workspaces). */
+  dir: string
+  statementTimeoutMs: number
+  requestTimeoutMs: number
+  maxRows: number
+  maxResultBytes: number
+  /** Request body of query and batch. */
+  maxBodyBytes: number
+  /** Storage quota per workspace. */
+  maxBytes: number
+  /** Embedded mode: instances open at once (each is a worker thread with its own engine). */
+  maxOpen: number
+  /** PostgreSQL mode: connections to workspace databases at once, all workspaces together. */
+  maxConnections: number
+  /** Requests one workspace may have waiting; more answer 429. */
+  maxQueue: number
 }
 
 export class ConfigError extends Error {
@@ -146,6 +169,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   }
 
   const dataDir = resolve(env.DATA_DIR?.trim() || './.data')
+  const workspacesDatabaseUrl = env.WORKSPACES_DATABASE_URL?.trim() || databaseUrl
+  if (workspacesDatabaseUrl && !/^postgres(ql)?:\/\//.test(workspacesDatabaseUrl)) {
+    throw new ConfigError('WORKSPACES_DATABASE_URL', 'must start with postgres:// or postgresql:// (unset it to keep workspaces beside the server database)')
+  }
   const logLevel = env.LOG_LEVEL?.trim() || 'info'
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('LOG_LEVEL', `"${logLevel}" is not one of ${[...LOG_LEVELS].join(', ')}`)
 
@@ -165,7 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000)
     },
     accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL', 900, 60, 900),
-    workspaceTokenTtlSeconds: 3600,
+    workspaceTokenTtlSeconds: integer(env, 'WORKSPACE_TOKEN_TTL', 3600, 60, 86_400),
     logLevel,
     trustProxy: trustProxy(env.TRUST_PROXY),
     preAuthLimit: {
@@ -178,9 +205,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxPerRepository: integer(env, 'MAX_AGENTS_PER_REPOSITORY', 100, 1, 1_000_000)
     },
     auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1, 36_500),
-    ...(signingKeysSecret ? { signingKeysSecret } : {})
+    ...(signingKeysSecret ? { signingKeysSecret } : {}),
+    workspaces: {
+      ...(workspacesDatabaseUrl ? { databaseUrl: workspacesDatabaseUrl } : {}),
+      dir: join(dataDir, 'workspaces'),
+      statementTimeoutMs: integer(env, 'WORKSPACE_STATEMENT_TIMEOUT_MS', 5000, 10, 3_600_000),
+      requestTimeoutMs: integer(env, 'WORKSPACE_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
+      maxRows: integer(env, 'WORKSPACE_MAX_ROWS', 10_000, 1, 10_000_000),
+      maxResultBytes: integer(env, 'WORKSPACE_MAX_RESULT_BYTES', 4 * MiB, 1024, 1024 * MiB),
+      maxBodyBytes: integer(env, 'WORKSPACE_MAX_BODY_BYTES', MiB, 1024, 64 * MiB),
+      maxBytes: integer(env, 'WORKSPACE_MAX_BYTES', 100 * MiB, 0, Number.MAX_SAFE_INTEGER),
+      maxOpen: integer(env, 'WORKSPACE_MAX_OPEN', 16, 1, 10_000),
+      maxConnections: integer(env, 'WORKSPACE_MAX_CONNECTIONS', 50, 1, 10_000),
+      maxQueue: integer(env, 'WORKSPACE_MAX_QUEUE', 64, 1, 100_000)
+    }
   }
 }
+
+const MiB = 1024 * 1024
 
 /** Audiences compare as strings; an origin also matches itself with a trailing slash. */
 function sameAudience(a: string, b: string): boolean {

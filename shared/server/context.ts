@@ -10,6 +10,9 @@ import type { Db, Queryable } from './store/db'
 import { Store } from './store/store'
 import { TokenService } from './tokens'
 import { OidcVerifier, type VerifiedToken } from './trust'
+import type { WorkspaceEngine } from './workspaces/engine'
+import { openWorkspaceEngine } from './workspaces/open'
+import { WorkspaceService } from './workspaces/service'
 
 export interface TokenVerifier {
   verify(token: string, audience: string): Promise<VerifiedToken>
@@ -36,6 +39,8 @@ export interface AppContext {
    * second pool connection while holding a lock others wait on.
    */
   registrationLimiter: (db: Queryable) => RateLimiter
+  /** The workspace SQL API: each workspace's own database (workspaces/). Closed with the app. */
+  workspaces: WorkspaceService
   now: () => Date
   /** Our origin (PUBLIC_URL or the bound http://HOST:PORT). */
   publicUrl: () => string
@@ -49,6 +54,8 @@ export interface ContextOptions {
   now?: () => Date
   limiter?: RateLimiter
   verifier?: TokenVerifier
+  /** Tests: a workspace engine of their own (default: the one the configuration asks for). */
+  workspaceEngine?: WorkspaceEngine
 }
 
 /**
@@ -112,6 +119,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     limiter,
     denials: new DenialAudit(store, now),
     registrationLimiter,
+    workspaces: new WorkspaceService(store, options.workspaceEngine ?? (await openWorkspaceEngine(config.workspaces)), config.workspaces, config.signingKeysSecret),
     now,
     publicUrl: getPublicUrl,
     setPublicUrl(url) {

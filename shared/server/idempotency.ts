@@ -13,6 +13,8 @@ export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 export interface Replayable {
   status: number
   body: unknown
+  /** True when this is the stored answer of an earlier request (send `Idempotency-Replayed: true`). */
+  replayed?: boolean
 }
 
 /** The header value, validated; undefined when absent. */
@@ -71,7 +73,7 @@ export async function withIdempotency(
     if (stored && stored.requestSha256 !== hash) {
       throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with another request body')
     }
-    if (stored && stored.status !== 0) return { status: stored.status, body: stored.response }
+    if (stored && stored.status !== 0) return { status: stored.status, body: stored.response, replayed: true }
     // No row, or a pending one whose owner may have died: try to claim (the store takes over abandoned claims).
     if (await store.idempotencyKeys.claim(scope, key, hash, IDEMPOTENCY_TTL_MS, ABANDONED_CLAIM_MS)) {
       return runClaimed(store, scope, key, operation)

@@ -19,13 +19,15 @@ declare module 'fastify' {
   interface FastifyInstance extends Services {}
 }
 
-const SERVICE_NAMES = ['config', 'store', 'keys', 'tokens', 'verifier', 'limiter', 'registrationLimiter', 'denials', 'now', 'publicUrl'] as const
+const SERVICE_NAMES = ['config', 'store', 'keys', 'tokens', 'verifier', 'limiter', 'registrationLimiter', 'denials', 'workspaces', 'now', 'publicUrl'] as const
 /** Fails to compile when a service of the context is missing from the list above. */
 const everyService: Exclude<keyof Services, (typeof SERVICE_NAMES)[number]> extends never ? true : false = true
 
 const plugin: FastifyPluginAsync<AppOptions> = async (app, { context }) => {
   void everyService
   for (const name of SERVICE_NAMES) app.decorate(name, context[name] as never)
+  // Usage counted since the last flush is written, and workspace sessions end, with the app.
+  app.addHook('onClose', () => context.workspaces.close())
 }
 
 export const services = fp(plugin, { name: SERVICES, fastify: '5.x' })

@@ -19,14 +19,16 @@ import { metaRoutes } from './meta/routes'
 import { metaDocs } from './meta/schemas'
 import { oauthRoutes } from './oauth/routes'
 import { oauthDocs } from './oauth/schemas'
+import { workspaceRoutes } from './workspace/routes'
+import { workspaceDocs } from './workspace/schemas'
 
 export { frameworkAnswers, routeKey, type RouteDoc, type Security } from './docs'
 
-export const ROUTE_DOCS: RouteDocs = { ...exchangeDocs, ...federateDocs, ...agentDocs, ...adminDocs, ...oauthDocs, ...metaDocs }
+export const ROUTE_DOCS: RouteDocs = { ...exchangeDocs, ...federateDocs, ...workspaceDocs, ...agentDocs, ...adminDocs, ...oauthDocs, ...metaDocs }
 
 /** Registers every route plugin (each declares the services it depends on). */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
-  for (const routes of [metaRoutes, exchangeRoutes, policyRoutes, agentRoutes, identityRoutes, keyRoutes, oauthRoutes, federateRoutes]) {
+  for (const routes of [metaRoutes, exchangeRoutes, policyRoutes, agentRoutes, identityRoutes, keyRoutes, oauthRoutes, federateRoutes, workspaceRoutes]) {
     await app.register(routes)
   }
 }

@@ -177,6 +177,28 @@ ALTER TABLE signing_keys ALTER COLUMN private_jwk DROP NOT NULL;
 -- Keys retired by earlier versions kept their private half: deleted now, as retirement does from now on.
 UPDATE signing_keys SET private_jwk = NULL WHERE status = 'retired' AND private_jwk IS NOT NULL;
 `
+  },
+  {
+    version: 7,
+    name: 'workspace databases: engine names, usage, disabling',
+    sql: `
+-- The workspace's database as the engines know it: an opaque name (database and role in
+-- PostgreSQL mode, directory in embedded mode) that reveals no namespace or repository, and
+-- the role's password (PostgreSQL mode; sealed with SIGNING_KEYS_SECRET when that is set).
+ALTER TABLE workspaces ADD COLUMN engine_name text;
+ALTER TABLE workspaces ADD COLUMN engine_secret text;
+ALTER TABLE workspaces ADD COLUMN provisioned_at timestamptz;
+CREATE UNIQUE INDEX workspaces_engine_name ON workspaces (engine_name);
+
+-- A disabled workspace keeps its data; its tokens stop working until it is enabled again.
+ALTER TABLE workspaces ADD COLUMN disabled_at timestamptz;
+
+-- Usage, added to by every instance (deltas), and the last measured size.
+ALTER TABLE workspaces ADD COLUMN usage_statements bigint NOT NULL DEFAULT 0;
+ALTER TABLE workspaces ADD COLUMN usage_rows_read bigint NOT NULL DEFAULT 0;
+ALTER TABLE workspaces ADD COLUMN usage_rows_written bigint NOT NULL DEFAULT 0;
+ALTER TABLE workspaces ADD COLUMN usage_bytes bigint NOT NULL DEFAULT 0;
+`
   }
 ]
 

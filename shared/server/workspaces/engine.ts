@@ -48,6 +48,8 @@ export interface RunLimits {
   maxResultBytes: number
   /** The workspace's storage quota (WORKSPACE_MAX_BYTES), for the quota_exceeded message. */
   maxBytes: number
+  /** The whole request's time (WORKSPACE_REQUEST_TIMEOUT_MS): no statement starts after it. */
+  requestTimeoutMs?: number
 }
 
 export interface RunOutcome {

@@ -5,7 +5,7 @@
  * workspace's role, or the workspace's own embedded instance) and the time limit.
  */
 import type { RunOutcome, RunRequest } from './engine'
-import { quotaExceeded, resultTooLarge, roleChangeRefused, sqlError, transactionControlRefused } from './errors'
+import { quotaExceeded, requestTimeout, resultTooLarge, roleChangeRefused, sqlError, transactionControlRefused } from './errors'
 import { rawBytes, type RawResult } from './values'
 
 /** The database refused a statement (message and SQLSTATE as the database gave them). */
@@ -87,6 +87,7 @@ export async function runOnSession(session: SqlSession, request: RunRequest, opt
     await session.control('ROLLBACK')
   }
 
+  const deadline = limits.requestTimeoutMs === undefined ? Infinity : Date.now() + limits.requestTimeoutMs
   const results: RawResult[] = []
   let bytes = 0
   let wrote = false
@@ -96,6 +97,7 @@ export async function runOnSession(session: SqlSession, request: RunRequest, opt
       open = true
     }
     for (const [index, statement] of request.statements.entries()) {
+      if (Date.now() > deadline) throw requestTimeout(limits.requestTimeoutMs ?? 0, index)
       await options.beforeStatement(index)
       if (wrapEach) {
         await begin()

@@ -8,10 +8,13 @@ import { noteEvent, noteIdentity } from '../../request-facts'
 import { SERVICES } from '../../services'
 import { denied } from '../../store/store'
 import { federateDecision } from '../../trust'
+import { workspaceUnavailable } from '../../workspaces/errors'
 import { rateLimit, verifyOidc } from '../exchange/verify'
-import type { Federated, WorkspaceInfo } from './schemas'
+import type { Federated } from './schemas'
 
 const DATABASE = 'main'
+
+class WorkspaceDisabled extends Error {}
 
 /**
  * Readable and stable: `acme-widgets-1a2b3c4d` (slug of the first name + hash of the issuer
@@ -49,23 +52,40 @@ const plugin: FastifyPluginAsync = async (app) => {
       throw new ApiError(403, decision.code, decision.reason)
     }
     // One transaction: a crash never leaves a workspace without its token and audit event.
-    const { workspace, created, issued } = await store.transaction(async (tx) => {
-      const { workspace, created } = await tx.workspaces.federate({
-        ...base,
-        issuer: claims.iss,
-        namespace: namespaceFor(claims.iss, claims.repository, claims.repository_id),
-        database: DATABASE
+    const { workspace, created, issued } = await store
+      .transaction(async (tx) => {
+        const { workspace, created } = await tx.workspaces.federate({
+          ...base,
+          issuer: claims.iss,
+          namespace: namespaceFor(claims.iss, claims.repository, claims.repository_id),
+          database: DATABASE,
+          ...app.workspaces.newEngineIdentity()
+        })
+        // Rolled back: no token for a disabled workspace (audited below).
+        if (workspace.disabledAt) throw new WorkspaceDisabled()
+        // The token's credential row and the audit event in one statement (one round trip less).
+        const issued = await tokens.withStore(tx).issueWorkspaceToken(workspace, config.workspaceTokenTtlSeconds, () => ({
+          action: 'workspace.federate',
+          identityId: workspace.id,
+          workspaceId: workspace.id,
+          ...base,
+          detail: { outcome: created ? 'created' : 'existing', namespace: workspace.namespace, tokenSha256, ref: claims.ref, eventName: claims.event_name }
+        }))
+        return { workspace, created, issued }
       })
-      // The token's credential row and the audit event in one statement (one round trip less).
-      const issued = await tokens.withStore(tx).issueWorkspaceToken(workspace, config.workspaceTokenTtlSeconds, () => ({
-        action: 'workspace.federate',
-        identityId: workspace.id,
-        workspaceId: workspace.id,
-        ...base,
-        detail: { outcome: created ? 'created' : 'existing', namespace: workspace.namespace, tokenSha256, ref: claims.ref, eventName: claims.event_name }
-      }))
-      return { workspace, created, issued }
-    })
+      .catch(async (error: unknown) => {
+        if (!(error instanceof WorkspaceDisabled)) throw error
+        const reason = 'this workspace was disabled by the server operator; its data is kept, and federate works again once they enable it'
+        await store.audit.record({ action: 'workspace.federate', ...base, detail: denied('workspace_disabled', reason, { tokenSha256, eventName: claims.event_name }) })
+        throw new ApiError(403, 'workspace_disabled', reason)
+      })
+    // Its database exists before its token is handed out (a retry provisions what a failure left undone).
+    try {
+      await app.workspaces.provision(workspace)
+    } catch (error) {
+      request.log.error({ err: error instanceof Error ? { message: error.message } : {} }, 'workspace database could not be created')
+      throw workspaceUnavailable('the workspace database could not be created right now; run federate again shortly (the operator finds the reason in the server log)', 5)
+    }
     reply.header('cache-control', 'no-store')
     noteEvent(request, { metric: 'federation', created })
     const answer: Federated = {
@@ -81,20 +101,6 @@ const plugin: FastifyPluginAsync = async (app) => {
       }
     }
     return reply.code(created ? 201 : 200).send(answer)
-  })
-
-  app.get<{ Params: { namespace: string; database: string }; Reply: WorkspaceInfo }>('/v1/db/:namespace/:database', async (request) => {
-    const token = bearerToken(request)
-    if (!token) throw unauthorized('missing "Authorization: Bearer <workspace token>"')
-    // A refused token (TokenRejected) is a 401 (errors.ts).
-    const { workspace } = await tokens.authenticateWorkspaceToken(token)
-    if (workspace.namespace !== request.params.namespace) {
-      throw new ApiError(403, 'forbidden', 'this token belongs to another workspace')
-    }
-    if (workspace.database !== request.params.database) {
-      throw new ApiError(404, 'not_found', `workspace ${workspace.namespace} has no database "${request.params.database.slice(0, 64)}"`)
-    }
-    return { success: true, data: { namespace: workspace.namespace, database: workspace.database, identity: workspace.repository } }
   })
 }
 

@@ -22,15 +22,6 @@ export const Federated = Type.Object(
 )
 export type Federated = Static<typeof Federated>
 
-export const WorkspaceInfo = Type.Object(
-  {
-    success: Type.Literal(true),
-    data: Type.Object({ namespace: Type.String(), database: Type.String(), identity: Type.String() }, { additionalProperties: false })
-  },
-  { additionalProperties: false }
-)
-export type WorkspaceInfo = Static<typeof WorkspaceInfo>
-
 export const federateDocs: RouteDocs = {
   'POST /v1/identity/federate': {
     operationId: 'federate',
@@ -42,13 +33,5 @@ export const federateDocs: RouteDocs = {
       201: described('workspace created', Federated),
       ...errorsB(400, 401, 403, 429, 503)
     }
-  },
-  'GET /v1/db/:namespace/:database': {
-    operationId: 'getWorkspace',
-    summary: 'The workspace a workspace token opens',
-    tags: ['protocol B'],
-    security: 'workspaceToken',
-    params: { namespace: 'workspace namespace', database: 'database name (main)' },
-    response: { 200: described('the workspace', WorkspaceInfo), ...errorsB(401, 403, 404) }
   }
 }
