@@ -31,7 +31,6 @@ export type ApiErrorCode =
   | 'quota_exceeded'
   | 'workspace_unavailable'
   | 'workspace_disabled'
-  | 'payload_too_large'
 
 export class ApiError extends Error {
   constructor(
