@@ -6,7 +6,7 @@
  * Not a test file.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -20,6 +20,7 @@ import type { Db } from '../../shared/server/store/db'
 import { MIGRATIONS } from '../../shared/server/store/migrations'
 import { openDatabase } from '../../shared/server/store/open'
 import { LocalOidcIssuer, githubClaims, type RepoIdentity } from '../../shared/testing/oidc-issuer'
+import { EmbeddedWorkspaceEngine } from '../../shared/server/workspaces/pglite-engine'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
 
@@ -106,13 +107,56 @@ export async function openTestDatabase(): Promise<Db> {
   return { ...db, close: () => (closing ??= db.close()) }
 }
 
+let workspaceTemplate: Promise<string> | undefined
+
+/**
+ * The embedded workspace engine's template (an initialized database with the workspace role),
+ * built once per engine version and template set-up, shared by every test server: building one
+ * takes seconds, copying it a tenth of that.
+ */
+function sharedWorkspaceTemplate(): Promise<string> {
+  workspaceTemplate ??= (async () => {
+    const source = readFileSync(new URL('../../shared/server/workspaces/pglite-engine.ts', import.meta.url), 'utf8')
+    const root = join(TEMPLATES, `workspaces-${createHash('sha256').update(schemaKey()).update(source).digest('hex').slice(0, 16)}`)
+    const template = join(root, '.template')
+    if (!existsSync(join(template, 'PG_VERSION'))) {
+      mkdirSync(root, { recursive: true, mode: 0o700 })
+      const engine = new EmbeddedWorkspaceEngine({ root })
+      try {
+        await engine.provision({ engineName: 'w_template_warmup' })
+      } finally {
+        await engine.close()
+      }
+    }
+    return template
+  })()
+  return workspaceTemplate
+}
+
+/**
+ * A DATA_DIR of the server's own (workspaces live there in embedded mode), seeded with the
+ * shared workspace template; removed when the server closes.
+ */
+async function testDataDir(env: Record<string, string>): Promise<string | undefined> {
+  if (env.DATA_DIR) return undefined
+  const dir = mkdtempSync(join(tmpdir(), 'federate-test-data-'))
+  if (!env.WORKSPACES_DATABASE_URL && !env.DATABASE_URL) {
+    mkdirSync(join(dir, 'workspaces'), { mode: 0o700 })
+    cpSync(await sharedWorkspaceTemplate(), join(dir, 'workspaces', '.template'), { recursive: true })
+  }
+  return dir
+}
+
 export async function startTestServer(env: Record<string, string> = {}, options: { verifier?: TokenVerifier; extraIssuers?: string[] } = {}): Promise<TestServer> {
+  const dataDir = await testDataDir(env)
+  if (dataDir) env = { DATA_DIR: dataDir, ...env }
   const issuer = await LocalOidcIssuer.start()
   const issuers = [issuer.url, ...(options.extraIssuers ?? [])].join(',')
   // Suites send many malformed requests from one address on purpose; the per-address limit of
   // those has its own tests (__tests__/security/finding-03-*), which set it low again.
   const config = loadConfig({ OIDC_ISSUERS: issuers, ADMIN_TOKEN, PORT: '0', HOST: '127.0.0.1', PREAUTH_FAILURE_BURST: '1000000', ...env })
-  const db = await openTestDatabase()
+  // The server's own database on PostgreSQL when the test asks (workspace isolation tests put both on one cluster).
+  const db = env.DATABASE_URL ? await openDatabase({ databaseUrl: env.DATABASE_URL }) : await openTestDatabase()
   const clock = { offsetMs: 0 }
   const context = await createContext({
     config,
@@ -131,11 +175,12 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     app,
     context,
     clock,
-    /** Closes the app, the database (unless a test did) and the issuer. */
+    /** Closes the app, the database (unless a test did) and the issuer; removes the data directory it made. */
     async close() {
       await app.close()
       await db.close()
       await issuer.close()
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true })
     }
   }
 }
