@@ -7,7 +7,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { SERVICES } from './services'
-import { requestFacts, type RequestFacts } from './request-facts'
+import { requestFacts, type RequestFacts, type WorkspaceEvent } from './request-facts'
 import type { Db } from './store/db'
 
 /** Seconds; covers a cached in-memory answer up to a slow issuer key fetch. */
@@ -56,7 +56,10 @@ export class Metrics {
   private readonly histograms = new Map<string, Map<string, Histogram>>()
   private readonly help = new Map<string, [type: string, text: string]>()
 
-  constructor(private readonly poolStats: () => PoolStats | undefined = () => undefined) {
+  constructor(
+    private readonly poolStats: () => PoolStats | undefined = () => undefined,
+    private readonly workspaceStats: () => { open: number } = () => ({ open: 0 })
+  ) {
     this.describe('federate_exchanges_total', 'counter', 'Access tokens issued by the OIDC exchange, by scope')
     this.describe('federate_federations_total', 'counter', 'Workspace tokens issued by federate, by whether the workspace was created')
     this.describe('federate_registrations_total', 'counter', 'Agent registrations answered, by whether the agent was created')
@@ -66,6 +69,12 @@ export class Metrics {
       'counter',
       'Refused requests whose caller was never verified (malformed, bad or foreign tokens; rate_limited: refused by address), by endpoint and error code; the audit log aggregates these'
     )
+    this.describe('federate_workspace_requests_total', 'counter', 'Workspace SQL API requests by endpoint (query, batch, tables, info) and outcome (ok or the error code)')
+    this.describe('federate_workspace_statements_total', 'counter', 'SQL statements the workspaces ran, all workspaces together')
+    this.describe('federate_workspace_rows_read_total', 'counter', 'Rows the workspaces read, all workspaces together')
+    this.describe('federate_workspace_rows_written_total', 'counter', 'Rows the workspaces wrote, all workspaces together')
+    // Unlabelled totals are shown from the start (0), not only once a workspace ran something.
+    for (const name of ['federate_workspace_statements_total', 'federate_workspace_rows_read_total', 'federate_workspace_rows_written_total']) this.inc(name, {}, 0)
     this.describe('federate_http_requests_total', 'counter', 'HTTP requests by route, method and status code')
     this.describe('federate_http_request_duration_seconds', 'histogram', 'Time to answer an HTTP request, by route')
   }
@@ -101,8 +110,9 @@ export class Metrics {
     const endpoint = `${method} ${route}`
     this.inc('federate_http_requests_total', { route, method, status: String(status) })
     this.observe('federate_http_request_duration_seconds', { route, method }, seconds)
-    if (status >= 400) {
-      const reason = facts.errorCode ?? (status === 404 ? 'not_found' : 'invalid_request')
+    const reason = status >= 400 ? (facts.errorCode ?? (status === 404 ? 'not_found' : 'invalid_request')) : undefined
+    if (facts.event?.metric === 'workspace') this.recordWorkspace(facts.event, reason)
+    if (reason !== undefined) {
       this.inc('federate_denials_total', { endpoint, reason })
       if (facts.identity === undefined) this.inc('federate_unverified_failures_total', { endpoint, reason })
       return
@@ -112,6 +122,14 @@ export class Metrics {
     if (event?.metric === 'exchange') this.inc('federate_exchanges_total', { scope: event.scope })
     else if (event?.metric === 'federation') this.inc('federate_federations_total', { created: String(event.created) })
     else if (event?.metric === 'registration') this.inc('federate_registrations_total', { created: String(event.created) })
+  }
+
+  /** Aggregate only: no namespace or repository (a failed request still counts the statements it ran). */
+  private recordWorkspace(event: WorkspaceEvent, reason: string | undefined): void {
+    this.inc('federate_workspace_requests_total', { endpoint: event.endpoint, outcome: reason ?? 'ok' })
+    if (event.statements) this.inc('federate_workspace_statements_total', {}, event.statements)
+    if (event.rowsRead) this.inc('federate_workspace_rows_read_total', {}, event.rowsRead)
+    if (event.rowsWritten) this.inc('federate_workspace_rows_written_total', {}, event.rowsWritten)
   }
 
   /** The exposition text. */
@@ -141,6 +159,8 @@ export class Metrics {
         out.push(`federate_db_pool_connections{state="${state}"} ${pool[state]}`)
       }
     }
+    out.push('# HELP federate_workspace_sessions_open Workspace databases open now (embedded: instances; PostgreSQL: sessions)')
+    out.push('# TYPE federate_workspace_sessions_open gauge', `federate_workspace_sessions_open ${this.workspaceStats().open}`)
     return `${out.join('\n')}\n`
   }
 }
@@ -151,7 +171,7 @@ export function poolStatsOf(db: Db): () => PoolStats | undefined {
 }
 
 const plugin: FastifyPluginAsync = async (app) => {
-  const metrics = new Metrics(poolStatsOf(app.store.db))
+  const metrics = new Metrics(poolStatsOf(app.store.db), () => app.workspaces.engine.stats())
   const driver = app.store.db.kind
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'

@@ -17,7 +17,16 @@ export interface RequestFacts {
 }
 
 /** Business facts only the handler knows (metrics.ts counts them). */
-export type RequestEvent = { metric: 'exchange'; scope: string } | { metric: 'federation' | 'registration'; created: boolean }
+export type RequestEvent = { metric: 'exchange'; scope: string } | { metric: 'federation' | 'registration'; created: boolean } | WorkspaceEvent
+
+/** A workspace SQL API request: noted before its handler runs (so refusals count too), counts added once statements ran. */
+export interface WorkspaceEvent {
+  metric: 'workspace'
+  endpoint: 'query' | 'batch' | 'tables' | 'info'
+  statements?: number
+  rowsRead?: number
+  rowsWritten?: number
+}
 
 const facts = new WeakMap<FastifyRequest, RequestFacts>()
 

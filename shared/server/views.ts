@@ -1,5 +1,7 @@
 /** How stored rows look on the wire (camelCase, ISO 8601 times, never a secret). */
-import type { Agent, AuditEvent, Credential } from './store/store'
+import type { Agent, AuditEvent, Credential, Workspace } from './store/store'
+import type { WorkspaceUsage } from './store/workspaces'
+import type { WorkspaceLimits } from './workspaces/service'
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null)
 
@@ -42,5 +44,21 @@ export function auditView(event: AuditEvent): Record<string, unknown> {
     credentialId: event.credentialId,
     repository: event.repository,
     detail: event.detail
+  }
+}
+
+/** A workspace as the admin sees it; its database's internal name and password stay inside. */
+export function workspaceView(workspace: Workspace, usage: WorkspaceUsage, limits: WorkspaceLimits): Record<string, unknown> {
+  return {
+    namespace: workspace.namespace,
+    database: workspace.database,
+    identity: workspace.repository,
+    issuer: workspace.issuer,
+    createdAt: iso(workspace.createdAt),
+    lastUsedAt: iso(workspace.lastUsedAt),
+    disabled: workspace.disabledAt !== null,
+    disabledAt: iso(workspace.disabledAt),
+    usage: { statements: usage.statements, rowsRead: usage.rowsRead, rowsWritten: usage.rowsWritten, bytes: usage.bytes },
+    limits: { statementTimeoutMs: limits.statementTimeoutMs, maxRows: limits.maxRows, maxResultBytes: limits.maxResultBytes, maxBytes: limits.maxBytes }
   }
 }

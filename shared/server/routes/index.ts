@@ -8,6 +8,7 @@ import { identityRoutes } from './admin/identities'
 import { keyRoutes } from './admin/keys'
 import { policyRoutes } from './admin/policies'
 import { adminDocs } from './admin/schemas'
+import { workspaceAdminRoutes } from './admin/workspaces'
 import { agentRoutes } from './agents/routes'
 import { agentDocs } from './agents/schemas'
 import type { RouteDocs } from './docs'
@@ -28,7 +29,18 @@ export const ROUTE_DOCS: RouteDocs = { ...exchangeDocs, ...federateDocs, ...work
 
 /** Registers every route plugin (each declares the services it depends on). */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
-  for (const routes of [metaRoutes, exchangeRoutes, policyRoutes, agentRoutes, identityRoutes, keyRoutes, oauthRoutes, federateRoutes, workspaceRoutes]) {
+  for (const routes of [
+    metaRoutes,
+    exchangeRoutes,
+    policyRoutes,
+    agentRoutes,
+    identityRoutes,
+    keyRoutes,
+    workspaceAdminRoutes,
+    oauthRoutes,
+    federateRoutes,
+    workspaceRoutes
+  ]) {
     await app.register(routes)
   }
 }

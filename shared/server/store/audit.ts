@@ -10,6 +10,8 @@ export type AuditAction =
   | 'agent.register'
   | 'agent.disable'
   | 'workspace.federate'
+  | 'workspace.disable'
+  | 'workspace.enable'
   | 'credential.revoke'
   | 'policy.create'
   | 'policy.delete'
@@ -39,7 +41,7 @@ export interface AuditInput {
 }
 
 /** How a decision ended, the first field of every event's detail. */
-export type AuditOutcome = 'issued' | 'denied' | 'created' | 'existing' | 'allowed'
+export type AuditOutcome = 'issued' | 'denied' | 'created' | 'existing' | 'allowed' | 'changed' | 'unchanged'
 
 /** The detail of a refusal: its outcome, code and (when known) reason, then what else helps an operator. */
 export function denied<Extra extends Record<string, unknown>>(

@@ -1,6 +1,7 @@
-/** The admin API's bodies and answers (trust policies, identities, credentials, audit, signing keys) and their documentation. */
+/** The admin API's bodies and answers (trust policies, identities, credentials, audit, signing keys, workspaces) and their documentation. */
 import { Type, type Static } from '@sinclair/typebox'
 import { DateTime, Items, NullableDateTime, NullableString, NullableUuid, StringEnum, Uuid, adminDoc, described, type RouteDocs } from '../docs'
+import { Limits, Usage } from '../workspace/schemas'
 
 const ShortString = Type.String({ maxLength: 512 })
 
@@ -118,7 +119,32 @@ export const RotateBody = Type.Object(
 )
 export type RotateBody = Static<typeof RotateBody>
 
+export const WorkspaceAdminView = Type.Object(
+  {
+    namespace: Type.String({ description: 'the path segment of its URL, /v1/db/<namespace>/<database>' }),
+    database: Type.String(),
+    identity: Type.String({ description: 'the repository (owner/repo) it belongs to' }),
+    issuer: Type.String({ description: 'the OIDC issuer of that repository' }),
+    createdAt: DateTime,
+    lastUsedAt: NullableDateTime,
+    disabled: Type.Boolean({ description: 'true: its tokens and federate answer 403 workspace_disabled; its data is kept' }),
+    disabledAt: NullableDateTime,
+    usage: Usage,
+    limits: Limits
+  },
+  { additionalProperties: false }
+)
+export type WorkspaceAdminView = Static<typeof WorkspaceAdminView>
+
+/** Strings: query values are not coerced (app.ts); the handler reads the number. */
+export const WorkspaceListQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'at most this many workspaces, 1 to 1000 (default 100)' }))
+})
+export type WorkspaceListQuery = Static<typeof WorkspaceListQuery>
+
 const agentParam = { id: 'agent id (UUID)' }
+const namespaceParam = { namespace: 'workspace namespace (lowercase letters, digits and dashes)' }
+const workspaces = ['admin', 'workspaces']
 const policies = ['admin', 'trust policies']
 const keys = ['admin', 'signing keys']
 
@@ -180,5 +206,27 @@ export const adminDocs: RouteDocs = {
     { 201: described('the new key', SigningKeyView) },
     undefined,
     keys
+  ),
+  'GET /api/v1/workspaces': adminDoc(
+    'listWorkspaces',
+    'List workspaces with their usage',
+    { 200: described('workspaces, newest first', Items(WorkspaceAdminView)) },
+    undefined,
+    workspaces
+  ),
+  'GET /api/v1/workspaces/:namespace': adminDoc('getWorkspace', 'Show a workspace', { 200: described('the workspace', WorkspaceAdminView) }, namespaceParam, workspaces),
+  'POST /api/v1/workspaces/:namespace/disable': adminDoc(
+    'disableWorkspace',
+    'Disable a workspace: its tokens and federate answer 403 workspace_disabled, its open sessions end; its data is kept',
+    { 200: described('the workspace', WorkspaceAdminView) },
+    namespaceParam,
+    workspaces
+  ),
+  'POST /api/v1/workspaces/:namespace/enable': adminDoc(
+    'enableWorkspace',
+    'Enable a disabled workspace again',
+    { 200: described('the workspace', WorkspaceAdminView) },
+    namespaceParam,
+    workspaces
   )
 }

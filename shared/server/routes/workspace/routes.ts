@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import { ApiError, unauthorized } from '../../errors'
 import { bearerToken, requireBearer } from '../../http'
 import { idempotencyKey, withIdempotency, type Replayable } from '../../idempotency'
-import { noteIdentity } from '../../request-facts'
+import { noteEvent, noteIdentity, type WorkspaceEvent } from '../../request-facts'
 import { SERVICES } from '../../services'
 import type { Workspace } from '../../store/store'
 import type { StatementRequest } from '../../workspaces/service'
@@ -45,8 +45,19 @@ async function runStatements(
   statements: StatementRequest[],
   options: { transaction: boolean; single: boolean }
 ): Promise<FastifyReply> {
+  const endpoint = options.single ? 'query' : 'batch'
   const operation = async (): Promise<Replayable> => {
-    const results = await app.workspaces.run(workspace, statements, { transaction: options.transaction, readOnly: false })
+    let results
+    try {
+      results = await app.workspaces.run(workspace, statements, { transaction: options.transaction, readOnly: false })
+    } catch (error) {
+      const ran = error instanceof ApiError ? error.fields.statement : undefined
+      if (typeof ran === 'number') noteEvent(request, { metric: 'workspace', endpoint, statements: ran })
+      throw error
+    }
+    const rowsRead = results.reduce((n, r) => n + r.rowsRead, 0)
+    const rowsWritten = results.reduce((n, r) => n + r.rowsWritten, 0)
+    noteEvent(request, { metric: 'workspace', endpoint, statements: results.length, rowsRead, rowsWritten })
     const [first] = results
     const body: QueryAnswer | BatchAnswer = options.single && first ? { success: true, data: first } : { success: true, data: results }
     return { status: 200, body }
@@ -56,10 +67,16 @@ async function runStatements(
   return reply.code(answer.status).send(answer.body)
 }
 
+/** onRequest: the metrics count every request of the endpoint, refused ones included. */
+const counted =
+  (endpoint: WorkspaceEvent['endpoint']) =>
+  async (request: FastifyRequest): Promise<void> =>
+    noteEvent(request, { metric: 'workspace', endpoint })
+
 const plugin: FastifyPluginAsync = async (app) => {
   const bodyLimit = app.config.workspaces.maxBodyBytes
 
-  app.get<{ Params: WorkspaceParams; Reply: WorkspaceInfo }>('/v1/db/:namespace/:database', async (request) => {
+  app.get<{ Params: WorkspaceParams; Reply: WorkspaceInfo }>('/v1/db/:namespace/:database', { onRequest: counted('info') }, async (request) => {
     const workspace = await authorizedWorkspace(app, request)
     return {
       success: true,
@@ -75,7 +92,7 @@ const plugin: FastifyPluginAsync = async (app) => {
 
   app.post<{ Params: WorkspaceParams; Body: QueryBody }>(
     '/v1/db/:namespace/:database/query',
-    { bodyLimit, onRequest: requireBearer, schema: { body: QueryBody } },
+    { bodyLimit, onRequest: [counted('query'), requireBearer], schema: { body: QueryBody } },
     async (request, reply) => {
       const workspace = await authorizedWorkspace(app, request)
       return runStatements(app, request, reply, workspace, [request.body], { transaction: false, single: true })
@@ -84,14 +101,14 @@ const plugin: FastifyPluginAsync = async (app) => {
 
   app.post<{ Params: WorkspaceParams; Body: BatchBody }>(
     '/v1/db/:namespace/:database/batch',
-    { bodyLimit, onRequest: requireBearer, schema: { body: BatchBody } },
+    { bodyLimit, onRequest: [counted('batch'), requireBearer], schema: { body: BatchBody } },
     async (request, reply) => {
       const workspace = await authorizedWorkspace(app, request)
       return runStatements(app, request, reply, workspace, request.body.statements, { transaction: request.body.transaction ?? false, single: false })
     }
   )
 
-  app.get<{ Params: WorkspaceParams; Reply: TablesAnswer }>('/v1/db/:namespace/:database/tables', async (request) => {
+  app.get<{ Params: WorkspaceParams; Reply: TablesAnswer }>('/v1/db/:namespace/:database/tables', { onRequest: counted('tables') }, async (request) => {
     const workspace = await authorizedWorkspace(app, request)
     return { success: true, data: await app.workspaces.tables(workspace) }
   })
