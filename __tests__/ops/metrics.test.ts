@@ -79,6 +79,41 @@ describe('/metrics on the embedded database', () => {
     expect(res.text).not.toContain(agent.body.agentId)
   })
 
+  it('counts workspace requests by endpoint and outcome, statements and rows, all workspaces together; sessions open', async () => {
+    const before = samples((await api.api('GET', '/metrics')).text)
+    expect(before.get('federate_workspace_statements_total')).toBe(0)
+    expect(before.get('federate_workspace_sessions_open')).toBeGreaterThanOrEqual(0)
+    const federated = await api.federate({ repository: 'metrics/ws', repositoryId: '7070', ownerId: '7' })
+    expect(federated.status).toBe(201)
+    const { token, url } = federated.body.data as { token: string; url: string }
+    const path = new URL(url).pathname
+    expect((await api.api('GET', path, { token })).status).toBe(200)
+    expect((await api.api('GET', path)).status).toBe(401)
+    const batch = await api.api('POST', `${path}/batch`, {
+      token,
+      body: { statements: [{ sql: 'CREATE TABLE t (n int)' }, { sql: 'INSERT INTO t VALUES (1), (2)' }, { sql: 'SELECT n FROM t' }] }
+    })
+    expect(batch.status).toBe(200)
+    expect((await api.api('POST', `${path}/query`, { token, body: { sql: 'SELECT nope' } })).status).toBe(400)
+    expect((await api.api('GET', `${path}/tables`, { token })).status).toBe(200)
+
+    const res = await api.api('GET', '/metrics')
+    const m = samples(res.text)
+    expect(m.get('federate_workspace_requests_total{endpoint="info",outcome="ok"}')).toBe(1)
+    expect(m.get('federate_workspace_requests_total{endpoint="info",outcome="invalid_token"}')).toBe(1)
+    expect(m.get('federate_workspace_requests_total{endpoint="batch",outcome="ok"}')).toBe(1)
+    expect(m.get('federate_workspace_requests_total{endpoint="query",outcome="sql_error"}')).toBe(1)
+    expect(m.get('federate_workspace_requests_total{endpoint="tables",outcome="ok"}')).toBe(1)
+    expect(m.get('federate_workspace_statements_total')).toBe(3)
+    expect(m.get('federate_workspace_rows_written_total')).toBe(2)
+    expect(m.get('federate_workspace_rows_read_total')).toBe(2)
+    expect(m.get('federate_workspace_sessions_open')).toBeGreaterThanOrEqual(1)
+    expect(res.text).toContain('# TYPE federate_workspace_sessions_open gauge')
+    // No namespace or repository in the labels.
+    expect(res.text).not.toContain('metrics/ws')
+    expect(res.text).not.toContain((federated.body.data as { namespace: string }).namespace)
+  })
+
   it('does not count its own scrapes', async () => {
     await api.api('GET', '/metrics')
     const m = samples((await api.api('GET', '/metrics')).text)
