@@ -34,7 +34,8 @@ export interface RunRequest {
   readOnly: boolean
   /**
    * The workspace's stored size is at or past its quota: every statement runs in a
-   * transaction and is rolled back (QuotaExceeded) when it made the workspace larger.
+   * transaction of its own, rolled back (quota_exceeded) when it wrote anything but a
+   * DELETE, TRUNCATE or DROP.
    */
   overQuota: boolean
   limits: RunLimits

@@ -61,6 +61,14 @@ export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')
 
 /** Command tags of transaction control: the request's transaction is the server's to run. */
 const TRANSACTION_CONTROL = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE', 'PREPARE'])
+/** Past the quota these still run: they are how a workspace makes room. */
+const FREEING_COMMANDS = new Set(['DELETE', 'TRUNCATE', 'DROP'])
+/**
+ * Non-null once the transaction wrote anything (a write is what assigns a transaction id):
+ * past the quota, any other statement that wrote is rolled back, whatever it was (an INSERT,
+ * DDL, a function that inserts, a large object).
+ */
+const WROTE_SQL = 'SELECT pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text'
 /** Commands that never change stored data: no size measurement after them. */
 const READING_COMMANDS = new Set(['SELECT', 'SHOW', 'EXPLAIN', 'VALUES', 'FETCH', 'SET', 'RESET', 'DISCARD'])
 
@@ -103,7 +111,6 @@ export async function runOnSession(session: SqlSession, request: RunRequest, opt
         await begin()
         open = true
       }
-      const sizeBefore = request.overQuota ? Number(await session.scalar(SIZE_SQL)) : 0
       let raw: RawResult
       try {
         raw = await session.statement(statement.sql, statement.params, limits.maxRows, index)
@@ -116,7 +123,7 @@ export async function runOnSession(session: SqlSession, request: RunRequest, opt
       if (raw.rows.length > limits.maxRows) throw resultTooLarge(`statement ${index} returned more than ${limits.maxRows} rows`, index)
       bytes += rawBytes(raw.rows)
       if (bytes > limits.maxResultBytes) throw resultTooLarge(`the answer is larger than ${limits.maxResultBytes} bytes`, index)
-      if (request.overQuota && Number(await session.scalar(SIZE_SQL)) > sizeBefore) throw quotaExceeded(limits.maxBytes, index)
+      if (request.overQuota && !FREEING_COMMANDS.has(raw.command) && (await session.scalar(WROTE_SQL)) !== null) throw quotaExceeded(limits.maxBytes, index)
       if (!READING_COMMANDS.has(raw.command)) wrote = true
       if (wrapEach) {
         open = false
