@@ -17,13 +17,18 @@
  * so scripts/build-server-run.mjs can tell when a rebuild is due.
  */
 import { readFileSync, statSync } from 'node:fs'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
-import { dirname, join, relative, resolve } from 'node:path'
+import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const ENTRY = join(ROOT, 'shared/server/main.ts')
 export const DEFAULT_OUTFILE = join(ROOT, 'build/server/main.mjs')
+/**
+ * Not bundled: the embedded workspace engine starts it as a worker thread from beside its own
+ * module (new URL('./pglite-worker.mjs', import.meta.url)), so it is copied beside the output.
+ */
+export const WORKSPACE_WORKER = join(ROOT, 'shared/server/workspaces/pglite-worker.mjs')
 /** Loaded from node_modules at run time (see above). */
 export const EXTERNAL = ['@electric-sql/pglite', 'pg-native', 'pg-cloudflare']
 
@@ -75,8 +80,11 @@ export async function buildServer(outfile = DEFAULT_OUTFILE) {
       logLevel: 'silent'
     })
     // This script shapes the output too.
-    const inputs = [...Object.keys(result.metafile.inputs).map((file) => resolve(ROOT, file)), fileURLToPath(import.meta.url)]
+    const inputs = [...Object.keys(result.metafile.inputs).map((file) => resolve(ROOT, file)), WORKSPACE_WORKER, fileURLToPath(import.meta.url)]
     await writeFile(`${temp}.inputs.json`, `${JSON.stringify({ startedAt, inputs })}\n`)
+    await copyFile(WORKSPACE_WORKER, `${temp}.worker.mjs`)
+    // In place before the output that loads it.
+    await rename(`${temp}.worker.mjs`, join(dir, basename(WORKSPACE_WORKER)))
     // Output first: a reader between the two renames sees an old record and rebuilds, never
     // a new record vouching for an old output.
     await rename(temp, outfile)
@@ -85,6 +93,7 @@ export async function buildServer(outfile = DEFAULT_OUTFILE) {
   } finally {
     await rm(temp, { force: true })
     await rm(`${temp}.inputs.json`, { force: true })
+    await rm(`${temp}.worker.mjs`, { force: true })
   }
 }
 
