@@ -322,6 +322,70 @@ describe('federate-admin against a server process', () => {
     }
   })
 
+  it('lists, shows, disables and enables workspaces: a disabled one refuses its token and federate, an enabled one works again', async () => {
+    const identity = { repository: 'acme/cli-workspace', repositoryId: '5550001', ownerId: '4242' }
+    const federated = await ops.call('POST', '/v1/identity/federate', { token: await ops.oidcToken('persql', identity) })
+    expect(federated.status).toBe(201)
+    const workspace = federated.body.data as { token: string; url: string; namespace: string }
+    const { namespace } = workspace
+    const path = new URL(workspace.url).pathname
+
+    const listed = await cli(['workspaces', 'list'])
+    expect(listed).toMatchObject({ code: 0, stderr: '' })
+    expect(listed.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+IDENTITY\s+STATUS\s+STATEMENTS\s+ROWS READ\s+ROWS WRITTEN\s+BYTES\s+CREATED\s+LAST USED$/)
+    expect(listed.stdout).toMatch(new RegExp(`^${namespace}\\s+acme/cli-workspace\\s+active\\s+0\\s+0\\s+0\\s`, 'm'))
+    const limited = JSON.parse((await cli(['workspaces', 'list', '--limit', '1', '--json'])).stdout)
+    expect(limited).toHaveLength(1)
+    expect(limited[0]).toMatchObject({ namespace, identity: 'acme/cli-workspace', disabled: false })
+
+    const shown = await cli(['workspaces', 'show', namespace])
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toMatch(new RegExp(`^namespace:\\s+${namespace}$`, 'm'))
+    expect(shown.stdout).toMatch(/^identity:\s+acme\/cli-workspace$/m)
+    expect(shown.stdout).toMatch(/^status:\s+active$/m)
+    expect(shown.stdout).toMatch(/^max bytes:\s+\d+$/m)
+    expect(shown.stdout).not.toMatch(/w_[0-9a-f]{8}/)
+
+    expect(await cli(['workspaces', 'disable', namespace])).toMatchObject({
+      code: 0,
+      stdout: `disabled workspace ${namespace} (acme/cli-workspace): its tokens and federate answer 403 workspace_disabled; its data is kept\n`
+    })
+    expect((await cli(['workspaces', 'show', namespace])).stdout).toMatch(/^status:\s+disabled$/m)
+    expect((await ops.call('GET', path, { token: workspace.token })).body).toMatchObject({ code: 'workspace_disabled' })
+    const refused = await ops.call('POST', '/v1/identity/federate', { token: await ops.oidcToken('persql', identity) })
+    expect(refused.status).toBe(403)
+    expect(refused.body.code).toBe('workspace_disabled')
+
+    const enabled = await cli(['workspaces', 'enable', namespace, '--json'])
+    expect(enabled.code).toBe(0)
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ namespace, disabled: false, disabledAt: null })
+    expect((await ops.call('GET', path, { token: workspace.token })).status).toBe(200)
+    expect((await ops.call('POST', '/v1/identity/federate', { token: await ops.oidcToken('persql', identity) })).status).toBe(200)
+
+    const actions = (await cli(['audit', 'tail', '--limit', '50', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; repository: string })
+      .filter((e) => e.repository === 'acme/cli-workspace' && e.action !== 'workspace.federate')
+      .map((e) => e.action)
+    expect(actions).toEqual(['workspace.disable', 'workspace.enable'])
+
+    const unknown = await cli(['workspaces', 'show', 'no-such-workspace'])
+    expect(unknown).toMatchObject({ code: 1, stdout: '', stderr: 'federate-admin: no workspace no-such-workspace (404 not_found)\n' })
+    expect(await cli(['workspaces', 'disable', 'Bad_Name'])).toMatchObject({
+      code: 2,
+      stderr: 'federate-admin: NAMESPACE must be lowercase letters, digits and dashes, got "Bad_Name"\n'
+    })
+    expect(await cli(['workspaces', 'enable'])).toMatchObject({ code: 2, stderr: 'federate-admin: missing NAMESPACE\n' })
+    for (const limit of ['0', '1001', 'ten']) {
+      expect(await cli(['workspaces', 'list', '--limit', limit])).toMatchObject({
+        code: 2,
+        stderr: `federate-admin: --limit must be a whole number from 1 to 1000, got "${limit}"\n`
+      })
+    }
+    expect((await cli(['--help'])).stdout).toContain('workspaces disable NAMESPACE')
+  })
+
   it('never printed the admin token, nor any token it was given', () => {
     expect(outputs.length).toBeGreaterThan(20)
     for (const { stdout, stderr } of outputs) {
@@ -353,5 +417,47 @@ describe('keys rotate --emergency against a server that ignores it', () => {
     expect(stderr).toBe(
       'federate-admin: the server did a plain rotation, not an emergency one (it may predate --emergency): new key k2 signs from 2030-01-01T00:00:15.000Z and the previous keys stay in the JWKS until their tokens expire; upgrade the server\n'
     )
+  })
+})
+
+describe('workspaces commands and hostile server data', () => {
+  it('escapes terminal controls in what the server answers (table and --json)', async () => {
+    const hostile = {
+      namespace: 'evil-1',
+      database: 'main',
+      identity: 'evil/\u001b]52;c;cm0gLXJmIH4=\u0007repo\u202e',
+      issuer: 'https://issuer.example\u001b[2J',
+      createdAt: '2030-01-01T00:00:00.000Z',
+      lastUsedAt: null,
+      disabled: false,
+      disabledAt: null,
+      usage: { statements: 1, rowsRead: 2, rowsWritten: 3, bytes: 4 },
+      limits: { statementTimeoutMs: 5000, maxRows: 10000, maxResultBytes: 4194304, maxBytes: 104857600 }
+    }
+    const runWith = async (argv: string[], answer: unknown) => {
+      let stdout = ''
+      let stderr = ''
+      const code = await run(argv, {
+        env: { FEDERATE_URL: 'http://127.0.0.1:9', FEDERATE_ADMIN_TOKEN: 'workspaces-test-admin-token' },
+        stdout: (t) => (stdout += t),
+        stderr: (t) => (stderr += t),
+        readStdin: async () => '',
+        fetch: async () => new Response(JSON.stringify(answer), { status: 200, headers: { 'content-type': 'application/json' } })
+      })
+      return { code, stdout, stderr }
+    }
+    for (const argv of [
+      ['workspaces', 'list'],
+      ['workspaces', 'list', '--json'],
+      ['workspaces', 'show', 'evil-1'],
+      ['workspaces', 'disable', 'evil-1']
+    ]) {
+      const answer = argv[1] === 'list' ? { items: [hostile] } : hostile
+      const { code, stdout, stderr } = await runWith(argv, answer)
+      expect({ argv, code, stderr }).toEqual({ argv, code: 0, stderr: '' })
+      // eslint-disable-next-line no-control-regex -- proving none got through
+      expect(stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+      expect(stdout).toContain('\\u001b')
+    }
   })
 })

@@ -41,6 +41,11 @@ Plain http:// is refused unless the server is this machine (127.0.0.0/8, localho
   keys rotate                         new tokens are signed with a new key
   keys rotate --emergency             the old keys leave the JWKS now: every token they
                                       signed stops working (asks no confirmation)
+  workspaces list [--limit N]         newest first, with their usage (default 100, at most 1000)
+  workspaces show NAMESPACE           one workspace: owner, usage, limits
+  workspaces disable NAMESPACE        its tokens and federate answer 403 workspace_disabled;
+                                      its data is kept
+  workspaces enable NAMESPACE         it works again
 
 Exit codes: 0 ok, 1 the server refused, 2 usage, 3 server unreachable or failing,
 4 admin token refused.
@@ -48,6 +53,7 @@ Exit codes: 0 ok, 1 the server refused, 2 usage, 3 server unreachable or failing
 
 const BOOLEAN_OPTIONS = new Set(['json', 'follow', 'help', 'insecure', 'emergency'])
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const NAMESPACE = /^[a-z0-9-]{1,100}$/
 
 type Json = Record<string, unknown>
 
@@ -64,6 +70,13 @@ function uuidArg(args: string[], index: number, what: string): string {
   const value = args[index]
   if (value === undefined) throw usageError(`missing ${what}`)
   if (!UUID.test(value)) throw usageError(`${what} must be a UUID, got "${value.slice(0, 80)}"`)
+  return value
+}
+
+function namespaceArg(args: string[], index: number): string {
+  const value = args[index]
+  if (value === undefined) throw usageError('missing NAMESPACE')
+  if (!NAMESPACE.test(value)) throw usageError(`NAMESPACE must be lowercase letters, digits and dashes, got "${value.slice(0, 80)}"`)
   return value
 }
 
@@ -338,6 +351,81 @@ async function keysRotateEmergency(c: Context): Promise<void> {
   )
 }
 
+function workspaceRows(items: Json[]): string {
+  return table(
+    ['namespace', 'identity', 'status', 'statements', 'rows read', 'rows written', 'bytes', 'created', 'last used'],
+    items.map((w) => {
+      const usage = (w.usage ?? {}) as Json
+      return [
+        str(w.namespace),
+        str(w.identity),
+        w.disabled ? 'disabled' : 'active',
+        str(usage.statements),
+        str(usage.rowsRead),
+        str(usage.rowsWritten),
+        str(usage.bytes),
+        str(w.createdAt),
+        str(w.lastUsedAt)
+      ]
+    })
+  )
+}
+
+function workspaceFields(w: Json): string {
+  const usage = (w.usage ?? {}) as Json
+  const limits = (w.limits ?? {}) as Json
+  return fields([
+    ['namespace', str(w.namespace)],
+    ['database', str(w.database)],
+    ['identity', str(w.identity)],
+    ['issuer', str(w.issuer)],
+    ['status', w.disabled ? 'disabled' : 'active'],
+    ['disabled', str(w.disabledAt)],
+    ['created', str(w.createdAt)],
+    ['last used', str(w.lastUsedAt)],
+    ['statements', str(usage.statements)],
+    ['rows read', str(usage.rowsRead)],
+    ['rows written', str(usage.rowsWritten)],
+    ['bytes', str(usage.bytes)],
+    ['max bytes', str(limits.maxBytes)],
+    ['max rows', str(limits.maxRows)],
+    ['max result bytes', str(limits.maxResultBytes)],
+    ['statement timeout ms', str(limits.statementTimeoutMs)]
+  ])
+}
+
+async function workspacesList(c: Context): Promise<void> {
+  noMoreArgs(c.args, 0)
+  const limit = c.options.string('limit')
+  if (limit !== undefined && !(/^\d{1,4}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= 1000))
+    throw usageError(`--limit must be a whole number from 1 to 1000, got "${limit.slice(0, 80)}"`)
+  c.options.rejectUnknown()
+  const { items } = await c.client.get<{ items: Json[] }>(`/api/v1/workspaces${limit === undefined ? '' : `?limit=${limit}`}`)
+  c.print(c.json ? `${JSON.stringify(items, null, 2)}\n` : items.length ? workspaceRows(items) : 'no workspaces\n')
+}
+
+async function workspacesShow(c: Context): Promise<void> {
+  const namespace = namespaceArg(c.args, 0)
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  const workspace = await c.client.get<Json>(`/api/v1/workspaces/${namespace}`)
+  c.print(c.json ? `${JSON.stringify(workspace, null, 2)}\n` : workspaceFields(workspace))
+}
+
+async function workspacesSetDisabled(c: Context, disabled: boolean): Promise<void> {
+  const namespace = namespaceArg(c.args, 0)
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  const workspace = await c.client.post<Json>(`/api/v1/workspaces/${namespace}/${disabled ? 'disable' : 'enable'}`)
+  if (c.json) return c.print(`${JSON.stringify(workspace, null, 2)}\n`)
+  const owner = cellText(str(workspace.identity))
+  c.print(
+    disabled
+      ? `disabled workspace ${namespace} (${owner}): its tokens and federate answer 403 workspace_disabled; its data is kept\n`
+      : `enabled workspace ${namespace} (${owner}): its tokens and federate work again\n`
+  )
+}
+
 const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
   'policy create': policyCreate,
   'policy list': policyList,
@@ -349,7 +437,11 @@ const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
   'audit tail': auditTail,
   'token introspect': tokenIntrospect,
   'keys list': keysList,
-  'keys rotate': keysRotate
+  'keys rotate': keysRotate,
+  'workspaces list': workspacesList,
+  'workspaces show': workspacesShow,
+  'workspaces disable': (c) => workspacesSetDisabled(c, true),
+  'workspaces enable': (c) => workspacesSetDisabled(c, false)
 }
 
 /** 127.0.0.0/8, localhost, [::1] (and ::ffff:127.x.y.z): the WHATWG URL parser has normalised the spelling. */
