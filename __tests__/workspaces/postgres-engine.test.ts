@@ -157,10 +157,26 @@ describeStartsProcess('PostgresWorkspaceEngine on a real PostgreSQL', () => {
     expect(await values(a, 'SELECT 1')).toEqual([[1]])
   })
 
-  it('refuses a result over maxRows, and the session stays usable', async () => {
+  it('ends a statement that catches its own cancellation, from outside', async () => {
+    const short = { ...limits, statementTimeoutMs: 300 }
+    const evading = 'DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(10); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$'
+    const error = await failure(run(a, [evading], { limits: short }))
+    expect([error.code, error.fields]).toEqual(['statement_timeout', { statement: 0 }])
+    expect(await values(a, 'SELECT 1')).toEqual([[1]])
+  })
+
+  it('refuses a result over maxRows or maxResultBytes, and the session stays usable', async () => {
     const error = await failure(run(a, ['SELECT g FROM generate_series(1, 1000) g'], { limits: { ...limits, maxRows: 10 } }))
     expect([error.code, error.fields]).toEqual(['result_too_large', { statement: 0 }])
     expect(await values(a, 'SELECT count(*)::int FROM generate_series(1, 10)')).toEqual([[10]])
+    const wide = await failure(run(a, ["SELECT repeat('x', 1000) FROM generate_series(1, 5000)"], { limits: { ...limits, maxRows: 10_000, maxResultBytes: 100_000 } }))
+    expect([wide.code, wide.fields]).toEqual(['result_too_large', { statement: 0 }])
+    expect(wide.message).toMatch(/100000 bytes/)
+    const many = await run(a, ['SELECT g FROM generate_series(1, 1200) g'], { limits: { ...limits, maxRows: 1200 } })
+    expect([many.results[0]!.rows.length, many.results[0]!.rowCount]).toEqual([1200, 1200])
+    await run(a, ['CREATE TABLE returning_many (g int)'])
+    const inserted = await run(a, ['INSERT INTO returning_many SELECT generate_series(1, 1200) RETURNING g'], { limits: { ...limits, maxRows: 1200 } })
+    expect([inserted.results[0]!.command, inserted.results[0]!.rows.length, inserted.results[0]!.rowCount]).toEqual(['INSERT', 1200, 1200])
   })
 
   it('refuses a lone BEGIN, and the next request still autocommits', async () => {

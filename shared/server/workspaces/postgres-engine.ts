@@ -19,7 +19,7 @@ import type { ApiError } from '../errors'
 import type { RunLimits, RunOutcome, RunRequest, WorkspaceEngine, WorkspaceHandle } from './engine'
 import { requestTimeout, sqlError, statementTimeout, workspaceUnavailable } from './errors'
 import { quoteIdent, runOnSession, SessionSqlError, SIZE_SQL, TABLES_SQL, type SqlSession } from './session'
-import { parseCommandTag, type RawResult } from './values'
+import { parseCommandTag, rawBytes, type RawResult } from './values'
 
 export interface PostgresWorkspaceEngineOptions {
   /** WORKSPACES_DATABASE_URL: a role with CREATEDB and CREATEROLE; workspaces live on its cluster. */
@@ -39,6 +39,8 @@ const ACQUIRE_TIMEOUT_MS = 5_000
 const WATCHDOG_GRACE_MS = 1_000
 /** After the watchdog signalled, how long before the socket itself is destroyed. */
 const SOCKET_GRACE_MS = 2_000
+/** Rows read per round trip while a statement's answer is read. */
+const READ_BATCH_ROWS = 500
 /** First key of the two-key advisory lock taken while provisioning (apart from the store's one-key locks). */
 const PROVISION_LOCK = 0x77730001
 /** Temporary files one session may write (sorts, hashes): only applied when the admin may set it. */
@@ -298,7 +300,7 @@ export class PostgresWorkspaceEngine implements WorkspaceEngine {
 
   private async acquire(workspace: WorkspaceHandle): Promise<{ entry: PoolEntry; client: pg.PoolClient }> {
     const deadline = Date.now() + ACQUIRE_TIMEOUT_MS
-    let passwordReset = false
+    let repaired = false
     for (;;) {
       if (this.closed) throw workspaceUnavailable('the workspace engine is shutting down')
       const entry = this.entry(workspace)
@@ -310,10 +312,10 @@ export class PostgresWorkspaceEngine implements WorkspaceEngine {
         } catch (error) {
           entry.busy--
           this.wake()
-          // The role can change its own password: the admin sets it back, once.
-          if (errorCode(error) === '28P01' && !passwordReset) {
-            passwordReset = true
-            if (await this.resetPassword(workspace)) continue
+          // The workspace can change its own password and its database's connection limit: the admin sets them back, once.
+          if (!repaired && ['28P01', '53300'].includes(errorCode(error) ?? '')) {
+            repaired = true
+            if (await this.repair(workspace)) continue
           }
           throw this.unavailable(workspace, error, 'connecting')
         }
@@ -445,12 +447,15 @@ export class PostgresWorkspaceEngine implements WorkspaceEngine {
     return workspaceUnavailable(`the workspace's database is unavailable right now${code ? ` (${code})` : ''}; retry shortly`)
   }
 
-  private async resetPassword(workspace: WorkspaceHandle): Promise<boolean> {
+  /** Sets back what the workspace may change about its own login: its password and its database's connection limit. */
+  private async repair(workspace: WorkspaceHandle): Promise<boolean> {
+    const name = quoteIdent(workspace.engineName)
     try {
-      await this.admin.query(`ALTER ROLE ${quoteIdent(workspace.engineName)} WITH PASSWORD ${passwordSql(this.secretOf(workspace))}`)
+      await this.admin.query(`ALTER ROLE ${name} WITH PASSWORD ${passwordSql(this.secretOf(workspace))}`)
+      await this.admin.query(`ALTER DATABASE ${name} WITH CONNECTION LIMIT -1`)
       return true
     } catch (error) {
-      this.log?.warn({ workspace: workspace.engineName, code: errorCode(error) }, 'could not reset the workspace role password')
+      this.log?.warn({ workspace: workspace.engineName, code: errorCode(error) }, 'could not reset the workspace login')
       return false
     }
   }
@@ -564,15 +569,24 @@ class WorkspaceSession implements SqlSession {
     }, this.limits.statementTimeoutMs + WATCHDOG_GRACE_MS)
     try {
       client.query(cursor)
-      const rows = await new Promise<(string | null)[][]>((resolve, reject) => {
-        cursor.read(maxRows + 1, (error, rows) => (error ? reject(error) : resolve(rows)))
-      })
+      // In batches, so an answer already over maxResultBytes stops being read (runOnSession then refuses it).
+      const rows: (string | null)[][] = []
+      let bytes = 0
+      while (rows.length <= maxRows && !cursor.finished && bytes <= this.limits.maxResultBytes) {
+        const batch = await new Promise<(string | null)[][]>((resolve, reject) => {
+          cursor.read(Math.min(maxRows + 1 - rows.length, READ_BATCH_ROWS), (error, rows) => (error ? reject(error) : resolve(rows)))
+        })
+        if (batch.length === 0) break
+        rows.push(...batch)
+        bytes += rawBytes(batch)
+      }
       const fields = (cursor as unknown as { _result: pg.QueryResult })._result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID }))
-      // More rows than allowed: the portal is still open; close it (runOnSession refuses the result).
+      // Not read to its end (more rows or bytes than allowed): the portal is still open; close it (runOnSession refuses the result).
       if (!cursor.finished) await this.closeCursor(cursor)
       if (cursor.copy) throw new SessionSqlError(COPY_REFUSED, '0A000')
       const { command, rowCount } = cursor.tag === undefined ? { command: cursor.finished ? '' : 'SELECT', rowCount: null } : parseCommandTag(cursor.tag)
-      return { fields, rows, command, rowCount }
+      // Read in several batches, the tag counts the last batch only; a statement returning rows returns one per row it processed.
+      return { fields, rows, command, rowCount: rowCount !== null && fields.length > 0 && cursor.finished ? rows.length : rowCount }
     } catch (error) {
       if (error instanceof SessionSqlError) throw error
       if (fired) throw statementTimeout(this.limits.statementTimeoutMs, index)
