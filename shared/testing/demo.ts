@@ -113,6 +113,28 @@ class DemoJob {
   }
 }
 
+/** One statement through the workspace SQL API, as a later workflow step would send it with curl. */
+interface SqlAnswer {
+  status: number
+  body: { success?: boolean; code?: string; data?: { columns: string[]; rows: unknown[][]; rowsWritten: number } }
+}
+
+async function sql(url: string, token: string, statement: string, params?: unknown[]): Promise<SqlAnswer> {
+  const res = await fetch(`${url}/query`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(params === undefined ? { sql: statement } : { sql: statement, params })
+  })
+  return { status: res.status, body: (await res.json()) as SqlAnswer['body'] }
+}
+
+/** A query answer's rows, one line each. */
+function printRows(body: SqlAnswer['body']): void {
+  const data = body.data ?? { columns: [], rows: [] }
+  print(`    ${data.columns.join(' | ')}`)
+  for (const row of data.rows) print(`    ${row.map((value) => JSON.stringify(value)).join(' | ')}`)
+}
+
 function note(text: string): void {
   print()
   print(indent(text, '  # '))
@@ -228,6 +250,21 @@ async function run(cleanups: Array<() => Promise<unknown>>, jobs: LocalJob[]): P
   expectThat(opened.status === 200, `GET url answered ${opened.status}`)
   note(`GET ${again.outputs.url} with the workspace token -> ${opened.status} ${openedBody}`)
 
+  subheading("a later step uses the workspace's own database (POST <url>/query with the token)")
+  const dbUrl = again.outputs.url ?? ''
+  const dbToken = again.outputs.token ?? ''
+  const table = await sql(
+    dbUrl,
+    dbToken,
+    'CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, job text NOT NULL, body text NOT NULL, at timestamptz NOT NULL DEFAULT now())'
+  )
+  expectThat(table.status === 200, `CREATE TABLE answered ${table.status} ${JSON.stringify(table.body)}`)
+  print('  CREATE TABLE notes (...) -> 200')
+  const inserted = await sql(dbUrl, dbToken, 'INSERT INTO notes (job, body) VALUES ($1, $2), ($1, $3) RETURNING id, body', ['setup', 'schema migrated', 'seed data loaded'])
+  expectThat(inserted.status === 200 && inserted.body.data?.rowsWritten === 2, `INSERT answered ${inserted.status} ${JSON.stringify(inserted.body)}`)
+  print(`  INSERT INTO notes ... RETURNING id, body -> ${inserted.status}, rowsWritten=${inserted.body.data?.rowsWritten}`)
+  printRows(inserted.body)
+
   const { outputs: needs } = job1.job.jobOutputs({
     'agent-id': '${{ steps.register.outputs.agent-id }}',
     url: '${{ steps.federate.outputs.url }}',
@@ -257,6 +294,10 @@ async function run(cleanups: Array<() => Promise<unknown>>, jobs: LocalJob[]): P
   const opened2 = await fetch(needs.url ?? '', { headers: { authorization: `Bearer ${federate2.outputs.token ?? ''}` } })
   expectThat(opened2.status === 200, `GET needs.setup.outputs.url answered ${opened2.status}`)
   note(`GET needs.setup.outputs.url with job 2's workspace token -> ${opened2.status}`)
+  const read2 = await sql(needs.url ?? '', federate2.outputs.token ?? '', 'SELECT id, job, body FROM notes ORDER BY id')
+  expectThat(read2.status === 200 && read2.body.data?.rows?.length === 2, `job 2 did not read job 1's rows: ${read2.status} ${JSON.stringify(read2.body)}`)
+  print("  job 2 reads job 1's rows through its own token: SELECT id, job, body FROM notes ->")
+  printRows(read2.body)
   await job2.end()
 
   heading('Job 3 "intruder": a repository without a trust policy (what a refusal looks like)')
@@ -268,7 +309,13 @@ async function run(cleanups: Array<() => Promise<unknown>>, jobs: LocalJob[]): P
   })
   jobs.push(job3Local)
   issuer.runnerClaims = intruderClaims
-  subheading('step 1: register an agent from acme/other')
+  subheading("step 1: federate acme/other (a workspace of its own), then use that token on acme/widgets' database")
+  const otherWorkspace = await job3Local.runStep({ uses: './federate', with: { 'api-url': apiUrl } })
+  expectThat(otherWorkspace.outcome === 'success', `federate for acme/other failed: ${otherWorkspace.log}`)
+  const crossed = await sql(needs.url ?? '', otherWorkspace.outputs.token ?? '', 'SELECT * FROM notes')
+  print(`  POST ${needs.url}/query with acme/other's token -> ${crossed.status} ${JSON.stringify(crossed.body)}`)
+  expectThat(crossed.status === 403 && crossed.body.code === 'forbidden', `another repository's token reached the workspace: ${crossed.status}`)
+  subheading('step 2: register an agent from acme/other')
   const refused = await job3Local.runStep({
     uses: './register-agent',
     with: { 'api-url': apiUrl, 'agent-name': 'sneaky@acme.example', 'max-attempts': '1' }
