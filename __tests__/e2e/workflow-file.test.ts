@@ -60,6 +60,11 @@ describe('e2e: .github/workflows/e2e.yml on the local runner', () => {
     expect(issued?.outcome).toBe('success')
   })
 
+  it("job 2 reads the rows job 1 wrote to the workspace's database, after the restart", () => {
+    expect(jobs.job1?.steps.find((step) => step.name === "Write to the workspace's database")?.outcome).toBe('success')
+    expect(jobs.job2?.steps.find((step) => step.name === "Job 1's rows are there")?.outcome).toBe('success')
+  })
+
   it('the must-fail job sees its refused step fail and passes', () => {
     expect(describeJob(jobs['must-fail'])).toMatchObject({ result: 'success' })
     const denied = jobs['must-fail']?.steps.find((step) => step.id === 'denied')
