@@ -285,6 +285,29 @@ describeStartsProcess('PostgresWorkspaceEngine on a real PostgreSQL', () => {
     }
   })
 
+  it('runs read-only requests in a transaction the workspace cannot lift', async () => {
+    await run(a, ['CREATE TABLE read_only (x int)'])
+    const error = await failure(run(a, ['INSERT INTO read_only VALUES (1)'], { readOnly: true }))
+    expect([error.code, error.fields.sqlstate]).toEqual(['sql_error', '25006'])
+    const lifted = await failure(run(a, ['SET TRANSACTION READ WRITE', 'INSERT INTO read_only VALUES (1)'], { readOnly: true, transaction: true }))
+    expect(lifted.fields.sqlstate).toBe('25001')
+    expect(await values(a, 'SELECT count(*)::int FROM read_only')).toEqual([[0]])
+  })
+
+  it('evicts: ends a request in flight with 503, and the workspace opens again afterwards', async () => {
+    const slow = run(b, ['SELECT pg_sleep(5)'], { limits: { ...limits, statementTimeoutMs: 10_000 } })
+    // Wait until the statement runs, seen from the workspace's own other session.
+    for (let i = 0; i < 100; i++) {
+      const [[running]] = (await values(b, "SELECT count(*)::int FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'")) as [[number]]
+      if (running > 0) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    await engine.evict(b)
+    const error = await failure(slow)
+    expect([error.status, error.code]).toEqual([503, 'workspace_unavailable'])
+    expect(await values(b, 'SELECT count(*)::int FROM secret')).toEqual([[1]])
+  })
+
   it('stays within maxConnections across many workspaces', async () => {
     const small = new PostgresWorkspaceEngine({ adminUrl, maxConnections: 3 })
     try {
@@ -301,5 +324,23 @@ describeStartsProcess('PostgresWorkspaceEngine on a real PostgreSQL', () => {
       await small.close()
     }
     expect(small.stats().open).toBe(0)
+  })
+
+  // Last: it turns password authentication on for the whole cluster.
+  it('logs in with its password, and sets it back when the workspace changed it', async () => {
+    const hba = (await superuser.query<{ hba_file: string }>('SHOW hba_file')).rows[0]!.hba_file
+    const lines = ['host all postgres 127.0.0.1/32 trust', 'host all ws_admin 127.0.0.1/32 trust', 'host all all 127.0.0.1/32 scram-sha-256']
+    await superuser.query(`COPY (SELECT unnest($1::text[])) TO '${hba.replace(/'/g, "''")}'`.replace('$1', `ARRAY[${lines.map((l) => `'${l}'`).join(',')}]`))
+    await superuser.query('SELECT pg_reload_conf()')
+    await engine.evict(a)
+    expect(await values(a, 'SELECT current_user')).toEqual([[a.engineName]])
+    const wrong = { ...a, engineSecret: 'not-the-password' }
+    const stranger = new PostgresWorkspaceEngine({ adminUrl: `postgres://nobody@127.0.0.1:${postgres.port}/postgres` })
+    const refused = await failure(stranger.run(wrong, request(['SELECT 1']))).finally(() => stranger.close())
+    expect([refused.status, refused.message]).toEqual([503, "the workspace's database is unavailable right now (28P01); retry shortly"])
+    await run(a, [`ALTER ROLE ${a.engineName} PASSWORD 'chosen-by-the-workspace'`])
+    await engine.evict(a)
+    expect(await values(a, 'SELECT current_user')).toEqual([[a.engineName]])
+    expect(warnings.join('\n')).not.toContain(a.engineSecret)
   })
 })
