@@ -163,6 +163,20 @@ describeStartsProcess('PostgresWorkspaceEngine on a real PostgreSQL', () => {
     const error = await failure(run(a, [evading], { limits: short }))
     expect([error.code, error.fields]).toEqual(['statement_timeout', { statement: 0 }])
     expect(await values(a, 'SELECT 1')).toEqual([[1]])
+    // The same from a row security policy, which runs when the server counts rows (tables()).
+    const trap = newHandle()
+    await engine.provision(trap)
+    await run(trap, [
+      'CREATE FUNCTION stall() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN LOOP BEGIN PERFORM pg_sleep(10); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$',
+      'CREATE TABLE trapped (x int)',
+      'INSERT INTO trapped VALUES (1)',
+      'ALTER TABLE trapped ENABLE ROW LEVEL SECURITY',
+      'ALTER TABLE trapped FORCE ROW LEVEL SECURITY',
+      'CREATE POLICY everyone ON trapped USING (stall())'
+    ])
+    const counting = await failure(engine.tables(trap, short))
+    expect(counting.code).toBe('statement_timeout')
+    expect(await engine.size(trap, short)).toBeGreaterThan(0)
   })
 
   it('refuses a result over maxRows or maxResultBytes, and the session stays usable', async () => {

@@ -550,25 +550,14 @@ class WorkspaceSession implements SqlSession {
 
   async statement(sql: string, params: (string | null)[], maxRows: number, index: number): Promise<RawResult> {
     this.index = index
-    this.usable()
-    const { client, workspace, engine } = this
-    const pid = (client as unknown as ClientInternals).processID
-    const cancelFromOutside = (how: 'cancel' | 'terminate'): void => {
-      engine.markBroken(client)
-      if (pid !== undefined) void engine.signal(workspace, pid, how)
+    const cursor = new StatementCursor(sql, params, () => this.fromOutside('cancel'))
+    const refusal = (error: unknown): unknown => {
+      if (error instanceof SessionSqlError) return error
+      if (cursor.copy) return new SessionSqlError(COPY_REFUSED, '0A000')
+      return this.translate(error)
     }
-    const cursor = new StatementCursor(sql, params, () => cancelFromOutside('cancel'))
-    // The watchdog: statement_timeout should end it first; if not, the backend is ended from
-    // outside, and if even that does not answer, the socket is destroyed.
-    let fired = false
-    let socketTimer: NodeJS.Timeout | undefined
-    const watchdog = setTimeout(() => {
-      fired = true
-      cancelFromOutside('terminate')
-      socketTimer = setTimeout(() => destroySocket(client), SOCKET_GRACE_MS)
-    }, this.limits.statementTimeoutMs + WATCHDOG_GRACE_MS)
-    try {
-      client.query(cursor)
+    return this.guarded(refusal, async () => {
+      this.client.query(cursor)
       // In batches, so an answer already over maxResultBytes stops being read (runOnSession then refuses it).
       const rows: (string | null)[][] = []
       let bytes = 0
@@ -587,24 +576,15 @@ class WorkspaceSession implements SqlSession {
       const { command, rowCount } = cursor.tag === undefined ? { command: cursor.finished ? '' : 'SELECT', rowCount: null } : parseCommandTag(cursor.tag)
       // Read in several batches, the tag counts the last batch only; a statement returning rows returns one per row it processed.
       return { fields, rows, command, rowCount: rowCount !== null && fields.length > 0 && cursor.finished ? rows.length : rowCount }
-    } catch (error) {
-      if (error instanceof SessionSqlError) throw error
-      if (fired) throw statementTimeout(this.limits.statementTimeoutMs, index)
-      if (cursor.copy) throw new SessionSqlError(COPY_REFUSED, '0A000')
-      throw this.translate(error)
-    } finally {
-      clearTimeout(watchdog)
-      clearTimeout(socketTimer)
-    }
+    })
   }
 
+  /** The server's own SQL can run the workspace's code too (deferred triggers at COMMIT, row security policies): guarded the same way. */
   async control(sql: string): Promise<void> {
-    this.usable()
-    try {
-      await this.client.query(sql)
-    } catch (error) {
-      throw this.translate(error, true)
-    }
+    await this.guarded(
+      (error) => this.translate(error, true),
+      () => this.client.query(sql)
+    )
   }
 
   async scalar(sql: string): Promise<string | null> {
@@ -612,13 +592,42 @@ class WorkspaceSession implements SqlSession {
   }
 
   async rows(sql: string): Promise<(string | null)[][]> {
+    return this.guarded(
+      (error) => this.translate(error, true),
+      async () => (await this.client.query<(string | null)[]>({ text: sql, rowMode: 'array' })).rows
+    )
+  }
+
+  /**
+   * Runs one exchange under the watchdog: statement_timeout should end it first (plpgsql can
+   * catch that cancellation); if not, the backend is ended from outside, and if even that does
+   * not answer, the socket is destroyed.
+   */
+  private async guarded<T>(failure: (error: unknown) => unknown, run: () => Promise<T>): Promise<T> {
     this.usable()
+    let fired = false
+    let socketTimer: NodeJS.Timeout | undefined
+    const watchdog = setTimeout(() => {
+      fired = true
+      this.fromOutside('terminate')
+      socketTimer = setTimeout(() => destroySocket(this.client), SOCKET_GRACE_MS)
+    }, this.limits.statementTimeoutMs + WATCHDOG_GRACE_MS)
     try {
-      const result = await this.client.query<(string | null)[]>({ text: sql, rowMode: 'array' })
-      return result.rows
+      return await run()
     } catch (error) {
-      throw this.translate(error, true)
+      if (fired) throw statementTimeout(this.limits.statementTimeoutMs, this.index)
+      throw failure(error)
+    } finally {
+      clearTimeout(watchdog)
+      clearTimeout(socketTimer)
     }
+  }
+
+  /** Signals this session's backend from another connection; the session is not used again. */
+  private fromOutside(how: 'cancel' | 'terminate'): void {
+    this.engine.markBroken(this.client)
+    const pid = (this.client as unknown as ClientInternals).processID
+    if (pid !== undefined) void this.engine.signal(this.workspace, pid, how)
   }
 
   /** Closes a suspended portal; a connection that dies meanwhile would never answer, so its end is awaited too. */
