@@ -236,6 +236,18 @@ describe('instances', () => {
     }
   })
 
+  it('an instance that ends under a request answers workspace_unavailable; the next request opens it again', async () => {
+    const w = await workspace()
+    await rows(w, ['CREATE TABLE t (a int)', 'INSERT INTO t VALUES (1)'])
+    const pending = failure(w, ['SELECT pg_sleep(10)'])
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await engine.evict(w)
+    const error = await pending
+    expect(error.status).toBe(503)
+    expect(error.code).toBe('workspace_unavailable')
+    expect(await rows(w, ['SELECT count(*)::int FROM t'])).toEqual([[[1]]])
+  })
+
   it('closes an idle instance after idleMs', async () => {
     const quick = new EmbeddedWorkspaceEngine({ root: join(root, 'workspaces'), idleMs: 100 })
     try {

@@ -61,6 +61,8 @@ const TEMPLATE = '.template'
 const WORKER_URL = new URL('./pglite-worker.mjs', import.meta.url)
 /** The JavaScript heap of a worker (PGlite's own memory is WebAssembly memory, outside it). */
 const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256 }
+/** An instance whose WebAssembly memory grew past this (it never shrinks) is closed after the request that grew it. */
+const MAX_HEAP_BYTES = 512 * 1024 * 1024
 /** How long a graceful close, the set-up SQL and the session reset may take before the worker is terminated. */
 const HOUSEKEEPING_MS = 10_000
 
@@ -132,6 +134,7 @@ interface WorkerReply {
   ready?: boolean
   result?: unknown
   error?: { message: string; sqlstate?: string }
+  heap?: number
 }
 
 /** One open PGlite instance in its worker thread. */
@@ -146,6 +149,8 @@ class Instance {
   /** Ran as another role at some point: thrown away after the request. */
   tainted = false
   retired = false
+  /** Its WebAssembly memory in bytes, as of the last answer. */
+  heap = 0
   idleTimer: NodeJS.Timeout | undefined
   private nextId = 0
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
@@ -170,6 +175,7 @@ class Instance {
       }
       const call = this.pending.get(reply.id)
       this.pending.delete(reply.id)
+      this.heap = reply.heap ?? this.heap
       if (reply.error) call?.reject(new SessionSqlError(reply.error.message, reply.error.sqlstate))
       else call?.resolve(reply.result ?? null)
     })
@@ -433,6 +439,10 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
     instance.busy = false
     if (instance.tainted || instance.gone) {
       this.retire(instance, false)
+      return
+    }
+    if (instance.heap > MAX_HEAP_BYTES) {
+      this.retire(instance, true)
       return
     }
     clearTimeout(instance.idleTimer)

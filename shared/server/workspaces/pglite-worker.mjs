@@ -8,7 +8,7 @@
  * workerData: { dataDir, startParams, wasmModule?, asWorkspace } (asWorkspace false only while the
  * template is built: the role does not exist yet). Messages in: { id, op, sql, params, maxRows },
  * op 'statement' | 'control' | 'scalar' | 'close'. Every message is answered with { id, result }
- * or { id, error: { message, sqlstate } }; a SQL error never ends the worker.
+ * or { id, error: { message, sqlstate } }, both with heap (its WebAssembly memory in bytes); a SQL error never ends the worker.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 // PGlite ships pg-protocol's serializer and parser: the same code as the pg-protocol package, without a second copy.
@@ -97,10 +97,12 @@ parentPort.on('message', (message) => {
       parentPort.postMessage({ id: message.id, result: null })
       process.exit(0)
     }
+    // WebAssembly memory only grows: the engine closes an instance that a large query left big.
+    const heap = () => pg.Module?.HEAPU8?.byteLength
     try {
-      parentPort.postMessage({ id: message.id, result: await ops[message.op](pg, message) })
+      parentPort.postMessage({ id: message.id, result: await ops[message.op](pg, message), heap: heap() })
     } catch (error) {
-      parentPort.postMessage({ id: message.id, error: errorOf(error) })
+      parentPort.postMessage({ id: message.id, error: errorOf(error), heap: heap() })
     }
   })
 })
