@@ -124,7 +124,8 @@ const EVIL: RepoIdentity = { repository: 'acme/widgets-evil', repositoryId: '999
 /**
  * Every endpoint once, answers good and bad, as the integration suite and the actions use
  * them: trust policies, explain, exchange, register (new, again, idempotent, conflict),
- * agent administration, introspection, revocation, federate, the workspace, keys, meta.
+ * agent administration, introspection, revocation, federate, the workspace and its SQL,
+ * workspace administration, keys, meta.
  */
 export async function fullFlow(ops: Ops): Promise<void> {
   const url = ops.server.url
@@ -199,6 +200,20 @@ export async function fullFlow(ops: Ops): Promise<void> {
   const otherWorkspace = must(await federate({ repository: 'other/gadgets', repositoryId: '987654321', ownerId: '5151' }), 201).body.data
   must(await ops.call('GET', path, { token: otherWorkspace.token }), 403)
   must(await ops.call('GET', path, { token: 'fws_not-a-real-token' }), 401)
+  // The workspace's SQL, and the admin's view of workspaces: disabled, its token and federate are refused.
+  must(await ops.call('POST', `${path}/query`, { token: first.token, body: { sql: 'SELECT 1 AS one' } }), 200)
+  must(await ops.call('POST', `${path}/query`, { token: first.token, body: { sql: 'SELECT nope' } }), 400)
+  const statements = [{ sql: 'CREATE TABLE flow (n int)' }, { sql: 'INSERT INTO flow VALUES ($1)', params: [1] }]
+  must(await ops.call('POST', `${path}/batch`, { token: first.token, body: { statements, transaction: true } }), 200)
+  must(await ops.call('GET', `${path}/tables`, { token: first.token }), 200)
+  must(await ops.admin('GET', '/api/v1/workspaces?limit=10'), 200)
+  must(await ops.admin('GET', '/api/v1/workspaces?limit=0'), 400)
+  must(await ops.admin('GET', `/api/v1/workspaces/${first.namespace}`), 200)
+  must(await ops.admin('GET', '/api/v1/workspaces/no-such-workspace'), 404)
+  must(await ops.admin('POST', `/api/v1/workspaces/${first.namespace}/disable`), 200)
+  must(await ops.call('GET', `${path}/tables`, { token: first.token }), 403)
+  must(await federate(), 403)
+  must(await ops.admin('POST', `/api/v1/workspaces/${first.namespace}/enable`), 200)
   must(await ops.call('POST', '/api/v1/oauth/revoke', { body: { token: first.token } }), 200)
   must(await ops.call('GET', path, { token: first.token }), 401)
   // The admin ends a workspace credential by its id (introspection's jti).
