@@ -200,6 +200,17 @@ describe('role', () => {
     expect(await rows(w, ["SELECT rolsuper FROM pg_roles WHERE rolname = 'workspace'"])).toEqual([[[false]]])
   })
 
+  it('COPY TO PROGRAM as the superuser breaks the session: the instance is thrown away, its transaction lost, and opened again', async () => {
+    const w = await workspace()
+    const error = await failure(w, [
+      `DO $$ BEGIN CREATE TABLE made (a int); PERFORM set_config('session_authorization', 'postgres', false); COPY (SELECT 1) TO PROGRAM 'id'; END $$`
+    ])
+    expect(error.status).toBe(503)
+    expect(error.code).toBe('workspace_unavailable')
+    expect(await rows(w, ['SELECT session_user::text || current_user::text'])).toEqual([[['workspaceworkspace']]])
+    expect(await tableExists(w, 'made')).toBe(false)
+  })
+
   it('superuser-only functions and COPY TO PROGRAM are refused', async () => {
     const w = await workspace()
     expect((await failure(w, ["SELECT pg_ls_dir('.')"])).fields).toMatchObject({ sqlstate: '42501' })

@@ -133,7 +133,7 @@ interface WorkerReply {
   id?: number
   ready?: boolean
   result?: unknown
-  error?: { message: string; sqlstate?: string }
+  error?: { message: string; sqlstate?: string; broken?: boolean }
   heap?: number
 }
 
@@ -176,7 +176,12 @@ class Instance {
       const call = this.pending.get(reply.id)
       this.pending.delete(reply.id)
       this.heap = reply.heap ?? this.heap
-      if (reply.error) call?.reject(new SessionSqlError(reply.error.message, reply.error.sqlstate))
+      if (reply.error?.broken) {
+        // Its answers can no longer be trusted to belong to the statement asked: the instance ends here, its open transaction lost.
+        const error = workspaceUnavailable("the workspace's database stopped answering properly; try again")
+        call?.reject(error)
+        void this.kill(error)
+      } else if (reply.error) call?.reject(new SessionSqlError(reply.error.message, reply.error.sqlstate))
       else call?.resolve(reply.result ?? null)
     })
     // An uncaught error or running out of memory in the worker: reported by 'error', then 'exit'.
@@ -424,12 +429,15 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
     const instance = new Instance(name, dir, true, await compiledEngine())
     instance.busy = true
     this.open.set(name, instance)
+    const stuck = setTimeout(() => void instance.kill(new Error(`did not open within ${HOUSEKEEPING_MS} ms`)), HOUSEKEEPING_MS)
     try {
       await instance.ready
     } catch (error) {
       this.retire(instance, false)
       this.log?.warn({ workspace: name, err: error }, 'embedded workspace did not open')
       throw workspaceUnavailable("the workspace's database could not be opened; try again")
+    } finally {
+      clearTimeout(stuck)
     }
     return instance
   }

@@ -8,7 +8,7 @@
  * workerData: { dataDir, startParams, wasmModule?, asWorkspace } (asWorkspace false only while the
  * template is built: the role does not exist yet). Messages in: { id, op, sql, params, maxRows },
  * op 'statement' | 'control' | 'scalar' | 'close'. Every message is answered with { id, result }
- * or { id, error: { message, sqlstate } }, both with heap (its WebAssembly memory in bytes); a SQL error never ends the worker.
+ * or { id, error: { message, sqlstate, broken } }, both with heap (its WebAssembly memory in bytes); a SQL error never ends the worker.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 // PGlite ships pg-protocol's serializer and parser: the same code as the pg-protocol package, without a second copy.
@@ -28,9 +28,14 @@ function concat(parts) {
   return out
 }
 
+/** The session no longer follows the protocol (as after COPY TO PROGRAM as the superuser): the engine throws the instance away. */
+class BrokenSession extends Error {}
+
 /** Messages of one round trip; throwOnError false keeps the error among them instead of a throw. */
 async function roundTrip(pg, parts) {
   const { messages } = await pg.execProtocol(concat(parts), { throwOnError: false })
+  // Every round trip ends with Sync (or is a simple query), so a healthy session always ends it with ReadyForQuery.
+  if (messages[messages.length - 1]?.name !== 'readyForQuery') throw new BrokenSession('the session stopped following the protocol')
   const failure = messages.find((m) => m.name === 'error')
   if (failure) throw failure
   return messages
@@ -73,7 +78,7 @@ async function scalar(pg, { sql }) {
 }
 
 function errorOf(error) {
-  return { message: String(error?.message ?? error), sqlstate: typeof error?.code === 'string' ? error.code : undefined }
+  return { message: String(error?.message ?? error), sqlstate: typeof error?.code === 'string' ? error.code : undefined, broken: error instanceof BrokenSession }
 }
 
 let pg
