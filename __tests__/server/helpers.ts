@@ -117,7 +117,8 @@ let workspaceTemplate: Promise<string> | undefined
 function sharedWorkspaceTemplate(): Promise<string> {
   workspaceTemplate ??= (async () => {
     const source = readFileSync(new URL('../../shared/server/workspaces/pglite-engine.ts', import.meta.url), 'utf8')
-    const root = join(TEMPLATES, `workspaces-${createHash('sha256').update(schemaKey()).update(source).digest('hex').slice(0, 16)}`)
+    // Beside the database templates, not among them: that folder keeps only the current schema's files.
+    const root = join(`${TEMPLATES}-workspaces`, `${createHash('sha256').update(schemaKey()).update(source).digest('hex').slice(0, 16)}`)
     const template = join(root, '.template')
     if (!existsSync(join(template, 'PG_VERSION'))) {
       mkdirSync(root, { recursive: true, mode: 0o700 })

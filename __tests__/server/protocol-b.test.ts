@@ -109,7 +109,16 @@ describe('GET <workspace url>', () => {
   it('answers the workspace for its own token', async () => {
     const res = await c.api('GET', new URL(mine.url).pathname, { token: mine.token })
     expect(res.status).toBe(200)
-    expect(res.body).toEqual({ success: true, data: { namespace: mine.namespace, database: 'main', identity: 'acme/widgets' } })
+    expect(res.body).toEqual({
+      success: true,
+      data: {
+        namespace: mine.namespace,
+        database: 'main',
+        identity: 'acme/widgets',
+        usage: { statements: 0, rowsRead: 0, rowsWritten: 0, bytes: 0 },
+        limits: { statementTimeoutMs: 5000, maxRows: 10_000, maxResultBytes: 4 * 1024 * 1024, maxBytes: 100 * 1024 * 1024 }
+      }
+    })
   })
 
   it("answers 403 for another workspace's token", async () => {
