@@ -150,6 +150,14 @@ describe('time limit', () => {
     expect(loop.code).toBe('statement_timeout')
     expect(await rows(w, ['SELECT count(*)::int FROM t'])).toEqual([[[2]]])
   })
+
+  it('bounds the whole request by requestTimeoutMs', async () => {
+    const w = await workspace()
+    const error = await failure(w, ['SELECT pg_sleep(0.2)', 'SELECT pg_sleep(10)'], { limits: { ...LIMITS, requestTimeoutMs: 600 } })
+    expect(error.code).toBe('statement_timeout')
+    expect(error.message).toMatch(/request ran longer than 600 ms/)
+    expect(error.fields).toMatchObject({ statement: 1 })
+  })
 })
 
 describe('role', () => {

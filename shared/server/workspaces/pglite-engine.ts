@@ -24,7 +24,7 @@ import { Worker } from 'node:worker_threads'
 import type { PGliteOptions } from '@electric-sql/pglite'
 import { restrictToOwner } from '../store/pglite'
 import type { RunLimits, RunOutcome, RunRequest, WorkspaceEngine, WorkspaceHandle } from './engine'
-import { sqlError, statementTimeout, workspaceUnavailable } from './errors'
+import { requestTimeout, sqlError, statementTimeout, workspaceUnavailable } from './errors'
 import { quoteIdent, runOnSession, SessionSqlError, SIZE_SQL, TABLES_SQL, type SqlSession } from './session'
 import type { RawResult } from './values'
 
@@ -288,9 +288,12 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
     const outcome = this.enqueue(name, async () => {
       const instance = await this.instanceFor(name)
       const limit = request.limits.statementTimeoutMs
+      const requestLimit = request.limits.requestTimeoutMs
+      const requestDeadline = requestLimit === undefined ? Infinity : Date.now() + requestLimit
       let index = 0
       let deadline = Date.now() + limit
-      const timedOut = (): Error => statementTimeout(limit, index)
+      let byRequest = false
+      const timedOut = (): Error => (byRequest ? requestTimeout(requestLimit ?? 0, index) : statementTimeout(limit, index))
       const session: SqlSession = {
         statement: async (sql, params, maxRows) => (await instance.call({ op: 'statement', sql, params, maxRows }, deadline - Date.now(), timedOut)) as RawResult,
         // The server's own SQL gets the whole limit again: a COMMIT can run the workspace's deferred triggers.
@@ -307,7 +310,9 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
           alwaysWrap: true,
           beforeStatement: async (i) => {
             index = i
-            deadline = Date.now() + limit
+            // The runner starts no statement past the request's limit; this ends one that would run past it.
+            byRequest = requestDeadline < Date.now() + limit
+            deadline = Math.min(Date.now() + limit, requestDeadline)
           }
         })
       } catch (error) {
