@@ -5,7 +5,7 @@
  *
  *   npm run bench                    full run (~10 min on 2 cores)
  *   npm run bench -- --quick         smoke run (~1-2 min); writes nothing unless --write
- *   npm run bench -- --only=cold,size,crypto,embedded,postgres
+ *   npm run bench -- --only=cold,size,crypto,embedded,postgres,workspaces
  *   npm run bench -- --profile       also CPU-profile the embedded server under exchange load
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,8 +26,9 @@ import { cryptoReference } from './sections/crypto'
 import { memoryGrowth } from './sections/memory'
 import { exchangeRun, prepareAgent, serverLoad, type LoadPlan } from './sections/server-load'
 import { serverStartup } from './sections/startup'
+import { workspacesSection, type WorkspacesPlan } from './sections/workspaces'
 
-const SECTIONS = ['size', 'cold', 'crypto', 'embedded', 'postgres'] as const
+const SECTIONS = ['size', 'cold', 'crypto', 'embedded', 'postgres', 'workspaces'] as const
 type Section = (typeof SECTIONS)[number]
 
 interface Plan {
@@ -40,6 +41,7 @@ interface Plan {
   postgresMemoryTotal: number
   /** Wall-time cap of each memory run. */
   memoryCapMs: number
+  workspaces: WorkspacesPlan
 }
 
 const FULL: Plan = {
@@ -59,7 +61,8 @@ const FULL: Plan = {
   },
   memoryTotal: 100_000,
   postgresMemoryTotal: 30_000,
-  memoryCapMs: 240_000
+  memoryCapMs: 240_000,
+  workspaces: { workspaces: 100, rows: 1000, runs: 3, connections: 16, loadSeconds: 8, firstQueryRuns: 11, exchangeAmount: 3000 }
 }
 
 const QUICK: Plan = {
@@ -79,7 +82,8 @@ const QUICK: Plan = {
   },
   memoryTotal: 5_000,
   postgresMemoryTotal: 5_000,
-  memoryCapMs: 60_000
+  memoryCapMs: 60_000,
+  workspaces: { workspaces: 100, rows: 1000, runs: 1, connections: 16, loadSeconds: 3, firstQueryRuns: 5, exchangeAmount: 1000 }
 }
 
 function parseArgs(argv: string[]): { quick: boolean; write: boolean; profile: boolean; only: Set<Section> } {
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
     cryptoRate = (await cryptoReference(table, plan.cryptoSeconds, plan.cryptoRepetitions)).nodeCrypto
   }
 
-  const needsServer = args.only.has('embedded') || args.only.has('postgres')
+  const needsServer = args.only.has('embedded') || args.only.has('postgres') || args.only.has('workspaces')
   const minter = needsServer ? await TokenMinter.start() : undefined
   try {
     if (minter && args.only.has('embedded')) await databaseSuite(table, 'embedded PGlite', minter, plan, cryptoRate, {}, args.profile ? notes : undefined)
@@ -132,6 +136,7 @@ async function main(): Promise<void> {
         await pg.stop()
       }
     }
+    if (minter && args.only.has('workspaces')) await workspacesSuite(table, minter, plan.workspaces)
   } finally {
     minter?.close()
   }
@@ -184,6 +189,29 @@ async function databaseSuite(
     await fresh.stop()
   }
   if (profileNotes) profileNotes.push(await profileExchange(label, minter, db))
+}
+
+/**
+ * 8. The workspace SQL API in both storage modes, each on a fresh server; then embedded again
+ * with room for every workspace open at once (no LRU churn), load and memory only.
+ */
+async function workspacesSuite(table: ResultTable, minter: TokenMinter, plan: WorkspacesPlan): Promise<void> {
+  const run = async (label: string, options: { databaseUrl?: string; env?: Record<string, string> }, wsPlan: WorkspacesPlan): Promise<void> => {
+    const server = await startBenchServer({ issuerUrls: minter.issuerUrls, ...options })
+    try {
+      await workspacesSection(table, label, server, minter, wsPlan)
+    } finally {
+      await server.stop()
+    }
+  }
+  await run('embedded PGlite', {}, plan)
+  await run(`embedded PGlite, WORKSPACE_MAX_OPEN=${plan.workspaces}`, { env: { WORKSPACE_MAX_OPEN: String(plan.workspaces) } }, { ...plan, loadOnly: true })
+  const pg = await startPostgres({ maxConnections: 100 })
+  try {
+    await run('PostgreSQL', { databaseUrl: pg.url }, plan)
+  } finally {
+    await pg.stop()
+  }
 }
 
 /** The exchange at 16 connections under --cpu-prof; returns the summary text. */

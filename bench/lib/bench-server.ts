@@ -15,6 +15,8 @@ export interface BenchServerOptions {
   dataDir?: string
   /** Write a V8 CPU profile into this directory when the server exits. */
   cpuProfileDir?: string
+  /** More server environment (e.g. WORKSPACE_MAX_OPEN). */
+  env?: Record<string, string>
 }
 
 export interface BenchServer extends ServerProcess {
@@ -33,7 +35,8 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       DATABASE_URL: options.databaseUrl,
       // --cpu-prof is refused in NODE_OPTIONS; a preload starts the profiler instead.
       NODE_OPTIONS: options.cpuProfileDir ? `--import=${PROFILER}` : undefined,
-      BENCH_CPU_PROFILE_DIR: options.cpuProfileDir
+      BENCH_CPU_PROFILE_DIR: options.cpuProfileDir,
+      ...options.env
     }
   })
   return Object.assign(server, { admin: new AdminApi(server.url, server.adminToken) })

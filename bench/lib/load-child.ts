@@ -9,6 +9,7 @@ import type { LoadJob, LoadResult } from './load-protocol'
 
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadJob
 const items = job.bodies ?? job.bearerTokens ?? []
+const requests = job.requests ?? []
 let next = 0
 let reused = 0
 let firstSentAt: number | undefined
@@ -27,7 +28,7 @@ const started = performance.now()
 const result = await autocannon({
   url: job.url,
   connections: job.connections,
-  amount: job.amount,
+  ...(job.durationSeconds ? { duration: job.durationSeconds } : { amount: job.amount }),
   timeout: job.timeoutSeconds ?? 10,
   requests: [
     {
@@ -35,6 +36,10 @@ const result = await autocannon({
       path: job.path,
       setupRequest: (request) => {
         firstSentAt ??= performance.now()
+        if (job.requests) {
+          const r = requests[next++ % requests.length]!
+          return { ...request, path: r.path, headers: { 'content-type': 'application/json', authorization: `Bearer ${r.bearer}` }, body: r.body }
+        }
         const headers: Record<string, string> = job.bodies ? { 'content-type': 'application/json' } : { authorization: `Bearer ${take()}` }
         return job.bodies ? { ...request, headers, body: take() } : { ...request, headers }
       },

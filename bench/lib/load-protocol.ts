@@ -4,12 +4,16 @@ export interface LoadJob {
   url: string
   path: string
   connections: number
-  /** Exactly this many requests (each with its own token). */
-  amount: number
+  /** Exactly this many requests (each with its own token); or durationSeconds. */
+  amount?: number
+  /** Run for this long instead of a number of requests (the items are then sent in turn, again and again). */
+  durationSeconds?: number
   /** Exchange: one JSON body per request. */
   bodies?: string[]
   /** Federate: one bearer token per request (no body). */
   bearerTokens?: string[]
+  /** Workspace SQL: a path, a bearer and a JSON body per request; reused in turn (a workspace token serves many requests). */
+  requests?: Array<{ path: string; bearer: string; body: string }>
   timeoutSeconds?: number
 }
 
