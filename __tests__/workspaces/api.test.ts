@@ -4,7 +4,7 @@
  * limits are set low on these servers so that passing each one is cheap.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
-import { call } from '../server/helpers'
+import { call, oidcToken } from '../server/helpers'
 import { MODES, federated, useWorkspaceServer, workspaceIdentity, type WorkspaceClient } from './harness'
 
 const LIMITS = {
@@ -280,6 +280,44 @@ describe.each(MODES)('workspace SQL API (%s)', (mode) => {
       await ws.query('CREATE TABLE nowhere (x int)')
       const retried = await ws.batch([{ sql: 'INSERT INTO nowhere VALUES (1)' }], false, headers)
       expect(retried.status).toBe(200)
+    })
+  })
+
+  describe('db:read tokens', () => {
+    let writer: WorkspaceClient
+    let reader: WorkspaceClient
+    beforeAll(async () => {
+      const identity = workspaceIdentity(`scopes-${mode}`)
+      writer = await federated(server(), identity)
+      await writer.batch([{ sql: 'CREATE TABLE kept (n int)' }, { sql: 'INSERT INTO kept VALUES (1)' }, { sql: 'CREATE SEQUENCE counter' }])
+      reader = await federated(server(), identity, 'db:read')
+    })
+
+    it('federate grants both scopes by default, only db:read when asked, and refuses an unknown scope', async () => {
+      const both = await call(server().url, 'POST', '/v1/identity/federate', { token: await oidcToken(server(), 'persql', workspaceIdentity(`default-${mode}`)) })
+      expect(both.body.data.scope).toBe('db:read db:write')
+      const token = await oidcToken(server(), 'persql', workspaceIdentity(`bad-scope-${mode}`))
+      const unknown = await call(server().url, 'POST', '/v1/identity/federate', { token, body: { scope: 'db:admin' } })
+      expect(unknown.status).toBe(400)
+      expect(unknown.body).toMatchObject({ success: false, code: 'invalid_scope' })
+      expect(unknown.body.error).toContain('db:read')
+    })
+
+    it('reads, and every way to write is refused', async () => {
+      expect((await reader.query('SELECT n FROM kept')).body.data.rows).toEqual([[1]])
+      expect((await reader.tables()).status).toBe(200)
+      for (const sql of ['INSERT INTO kept VALUES (2)', 'CREATE TABLE more (x int)', 'DELETE FROM kept', "SELECT nextval('counter')", 'DO $$ BEGIN INSERT INTO kept VALUES (3); END $$']) {
+        const res = await reader.query(sql)
+        expect({ sql, status: res.status, code: res.body.code }).toEqual({ sql, status: 403, code: 'forbidden' })
+      }
+      // Lifting read-only: SET TRANSACTION READ WRITE comes too late, COMMIT is refused, session defaults do not apply.
+      const lifted = await reader.batch([{ sql: 'SET TRANSACTION READ WRITE' }, { sql: 'INSERT INTO kept VALUES (4)' }], true)
+      expect(lifted.status).not.toBe(200)
+      const committed = await reader.batch([{ sql: 'COMMIT' }, { sql: 'INSERT INTO kept VALUES (5)' }])
+      expect(committed.status).toBe(400)
+      const defaults = await reader.batch([{ sql: 'SET default_transaction_read_only = off' }, { sql: 'INSERT INTO kept VALUES (6)' }])
+      expect(defaults.status).toBe(403)
+      expect((await writer.query('SELECT n FROM kept ORDER BY n')).body.data.rows).toEqual([[1]])
     })
   })
 

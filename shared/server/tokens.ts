@@ -10,7 +10,11 @@ import type { Agent, AuditInput, Credential, NewCredential, Store, Workspace } f
 
 export const SCOPE_BOOTSTRAP = 'agents:write'
 export const SCOPE_AGENT = 'agent'
+/** Workspace tokens issued before db:read / db:write existed: they may read and write. */
 export const SCOPE_WORKSPACE = 'workspace'
+/** What a workspace token may do in its database; federate grants both unless asked for less. */
+export const WORKSPACE_SCOPES = ['db:read', 'db:write'] as const
+export type WorkspaceScope = (typeof WORKSPACE_SCOPES)[number]
 const WORKSPACE_TOKEN_PREFIX = 'fws_'
 
 export function sha256Hex(value: string): string {
@@ -108,7 +112,7 @@ export class TokenService {
   }
 
   /** An opaque random workspace token; only its SHA-256 is stored (with `audit`'s event when given). */
-  async issueWorkspaceToken(workspace: Workspace, lifetimeSeconds: number, audit?: IssuanceAudit): Promise<IssuedToken> {
+  async issueWorkspaceToken(workspace: Workspace, lifetimeSeconds: number, audit?: IssuanceAudit, scope: string = WORKSPACE_SCOPES.join(' ')): Promise<IssuedToken> {
     const token = WORKSPACE_TOKEN_PREFIX + randomBytes(32).toString('base64url')
     const expiresAt = new Date(Math.floor(this.now().getTime() / 1000) * 1000 + lifetimeSeconds * 1000)
     const credential = await this.saveCredential(
@@ -117,7 +121,7 @@ export class TokenService {
         kind: 'workspace',
         issuer: workspace.issuer,
         workspaceId: workspace.id,
-        scope: SCOPE_WORKSPACE,
+        scope,
         repository: workspace.repository,
         repositoryId: workspace.repositoryId,
         tokenSha256: sha256Hex(token),

@@ -49,3 +49,14 @@ export function transactionControlRefused(statement: number): ApiError {
 export function workspaceUnavailable(message: string, retryAfterSeconds = 2): ApiError {
   return new ApiError(503, 'workspace_unavailable', message, { 'retry-after': String(retryAfterSeconds) })
 }
+
+/** A write with a db:read token: the statement ran read-only and the database refused the write. */
+export function readOnlyRefused(statement: number): ApiError {
+  return new ApiError(
+    403,
+    'forbidden',
+    `statement ${statement} writes, and this workspace token may only read (scope db:read); run federate with scope "db:write" to write`,
+    {},
+    { fields: { statement } }
+  )
+}

@@ -5,7 +5,7 @@
  * workspace's role, or the workspace's own embedded instance) and the time limit.
  */
 import type { RunOutcome, RunRequest } from './engine'
-import { quotaExceeded, requestTimeout, resultTooLarge, roleChangeRefused, sqlError, transactionControlRefused } from './errors'
+import { quotaExceeded, readOnlyRefused, requestTimeout, resultTooLarge, roleChangeRefused, sqlError, transactionControlRefused } from './errors'
 import { rawBytes, type RawResult } from './values'
 
 /** The database refused a statement (message and SQLSTATE as the database gave them). */
@@ -61,6 +61,9 @@ export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')
 
 /** Command tags of transaction control: the request's transaction is the server's to run. */
 const TRANSACTION_CONTROL = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE', 'PREPARE'])
+/** SQLSTATE of a write in a read-only transaction. */
+const READ_ONLY_TRANSACTION = '25006'
+
 /** Past the quota these still run: they are how a workspace makes room. */
 const FREEING_COMMANDS = new Set(['DELETE', 'TRUNCATE', 'DROP'])
 /**
@@ -115,6 +118,7 @@ export async function runOnSession(session: SqlSession, request: RunRequest, opt
       try {
         raw = await session.statement(statement.sql, statement.params, limits.maxRows, index)
       } catch (error) {
+        if (error instanceof SessionSqlError && request.readOnly && error.sqlstate === READ_ONLY_TRANSACTION) throw readOnlyRefused(index)
         if (error instanceof SessionSqlError) throw sqlError(error.message, error.sqlstate, index)
         throw error
       }

@@ -10,11 +10,30 @@ import { denied } from '../../store/store'
 import { federateDecision } from '../../trust'
 import { workspaceUnavailable } from '../../workspaces/errors'
 import { rateLimit, verifyOidc } from '../exchange/verify'
+import { WORKSPACE_SCOPES } from '../../tokens'
 import type { Federated } from './schemas'
 
 const DATABASE = 'main'
 
 class WorkspaceDisabled extends Error {}
+
+/**
+ * The workspace token's scope: the body's `scope` (space-separated db:read / db:write), both
+ * when there is none. The body is optional (federate needs none), so it is judged here.
+ */
+function requestedScope(body: unknown): string {
+  const asked = body && typeof body === 'object' ? (body as { scope?: unknown }).scope : undefined
+  if (asked === undefined) return WORKSPACE_SCOPES.join(' ')
+  const allowed = `allowed: ${WORKSPACE_SCOPES.map((s) => `"${s}"`).join(', ')} (space-separated; default both)`
+  if (typeof asked !== 'string') throw new ApiError(400, 'invalid_scope', `scope must be a string; ${allowed}`)
+  const scopes = asked.split(' ').filter(Boolean)
+  const unknown = scopes.filter((s) => !(WORKSPACE_SCOPES as readonly string[]).includes(s))
+  if (scopes.length === 0 || unknown.length > 0) {
+    throw new ApiError(400, 'invalid_scope', `${unknown.length ? `unknown scope "${unknown[0]!.slice(0, 64)}"` : 'scope is empty'}; ${allowed}`)
+  }
+  // In a stable order, each once.
+  return WORKSPACE_SCOPES.filter((s) => scopes.includes(s)).join(' ')
+}
 
 /**
  * Readable and stable: `acme-widgets-1a2b3c4d` (slug of the first name + hash of the issuer
@@ -38,6 +57,7 @@ const plugin: FastifyPluginAsync = async (app) => {
   app.post('/v1/identity/federate', async (request, reply) => {
     const token = bearerToken(request)
     if (!token) throw unauthorized('missing "Authorization: Bearer <GitHub OIDC token>"')
+    const scope = requestedScope(request.body)
     const { claims, tokenSha256 } = await verifyOidc(app, token, config.federateAudience, 'workspace.federate')
     noteIdentity(request, `repo:${claims.repository}`)
     await rateLimit(app, claims, 'workspace.federate', tokenSha256)
@@ -64,13 +84,18 @@ const plugin: FastifyPluginAsync = async (app) => {
         // Rolled back: no token for a disabled workspace (audited below).
         if (workspace.disabledAt) throw new WorkspaceDisabled()
         // The token's credential row and the audit event in one statement (one round trip less).
-        const issued = await tokens.withStore(tx).issueWorkspaceToken(workspace, config.workspaceTokenTtlSeconds, () => ({
-          action: 'workspace.federate',
-          identityId: workspace.id,
-          workspaceId: workspace.id,
-          ...base,
-          detail: { outcome: created ? 'created' : 'existing', namespace: workspace.namespace, tokenSha256, ref: claims.ref, eventName: claims.event_name }
-        }))
+        const issued = await tokens.withStore(tx).issueWorkspaceToken(
+          workspace,
+          config.workspaceTokenTtlSeconds,
+          () => ({
+            action: 'workspace.federate',
+            identityId: workspace.id,
+            workspaceId: workspace.id,
+            ...base,
+            detail: { outcome: created ? 'created' : 'existing', namespace: workspace.namespace, tokenSha256, ref: claims.ref, eventName: claims.event_name, scope }
+          }),
+          scope
+        )
         return { workspace, created, issued }
       })
       .catch(async (error: unknown) => {
@@ -97,7 +122,8 @@ const plugin: FastifyPluginAsync = async (app) => {
         database: workspace.database,
         identity: workspace.repository,
         created,
-        expiresAt: issued.expiresAt.toISOString()
+        expiresAt: issued.expiresAt.toISOString(),
+        scope
       }
     }
     return reply.code(created ? 201 : 200).send(answer)

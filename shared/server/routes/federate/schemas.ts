@@ -13,7 +13,8 @@ export const Federated = Type.Object(
         database: Type.String(),
         identity: Type.String({ description: 'owner/repo' }),
         created: Type.Boolean(),
-        expiresAt: DateTime
+        expiresAt: DateTime,
+        scope: Type.String({ description: 'what the token may do: "db:read db:write" (default) or what the body asked for' })
       },
       { additionalProperties: false }
     )

@@ -10,6 +10,7 @@ import { idempotencyKey, withIdempotency, type Replayable } from '../../idempote
 import { noteEvent, noteIdentity, type WorkspaceEvent } from '../../request-facts'
 import { SERVICES } from '../../services'
 import type { Workspace } from '../../store/store'
+import { SCOPE_WORKSPACE } from '../../tokens'
 import type { StatementRequest } from '../../workspaces/service'
 import { BatchBody, QueryBody, type BatchAnswer, type QueryAnswer, type TablesAnswer, type WorkspaceInfo } from './schemas'
 
@@ -19,11 +20,11 @@ interface WorkspaceParams {
 }
 
 /** The workspace the bearer token opens, checked against the path: 401, 403 or 404 otherwise. */
-export async function authorizedWorkspace(app: FastifyInstance, request: FastifyRequest<{ Params: WorkspaceParams }>): Promise<Workspace> {
+export async function authorizedWorkspace(app: FastifyInstance, request: FastifyRequest<{ Params: WorkspaceParams }>): Promise<Workspace & { readOnly: boolean }> {
   const token = bearerToken(request)
   if (!token) throw unauthorized('missing "Authorization: Bearer <workspace token>" (the token output of the federate action)')
   // A refused token (TokenRejected) is a 401 (errors.ts).
-  const { workspace } = await app.tokens.authenticateWorkspaceToken(token)
+  const { workspace, credential } = await app.tokens.authenticateWorkspaceToken(token)
   noteIdentity(request, `repo:${workspace.repository}`)
   // Nothing about the workspace in the path: the caller may not know it exists.
   if (workspace.namespace !== request.params.namespace) throw new ApiError(403, 'forbidden', 'this token belongs to another workspace')
@@ -33,7 +34,9 @@ export async function authorizedWorkspace(app: FastifyInstance, request: Fastify
   if (workspace.disabledAt) {
     throw new ApiError(403, 'workspace_disabled', 'this workspace was disabled by the server operator; its data is kept, and it works again once they enable it')
   }
-  return workspace
+  // Tokens from before db:read/db:write were both.
+  const scopes = credential.scope.split(' ')
+  return { ...workspace, readOnly: !scopes.includes('db:write') && !scopes.includes(SCOPE_WORKSPACE) }
 }
 
 /** Runs statements at most once per Idempotency-Key (scoped to the workspace), and answers. */
@@ -41,7 +44,7 @@ async function runStatements(
   app: FastifyInstance,
   request: FastifyRequest<{ Params: WorkspaceParams }>,
   reply: FastifyReply,
-  workspace: Workspace,
+  workspace: Workspace & { readOnly: boolean },
   statements: StatementRequest[],
   options: { transaction: boolean; single: boolean }
 ): Promise<FastifyReply> {
@@ -49,7 +52,7 @@ async function runStatements(
   const operation = async (): Promise<Replayable> => {
     let results
     try {
-      results = await app.workspaces.run(workspace, statements, { transaction: options.transaction, readOnly: false })
+      results = await app.workspaces.run(workspace, statements, { transaction: options.transaction, readOnly: workspace.readOnly })
     } catch (error) {
       const ran = error instanceof ApiError ? error.fields.statement : undefined
       if (typeof ran === 'number') noteEvent(request, { metric: 'workspace', endpoint, statements: ran })
