@@ -3,7 +3,8 @@
  * process (embedded mode, the one whose storage the server itself writes), and in PostgreSQL
  * mode several server instances serve the same workspaces.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, expect, it } from '@jest/globals'
+import { describeStartsProcess } from '../tiers'
 import { call } from '../../shared/testing/api-call'
 import { githubClaims, LocalOidcIssuer, type RepoIdentity } from '../../shared/testing/oidc-issuer'
 import { startPostgres, type TestPostgres } from '../../shared/testing/postgres'
@@ -18,7 +19,7 @@ async function federateOn(url: string, issuer: LocalOidcIssuer, identity: RepoId
   return workspaceClient(res.body.data.url as string, res.body.data.token as string, res.body.data.namespace as string, identity.repository)
 }
 
-describe('embedded workspaces across restarts and kill -9', () => {
+describeStartsProcess('embedded workspaces across restarts and kill -9', () => {
   let issuer: LocalOidcIssuer
   let server: ServerProcess | undefined
   const identity = workspaceIdentity('durable')
@@ -77,7 +78,7 @@ describe('embedded workspaces across restarts and kill -9', () => {
   }, 240_000)
 })
 
-describe('PostgreSQL mode: two server instances serve the same workspaces', () => {
+describeStartsProcess('PostgreSQL mode: two server instances serve the same workspaces', () => {
   let postgres: TestPostgres
   const instances: TestServer[] = []
 

@@ -9,9 +9,11 @@ import { call, type ApiResponse } from '../../shared/testing/api-call'
 import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
 import { startPostgres, type TestPostgres } from '../../shared/testing/postgres'
 import { oidcToken, startTestServer, type TestServer } from '../server/helpers'
+import { UNIT_TIER } from '../tiers'
 
 export type StorageMode = 'embedded' | 'postgres'
-export const MODES: StorageMode[] = ['embedded', 'postgres']
+/** PostgreSQL is a process of its own: the fast tier (npm run test:unit) runs the embedded mode only. */
+export const MODES: StorageMode[] = UNIT_TIER ? ['embedded'] : ['embedded', 'postgres']
 
 export interface WorkspaceClient {
   url: string
