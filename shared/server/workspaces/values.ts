@@ -37,7 +37,7 @@ function arrayLiteral(values: unknown[]): string {
   const element = (value: unknown): string => {
     if (value === null || value === undefined) return 'NULL'
     if (Array.isArray(value)) return arrayLiteral(value)
-    const text = typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)
+    const text = typeof value === 'object' ? JSON.stringify(value) : typeof value === 'string' ? value : JSON.stringify(value)
     return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`
   }
   return `{${values.map(element).join(',')}}`
