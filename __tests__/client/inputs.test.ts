@@ -87,6 +87,55 @@ describe('register-agent inputs', () => {
   })
 })
 
+describe('expires-in (register-agent)', () => {
+  const base = { 'api-url': 'https://idp.example.com', 'agent-name': 'bot@acme.io' }
+
+  it.each([
+    ['90s', 90],
+    ['30m', 1800],
+    ['1h', 3600],
+    ['7d', 604_800],
+    [' 2h ', 7200]
+  ])('reads %j as %d seconds', (value, seconds) => {
+    expect(parseRegisterAgentInputs(stepEnv({ ...base, 'expires-in': value })).expiresIn).toBe(seconds)
+  })
+
+  it('is unset by default (the agent does not expire)', () => {
+    expect(parseRegisterAgentInputs(stepEnv(base)).expiresIn).toBeUndefined()
+  })
+
+  it.each(['0s', '30', '1w', '1.5h', '-1h', '1h30m', '1 h', 'PT1H', '99999999999999999999d', '3651d'])('refuses %j, showing the accepted forms', (value) => {
+    expect(problem(parseRegisterAgentInputs, { ...base, 'expires-in': value })).toBe(
+      `Input 'expires-in' must be a duration (the agent's lifetime from now): a positive whole number followed by s, m, h or d, e.g. 90s, 30m, 1h, 7d (at most 3650d); got '${value.trim()}'.`
+    )
+  })
+})
+
+describe('scope and token-audience', () => {
+  const issue = { 'api-url': 'https://idp.example.com', 'agent-id': AGENT_ID }
+
+  it('are unset by default', () => {
+    expect(parseIssueTokenInputs(stepEnv(issue))).toMatchObject({ scope: undefined, tokenAudience: undefined })
+    expect(parseFederateInputs(stepEnv({ 'api-url': 'https://db.example.com' })).scope).toBeUndefined()
+  })
+
+  it('reads scopes separated by any whitespace, each once, in the given order', () => {
+    expect(parseIssueTokenInputs(stepEnv({ ...issue, scope: ' releases:write\n  agent releases:write ' })).scope).toBe('releases:write agent')
+    expect(parseFederateInputs(stepEnv({ 'api-url': 'https://db.example.com', scope: 'db:read' })).scope).toBe('db:read')
+  })
+
+  it.each(['"db:read"', 'db\\read'])('refuses scope %j (not RFC 6749 scope characters)', (scope) => {
+    expect(problem(parseFederateInputs, { 'api-url': 'https://db.example.com', scope })).toMatch(/^Input 'scope' must be scope names separated by spaces .*`scope: db:read`/)
+  })
+
+  it('reads one token-audience and refuses several', () => {
+    expect(parseIssueTokenInputs(stepEnv({ ...issue, 'token-audience': 'https://api.acme.example' })).tokenAudience).toBe('https://api.acme.example')
+    expect(problem(parseIssueTokenInputs, { ...issue, 'token-audience': 'https://a.example https://b.example' })).toMatch(
+      /^Input 'token-audience' must be one audience without spaces/
+    )
+  })
+})
+
 describe('issue-token inputs', () => {
   const base = { 'api-url': 'https://idp.example.com', 'agent-id': AGENT_ID }
 

@@ -4,6 +4,7 @@
  * that are outputs come back exact (their echo in the log is neutralised where it is
  * printed); fields that only explain (the dry run's) come back neutralised (untrusted-text.ts).
  */
+import { audienceText, decodeClaims } from './claims'
 import { ActionError } from './errors'
 import { endpoint } from './inputs'
 import type { IdTokenSource } from './oidc'
@@ -16,6 +17,8 @@ export interface AccessToken {
   expiresAt: string
   expiresIn?: number
   scope?: string
+  /** The token's `aud` claim (several joined by ', '): the audience actually granted. */
+  audience?: string
   agentId?: string
 }
 
@@ -23,6 +26,10 @@ export interface ExchangeRequest {
   apiUrl: URL
   agentId?: string
   ttl?: number
+  /** Space-separated scopes to ask for; unset: what the policy grants. */
+  scope?: string
+  /** The audience to ask for (the body's `audience`); unset: the server itself. */
+  tokenAudience?: string
 }
 
 function str(json: Record<string, unknown>, field: string): string | undefined {
@@ -35,7 +42,10 @@ function exchangeBody(token: string, request: ExchangeRequest): Record<string, u
     provider: 'github',
     token,
     ...(request.agentId ? { agentId: request.agentId } : {}),
-    ...(request.ttl ? { ttl: request.ttl } : {})
+    ...(request.ttl ? { ttl: request.ttl } : {}),
+    // Sent only when asked for, so that a run without these inputs sends what it always did.
+    ...(request.scope ? { scope: request.scope } : {}),
+    ...(request.tokenAudience ? { audience: request.tokenAudience } : {})
   }
 }
 
@@ -54,7 +64,10 @@ export async function exchange(session: Session, tokens: IdTokenSource, request:
   const expiresIn = typeof json.expires_in === 'number' ? json.expires_in : undefined
   // Without either field the expiry is unknown (''), which the post step treats as "still valid".
   const expiresAt = str(json, 'expires_at') ?? (expiresIn === undefined ? '' : new Date(session.deps.now() + expiresIn * 1000).toISOString())
-  return { accessToken, expiresAt, expiresIn, scope: str(json, 'scope'), agentId: str(json, 'agent_id') }
+  // The answer has no audience field: the granted one is the JWT's own `aud` (its claims are not secret).
+  const aud = decodeClaims(accessToken).aud
+  const audience = aud === undefined ? undefined : audienceText({ aud }, '') || undefined
+  return { accessToken, expiresAt, expiresIn, scope: str(json, 'scope'), audience, agentId: str(json, 'agent_id') }
 }
 
 export interface Explanation {
@@ -65,6 +78,10 @@ export interface Explanation {
   code?: string
   /** The claim that differs from the closest policy, when the server names it. */
   claim?: string
+  /** What an allowed exchange would grant, when the server says. */
+  scope?: string
+  audience?: string
+  expiresIn?: number
 }
 
 /** POST /api/v1/oidc/explain: which policy would match, or why none does; mints nothing. */
@@ -83,13 +100,18 @@ export async function explain(session: Session, tokens: IdTokenSource, request: 
     policyId: shown(str(json, 'policyId')),
     reason: shown(str(json, 'reason')),
     code: shown(str(json, 'code') ?? str(json, 'error')),
-    claim: shown(str(json, 'claim'))
+    claim: shown(str(json, 'claim')),
+    scope: shown(str(json, 'scope')),
+    audience: shown(str(json, 'audience')),
+    expiresIn: typeof json.expiresIn === 'number' && Number.isFinite(json.expiresIn) ? json.expiresIn : undefined
   }
 }
 
 export interface RegisteredAgent {
   agentId: string
   created: boolean
+  /** When the agent stops getting tokens, as the server stored it (an existing agent keeps its own). */
+  expiresAt?: string
 }
 
 /** POST /api/v1/agents with the bootstrap token; the idempotency key makes retries safe. */
@@ -97,7 +119,7 @@ export async function registerAgent(
   session: Session,
   apiUrl: URL,
   bearer: string,
-  agent: { name: string; description?: string },
+  agent: { name: string; description?: string; expiresAt?: string },
   idempotencyKey: string
 ): Promise<RegisteredAgent> {
   const url = endpoint(apiUrl, 'api/v1/agents')
@@ -107,13 +129,18 @@ export async function registerAgent(
     build: () =>
       Promise.resolve({
         headers: { authorization: `Bearer ${bearer}`, 'idempotency-key': idempotencyKey },
-        body: { name: agent.name, ...(agent.description ? { description: agent.description } : {}) }
+        body: {
+          name: agent.name,
+          ...(agent.description ? { description: agent.description } : {}),
+          // Fixed before the first attempt: a retry with the same Idempotency-Key must send the same body.
+          ...(agent.expiresAt ? { expiresAt: agent.expiresAt } : {})
+        }
       })
   })
   const agentId = str(json, 'agentId')
   if (!agentId) throw new ActionError('invalid_response', `${url} answered ${status} without an agentId`)
   const created = typeof json.created === 'boolean' ? json.created : status === 201
-  return { agentId, created }
+  return { agentId, created, expiresAt: str(json, 'expiresAt') }
 }
 
 /** POST /api/v1/oauth/revoke (RFC 7009). */

@@ -15,15 +15,17 @@ export interface Workspace {
   identity: string
   created: boolean
   expiresAt: string
+  /** The granted scope, when the server says (servers before scopes do not). */
+  scope?: string
 }
 
-/** POST /v1/identity/federate. */
-export async function federate(session: Session, tokens: IdTokenSource, apiUrl: URL): Promise<Workspace> {
+/** POST /v1/identity/federate; `scope` (space-separated) only when asked for, else no body at all, as always. */
+export async function federate(session: Session, tokens: IdTokenSource, apiUrl: URL, scope?: string): Promise<Workspace> {
   const url = endpoint(apiUrl, 'v1/identity/federate')
   const { status, json } = await session.postJson({
-    what: `federating at ${url}`,
+    what: `federating at ${url}${scope ? ` for scope ${scope}` : ''}`,
     url,
-    build: async () => ({ headers: { authorization: `Bearer ${(await tokens.get()).value}` } })
+    build: async () => ({ headers: { authorization: `Bearer ${(await tokens.get()).value}` }, ...(scope ? { body: { scope } } : {}) })
   })
   const data = json.data !== null && typeof json.data === 'object' ? (json.data as Record<string, unknown>) : {}
   const text = (field: string): string => (typeof data[field] === 'string' ? data[field] : '')
@@ -39,6 +41,7 @@ export async function federate(session: Session, tokens: IdTokenSource, apiUrl: 
     database: text('database'),
     identity: text('identity'),
     created: typeof data.created === 'boolean' ? data.created : status === 201,
-    expiresAt: text('expiresAt')
+    expiresAt: text('expiresAt'),
+    scope: text('scope') || undefined
   }
 }

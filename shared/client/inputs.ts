@@ -15,6 +15,9 @@ export const INPUT = {
   agentDescription: 'agent-description',
   agentId: 'agent-id',
   ttl: 'ttl',
+  scope: 'scope',
+  tokenAudience: 'token-audience',
+  expiresIn: 'expires-in',
   revoke: 'revoke',
   dryRun: 'dry-run',
   maxAttempts: 'max-attempts',
@@ -25,6 +28,8 @@ export const INPUT = {
 export const FEDERATE_DEFAULT_AUDIENCE = 'persql'
 export const DEFAULT_MAX_ATTEMPTS = 5
 export const DEFAULT_TIMEOUT_SECONDS = 90
+/** Ten years: past that a date is no longer a lifetime (and toISOString() may overflow). */
+const MAX_DURATION_SECONDS = 3650 * 86_400
 
 /** Same lookup as @actions/core's getInput: INPUT_<NAME> with spaces as underscores, trimmed. */
 export function readInput(env: Env, name: string): string {
@@ -39,6 +44,8 @@ export interface RetryInputs {
 export interface FederateInputs extends RetryInputs {
   apiUrl: URL
   audience: string
+  /** Requested workspace scope (`db:read`, `db:write`), space-separated; undefined: the server's default. */
+  scope?: string
 }
 
 export interface RegisterAgentInputs extends RetryInputs {
@@ -46,6 +53,8 @@ export interface RegisterAgentInputs extends RetryInputs {
   audience: string
   agentName: string
   agentDescription?: string
+  /** The agent's lifetime in seconds (`expires-in`), sent as `expiresAt` = now + this; undefined: no end. */
+  expiresIn?: number
   dryRun: boolean
 }
 
@@ -54,6 +63,10 @@ export interface IssueTokenInputs extends RetryInputs {
   audience: string
   agentId: string
   ttl?: number
+  /** Requested scopes, space-separated; undefined: whatever the trust policy grants. */
+  scope?: string
+  /** Requested audience of the issued token (sent as `audience`); undefined: the server itself. */
+  tokenAudience?: string
   revoke: boolean
   dryRun: boolean
 }
@@ -61,6 +74,12 @@ export interface IssueTokenInputs extends RetryInputs {
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** RFC 6749 scope-token: visible ASCII but `"` and `\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
+const DURATION = /^(\d+)([smhd])$/
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 }
+/** The accepted forms of a duration, for messages. */
+export const DURATION_FORMS = 'a positive whole number followed by s, m, h or d, e.g. 90s, 30m, 1h, 7d'
 
 /** Collects problems so one run reports all of them. */
 class InputReader {
@@ -129,6 +148,48 @@ class InputReader {
     return fallback
   }
 
+  /**
+   * Space-separated scopes (newlines of a YAML block too), normalised to single spaces without
+   * repeats; undefined when empty. Only the syntax is checked: which scopes exist is the server's.
+   */
+  scope(example: string): string | undefined {
+    const value = this.raw(INPUT.scope)
+    if (!value) return undefined
+    const tokens = [...new Set(value.split(/\s+/))]
+    const bad = tokens.filter((token) => !SCOPE_TOKEN.test(token))
+    if (bad.length > 0) {
+      this.problems.push(`Input '${INPUT.scope}' must be scope names separated by spaces (no quotes or backslashes), e.g. \`scope: ${example}\`; got '${value}'.`)
+      return undefined
+    }
+    return tokens.join(' ')
+  }
+
+  /** One audience (a URL or a name); undefined when empty. */
+  tokenAudience(): string | undefined {
+    const value = this.raw(INPUT.tokenAudience)
+    if (!value) return undefined
+    if (/[\s\p{Cc}]/u.test(value)) {
+      this.problems.push(
+        `Input '${INPUT.tokenAudience}' must be one audience without spaces, e.g. \`token-audience: https://api.example.com\`; got '${value}'. A token has one audience: issue one token per resource server.`
+      )
+      return undefined
+    }
+    return value
+  }
+
+  /** A duration (`90s`, `30m`, `1h`, `7d`) in seconds; undefined when empty. */
+  duration(name: string, what: string): number | undefined {
+    const value = this.raw(name)
+    if (!value) return undefined
+    const match = DURATION.exec(value)
+    const seconds = match ? Number(match[1]) * UNIT_SECONDS[match[2]!]! : NaN
+    if (!match || seconds < 1 || !Number.isSafeInteger(seconds) || seconds > MAX_DURATION_SECONDS) {
+      this.problems.push(`Input '${name}' must be a duration (${what}): ${DURATION_FORMS} (at most 3650d); got '${value}'.`)
+      return undefined
+    }
+    return seconds
+  }
+
   audience(apiUrl: URL | undefined, fallback?: string): string {
     return this.raw(INPUT.audience) || fallback || apiUrl?.origin || ''
   }
@@ -151,9 +212,10 @@ export function parseFederateInputs(env: Env): FederateInputs {
   const read = new InputReader(env)
   const apiUrl = read.apiUrl()
   const audience = read.audience(apiUrl, FEDERATE_DEFAULT_AUDIENCE)
+  const scope = read.scope('db:read')
   const retry = read.retry()
   read.done()
-  return { apiUrl: apiUrl!, audience, ...retry }
+  return { apiUrl: apiUrl!, audience, scope, ...retry }
 }
 
 export function parseRegisterAgentInputs(env: Env): RegisterAgentInputs {
@@ -165,10 +227,11 @@ export function parseRegisterAgentInputs(env: Env): RegisterAgentInputs {
     read.problems.push(`Input '${INPUT.agentName}' must be an email-format name like release-bot@acme.example, got '${agentName}'.`)
   }
   const description = read.raw(INPUT.agentDescription)
+  const expiresIn = read.duration(INPUT.expiresIn, "the agent's lifetime from now")
   const dryRun = read.boolean(INPUT.dryRun, false)
   const retry = read.retry()
   read.done()
-  return { apiUrl: apiUrl!, audience, agentName: agentName!, agentDescription: description || undefined, dryRun, ...retry }
+  return { apiUrl: apiUrl!, audience, agentName: agentName!, agentDescription: description || undefined, expiresIn, dryRun, ...retry }
 }
 
 export function parseIssueTokenInputs(env: Env): IssueTokenInputs {
@@ -182,11 +245,13 @@ export function parseIssueTokenInputs(env: Env): IssueTokenInputs {
     )
   }
   const ttl = read.positiveInteger(INPUT.ttl, undefined, 'the token lifetime in seconds; the server caps it')
+  const scope = read.scope('agent')
+  const tokenAudience = read.tokenAudience()
   const revoke = read.boolean(INPUT.revoke, true)
   const dryRun = read.boolean(INPUT.dryRun, false)
   const retry = read.retry()
   read.done()
-  return { apiUrl: apiUrl!, audience, agentId: agentId!, ttl, revoke, dryRun, ...retry }
+  return { apiUrl: apiUrl!, audience, agentId: agentId!, ttl, scope, tokenAudience, revoke, dryRun, ...retry }
 }
 
 /** `path` (no leading slash) under the base URL, which may itself have a path. */

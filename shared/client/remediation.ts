@@ -11,6 +11,12 @@ export interface FailureContext {
   claims: TokenClaims
   agentId?: string
   agentName?: string
+  /** The `scope` input, when given. */
+  scope?: string
+  /** The `token-audience` input, when given. */
+  tokenAudience?: string
+  /** The `expires-in` input in seconds, when given. */
+  expiresIn?: number
   /** Which server family: 'agent' (Protocol A) or 'federate' (Protocol B). */
   protocol: 'agent' | 'federate'
 }
@@ -40,6 +46,11 @@ function policyExample(context: FailureContext, withBranch: boolean): string {
   return `POST /api/v1/oidc/trust-policies ${JSON.stringify(policy)}`
 }
 
+/** Where the server's description of what the policy allows is, or that there is none. */
+function said(error: ActionError): string {
+  return error.serverMessage ? 'the server says what it allows, above' : 'the server did not say what it allows: ask its operator'
+}
+
 function serverFix(error: ActionError, context: FailureContext): string | undefined {
   const { claims } = context
   const origin = context.apiUrl?.origin ?? 'the server'
@@ -47,7 +58,7 @@ function serverFix(error: ActionError, context: FailureContext): string | undefi
   const agent = context.agentId ? ` and agent ${context.agentId}` : ''
   switch (error.serverCode) {
     case 'invalid_request':
-      return `The server found the request malformed. Check the inputs (agent-id must be register-agent's output) and that api-url points at ${context.protocol === 'agent' ? 'an agent identity provider' : 'a federation server'}.`
+      return `The server found the request malformed. Check the inputs (agent-id must be register-agent's output${context.expiresIn ? `; an 'expires-in' the server refuses is too long for it` : ''}) and that api-url points at ${context.protocol === 'agent' ? 'an agent identity provider' : 'a federation server'}.`
     case 'invalid_token':
       return (
         `The server did not accept the GitHub OIDC token (${who}). The usual cause is the audience: ` +
@@ -71,6 +82,33 @@ function serverFix(error: ActionError, context: FailureContext): string | undefi
         `Tokens of '${claims.event_name ?? 'this'}' events are refused (${who}). pull_request_target and workflow_run run with the base ` +
         `repository's identity on code it did not review; run the job on another event, or ask the operator to list the event in the policy's "events"` +
         (context.protocol === 'federate' ? ' (FEDERATE_EVENTS on the server).' : '.')
+      )
+    case 'invalid_scope': {
+      if (context.protocol === 'federate') {
+        return (
+          `The server does not grant scope '${context.scope ?? ''}' for a workspace (${said(error)}). Set the 'scope' input to db:read, db:write or ` +
+          `both (space-separated), or leave it empty for the server's default.`
+        )
+      }
+      const asked = context.scope ? `scope '${context.scope}'` : 'that scope'
+      return (
+        `The trust policy for ${claims.repository ?? 'this repository'}${agent} does not grant ${asked} (${said(error)}). Set the 'scope' input to ` +
+        `scopes it allows, or leave it empty to get what the policy grants; or ask the server's operator to add the scope to the trust policy's "scopes"` +
+        ` (and to the agent's allowedScopes, if it has them).`
+      )
+    }
+    case 'invalid_target': {
+      const asked = context.tokenAudience ? `audience '${context.tokenAudience}'` : 'that audience'
+      return (
+        `The trust policy for ${claims.repository ?? 'this repository'}${agent} does not allow tokens for ${asked} (${said(error)}). Set the ` +
+        `'token-audience' input to an audience it allows, or leave it empty for a token whose audience is the server itself; or ask the server's ` +
+        `operator to add the audience to the trust policy's "audiences".`
+      )
+    }
+    case 'agent_expired':
+      return (
+        `Agent ${context.agentId ?? ''} has expired on ${origin}: the lifetime it was registered with (register-agent's 'expires-in') is over, and it ` +
+        `gets no more tokens. Register a new agent under another 'agent-name' (with an 'expires-in' that covers its use), or ask the server's operator.`
       )
     case 'agent_not_found':
       return `Agent ${context.agentId ?? ''} is unknown or disabled on ${origin}. Register it with register-agent and pass its 'agent-id' output, or ask the operator to re-enable it.`

@@ -11,12 +11,14 @@ import { IdTokenSource } from './oidc'
 import { remediation, type FailureContext } from './remediation'
 import { SecretRegistry } from './secrets'
 import { baseDeps, Session, type RunDeps } from './session'
-import { renderSummary, type SummaryReport } from './summary'
+import { renderSummary, type Grant, type SummaryReport } from './summary'
 
 export interface Outcome {
   headline: string
   /** Non-secret result fields for the summary. */
   result: Array<[string, string]>
+  /** What the token grants (scope, audience, lifetime), for its own table. */
+  granted?: Grant
 }
 
 export interface ActionSpec<I extends RetryInputs> {
@@ -73,7 +75,7 @@ async function runGuarded<I extends RetryInputs>(spec: ActionSpec<I>, overrides:
     // Minted first: every action needs it, and its claims explain any later failure.
     await tokens.get()
     const outcome = await spec.execute(session, inputs, tokens)
-    await report({ ok: true, headline: outcome.headline, result: outcome.result }, (t) => current.secrets.scrub(t))
+    await report({ ok: true, headline: outcome.headline, result: outcome.result, granted: outcome.granted }, (t) => current.secrets.scrub(t))
   } catch (thrown) {
     const error = thrown instanceof ActionError ? thrown : withContext(thrown, `${spec.name} failed unexpectedly`)
     const secrets = session?.secrets ?? new SecretRegistry(() => undefined)

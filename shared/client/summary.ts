@@ -11,6 +11,33 @@ import { safeLines, untrusted } from './untrusted-text'
 
 export type SummaryWriter = (markdown: string) => Promise<void>
 
+/** What a token carries (or would carry, in a dry run): not secret, and what least privilege is checked by. */
+export interface Grant {
+  /** A dry run: what the exchange would grant. */
+  wouldBe?: boolean
+  scope?: string
+  audience?: string
+  /** Lifetime in seconds. */
+  expiresIn?: number
+  expiresAt?: string
+}
+
+/** 300 -> '300 s (5 min)'; whole hours and days likewise. */
+export function lifetimeText(seconds: number): string {
+  const unit = seconds % 86_400 === 0 ? [86_400, 'd'] : seconds % 3600 === 0 ? [3600, 'h'] : seconds % 60 === 0 ? [60, 'min'] : undefined
+  return unit && seconds >= 60 ? `${seconds} s (${seconds / (unit[0] as number)} ${unit[1] as string})` : `${seconds} s`
+}
+
+/** The rows of a grant, only those the server told. */
+export function grantRows(grant: Grant): Array<[string, string]> {
+  const rows: Array<[string, string]> = []
+  if (grant.scope) rows.push(['scope', grant.scope])
+  if (grant.audience) rows.push(['audience', grant.audience])
+  if (grant.expiresIn !== undefined) rows.push(['lifetime', lifetimeText(grant.expiresIn)])
+  if (grant.expiresAt) rows.push(['expires-at', grant.expiresAt])
+  return rows
+}
+
 export interface SummaryReport {
   /** The action's name, e.g. 'issue-token'. */
   action: string
@@ -22,6 +49,8 @@ export interface SummaryReport {
   audience?: string
   /** Non-secret result fields (never tokens). */
   result?: Array<[string, string]>
+  /** What the token grants (or would grant). */
+  granted?: Grant
   failure?: { message: string; fix?: string }
 }
 
@@ -40,6 +69,14 @@ export function renderSummary(report: SummaryReport, scrub: (text: string) => st
       table(
         ['result', 'value'],
         report.result.map(([k, v]) => [k, scrub(v)])
+      )
+    )
+  const granted = report.granted ? grantRows(report.granted) : []
+  if (granted.length)
+    parts.push(
+      table(
+        [report.granted?.wouldBe ? 'would be granted' : 'granted', 'value'],
+        granted.map(([k, v]) => [k, scrub(v)])
       )
     )
   if (report.failure) {

@@ -10,10 +10,10 @@ export const federateAction: ActionSpec<FederateInputs> = {
   protocol: 'federate',
   parse: parseFederateInputs,
   audience: (inputs) => inputs.audience,
-  context: (inputs) => ({ apiUrl: inputs.apiUrl, audience: inputs.audience }),
+  context: (inputs) => ({ apiUrl: inputs.apiUrl, audience: inputs.audience, scope: inputs.scope }),
   async execute(session, inputs, tokens) {
     const { core } = session
-    const workspace = await federate(session, tokens, inputs.apiUrl)
+    const workspace = await federate(session, tokens, inputs.apiUrl, inputs.scope)
     // Masked in federate() already; only `token` is secret, the rest passes through job outputs.
     core.setOutput('token', workspace.token)
     core.setOutput('url', workspace.url)
@@ -27,9 +27,16 @@ export const federateAction: ActionSpec<FederateInputs> = {
       namespace: untrusted(workspace.namespace),
       identity: untrusted(workspace.identity),
       url: untrusted(workspace.url),
-      expiresAt: untrusted(workspace.expiresAt)
+      expiresAt: untrusted(workspace.expiresAt),
+      scope: workspace.scope === undefined ? undefined : untrusted(workspace.scope)
     }
-    core.info(`${workspace.created ? 'Created' : 'Reusing'} workspace ${shown.namespace} for ${shown.identity}: ${shown.url} (token expires at ${shown.expiresAt})`)
+    core.info(
+      `${workspace.created ? 'Created' : 'Reusing'} workspace ${shown.namespace} for ${shown.identity}: ${shown.url} (token${shown.scope ? ` with scope ${shown.scope}` : ''} expires at ${shown.expiresAt})`
+    )
+    // A server before scopes ignores the body and grants read and write without saying so.
+    if (inputs.scope && workspace.scope === undefined) {
+      core.warning(`asked for scope '${inputs.scope}' but the server did not say which scope it granted: it may predate the 'scope' input, and the token may also write.`)
+    }
     return {
       headline: workspace.created ? `workspace created for ${shown.identity}` : `fresh token for the workspace of ${shown.identity}`,
       result: [
@@ -39,7 +46,8 @@ export const federateAction: ActionSpec<FederateInputs> = {
         ['url', shown.url],
         ['created', String(workspace.created)],
         ['expires-at', shown.expiresAt]
-      ]
+      ],
+      granted: { scope: shown.scope }
     }
   }
 }

@@ -29,12 +29,17 @@ export const registerAgentAction: ActionSpec<RegisterAgentInputs> = {
   protocol: 'agent',
   parse: parseRegisterAgentInputs,
   audience: (inputs) => inputs.audience,
-  context: (inputs) => ({ apiUrl: inputs.apiUrl, audience: inputs.audience, agentName: inputs.agentName }),
+  context: (inputs) => ({ apiUrl: inputs.apiUrl, audience: inputs.audience, agentName: inputs.agentName, expiresIn: inputs.expiresIn }),
   async execute(session, inputs, tokens) {
-    if (inputs.dryRun) return dryRun(session, tokens, { apiUrl: inputs.apiUrl })
+    // Fixed once: every attempt of the registration sends the same body under the same key.
+    const expiresAt = inputs.expiresIn === undefined ? undefined : new Date(session.deps.now() + inputs.expiresIn * 1000).toISOString()
+    if (inputs.dryRun) {
+      const outcome = await dryRun(session, tokens, { apiUrl: inputs.apiUrl })
+      return expiresAt ? { ...outcome, result: [...outcome.result, ['agent expires-at (requested)', expiresAt]] } : outcome
+    }
     const { core } = session
     const bootstrap = await exchange(session, tokens, { apiUrl: inputs.apiUrl })
-    const agent = { name: inputs.agentName, description: inputs.agentDescription }
+    const agent = { name: inputs.agentName, description: inputs.agentDescription, expiresAt }
     const key = await idempotencyKey(session.deps.env, agent)
     try {
       const registered = await registerAgent(session, inputs.apiUrl, bootstrap.accessToken, agent, key)
@@ -42,13 +47,23 @@ export const registerAgentAction: ActionSpec<RegisterAgentInputs> = {
       core.setOutput('created', String(registered.created))
       // The output is exact; its echo is the server's text, neutralised.
       const agentId = untrusted(registered.agentId)
-      core.info(`${registered.created ? 'Registered' : 'Found the registered'} agent ${inputs.agentName}: ${agentId}`)
+      const agentExpiresAt = registered.expiresAt === undefined ? undefined : untrusted(registered.expiresAt)
+      core.info(
+        `${registered.created ? 'Registered' : 'Found the registered'} agent ${inputs.agentName}: ${agentId}${agentExpiresAt ? ` (expires at ${agentExpiresAt})` : ''}`
+      )
+      // A server before agent lifetimes ignores expiresAt: the agent would never expire.
+      if (expiresAt && agentExpiresAt === undefined) {
+        core.warning(
+          `asked for an agent that expires at ${expiresAt} (expires-in) but the server did not confirm an expiry: it may predate 'expires-in', and the agent may never expire.`
+        )
+      }
       return {
         headline: registered.created ? `registered agent ${inputs.agentName}` : `agent ${inputs.agentName} was already registered`,
         result: [
           ['agent-name', inputs.agentName],
           ['agent-id', agentId],
-          ['created', String(registered.created)]
+          ['created', String(registered.created)],
+          ...(agentExpiresAt ? [['agent expires-at', agentExpiresAt] as [string, string]] : [])
         ]
       }
     } finally {
