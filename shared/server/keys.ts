@@ -271,10 +271,10 @@ export class SigningKeys {
   }
 
   /**
-   * Verifies signature, issuer, audience and expiry of a token we issued. Throws on any
+   * Verifies signature, issuer, audience (when given) and expiry of a token we issued. Throws on any
    * failure (the caller turns that into 401 without detail).
    */
-  async verify(token: string, expected: { issuer: string; audience: string }): Promise<JWTPayload> {
+  async verify(token: string, expected: { issuer: string; audience?: string }): Promise<JWTPayload> {
     const { kid, alg } = decodeProtectedHeader(token)
     if (alg !== SIGNING_ALG || typeof kid !== 'string') throw new Error('not one of our tokens')
     // Keys loaded more than RELOAD_INTERVAL_MS ago are reloaded first: a key withdrawn on
@@ -290,7 +290,7 @@ export class SigningKeys {
     const { payload } = await jwtVerify(token, key.publicKey, {
       algorithms: [SIGNING_ALG],
       issuer: expected.issuer,
-      audience: expected.audience,
+      ...(expected.audience === undefined ? {} : { audience: expected.audience }),
       requiredClaims: ['exp', 'iat', 'sub', 'jti'],
       currentDate: this.now(),
       clockTolerance: 5

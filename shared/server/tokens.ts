@@ -76,17 +76,24 @@ export class TokenService {
     repositoryId: string
     agentId?: string
     lifetimeSeconds: number
+    /** Space-separated; default: `agent` for an agent, `agents:write` for a bootstrap. */
+    scope?: string
+    /** Default: the server's own URL (the only audience its endpoints accept). */
+    audience?: string
     audit?: IssuanceAudit
   }): Promise<IssuedToken> {
     const nowSeconds = Math.floor(this.now().getTime() / 1000)
     const exp = nowSeconds + input.lifetimeSeconds
     const expiresAt = new Date(exp * 1000)
-    const scope = input.agentId ? SCOPE_AGENT : SCOPE_BOOTSTRAP
+    const scope = input.scope ?? (input.agentId ? SCOPE_AGENT : SCOPE_BOOTSTRAP)
     const id = randomUUID()
+    const subject = input.agentId ?? `repo:${input.repository}`
+    // RFC 9068: iss, aud, sub, client_id, iat (keys.sign), exp, jti; header typ at+jwt (keys.ts).
     const token = await this.keys.sign({
       iss: this.publicUrl(),
-      aud: this.publicUrl(),
-      sub: input.agentId ?? `repo:${input.repository}`,
+      aud: input.audience ?? this.publicUrl(),
+      sub: subject,
+      client_id: subject,
       jti: id,
       exp,
       scope,
@@ -138,11 +145,14 @@ export class TokenService {
     return this.store.credentials.createWithAudit(credential, audit({ id: credential.id, scope: credential.scope }), touchAgentId)
   }
 
-  /** Signature, issuer, audience, expiry, then the credential row and the identity. */
-  async authenticateAccessToken(token: string): Promise<AuthenticatedAccessToken> {
+  /**
+   * Signature, issuer, audience, expiry, then the credential row and the identity. A token
+   * for another audience is no credential of this server; introspection (`anyAudience`) still reads it.
+   */
+  async authenticateAccessToken(token: string, options: { anyAudience?: boolean } = {}): Promise<AuthenticatedAccessToken> {
     let claims: JWTPayload
     try {
-      claims = await this.keys.verify(token, { issuer: this.publicUrl(), audience: this.publicUrl() })
+      claims = await this.keys.verify(token, { issuer: this.publicUrl(), ...(options.anyAudience ? {} : { audience: this.publicUrl() }) })
     } catch (error) {
       const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED'
       throw new TokenRejected(expired ? 'expired' : 'signature')
@@ -154,6 +164,9 @@ export class TokenService {
     if (credential.agentId) {
       agent = await this.store.agents.get(credential.agentId)
       if (!agent || agent.status !== 'active') throw new TokenRejected('identity_disabled')
+      if (agent.expiresAt && agent.expiresAt.getTime() <= this.now().getTime()) throw new TokenRejected('identity_disabled')
+      // Issued before a rotation (even while it ran): ended by it.
+      if (agent.lastRotatedAt && credential.createdAt.getTime() < agent.lastRotatedAt.getTime()) throw new TokenRejected('revoked')
     }
     return { credential, claims, agent }
   }
@@ -180,8 +193,8 @@ export class TokenService {
       return credential?.kind === 'workspace' ? credential : undefined
     }
     try {
-      // Expired tokens may still be revoked or introspected; the signature must hold.
-      const claims = await this.keys.verify(token, { issuer: this.publicUrl(), audience: this.publicUrl() })
+      // Expired tokens, and tokens for another audience, may still be revoked or introspected; the signature must hold.
+      const claims = await this.keys.verify(token, { issuer: this.publicUrl() })
       return typeof claims.jti === 'string' ? await this.store.credentials.get(claims.jti) : undefined
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_JWT_EXPIRED') return undefined

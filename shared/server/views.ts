@@ -14,7 +14,11 @@ export function agentView(agent: Agent): Record<string, unknown> {
     repositoryId: agent.repositoryId,
     status: agent.status,
     createdAt: iso(agent.createdAt),
-    lastUsedAt: iso(agent.lastUsedAt)
+    lastUsedAt: iso(agent.lastUsedAt),
+    owner: agent.owner,
+    allowedScopes: agent.allowedScopes,
+    expiresAt: iso(agent.expiresAt),
+    lastRotatedAt: iso(agent.lastRotatedAt)
   }
 }
 

@@ -15,13 +15,35 @@ import { GITHUB_NAME_RULES, isGitHubRepository } from './github-names'
 export type PolicyInput = Omit<TrustPolicy, 'id' | 'createdAt' | 'issuer'>
 export type PolicyInputResult = { ok: true; value: PolicyInput } | { ok: false; reason: string }
 
-const FIELDS = ['provider', 'repository', 'repositoryId', 'repositoryOwnerId', 'branch', 'environment', 'workflowRef', 'agentId', 'events'] as const
+const FIELDS = [
+  'provider',
+  'repository',
+  'repositoryId',
+  'repositoryOwnerId',
+  'branch',
+  'environment',
+  'workflowRef',
+  'agentId',
+  'events',
+  'scopes',
+  'audiences',
+  'maxTtl'
+] as const
 
 const NUMERIC_ID = /^[1-9][0-9]{0,19}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** owner/repo/path@ref, as GitHub writes job_workflow_ref. */
 const WORKFLOW_REF = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100}\/[^@\s]+@[^\s]+$/
 const PATTERN_CHARS = /[*?[\]]/
+/** One scope: what an exchange may ask for and a policy or an agent may allow. */
+export const SCOPE_PATTERN = /^[A-Za-z0-9:._-]{1,64}$/
+export const MAX_SCOPES = 32
+export const MAX_AUDIENCES = 16
+export const MIN_POLICY_TTL = 60
+export const MAX_POLICY_TTL = 86400
+/** Reserved: only the bootstrap exchange grants it (agent registration). */
+const BOOTSTRAP_SCOPE = 'agents:write'
+const URI_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
 
@@ -123,7 +145,58 @@ function parse(body: Record<string, unknown>): PolicyInput {
     }
     value.events = [...new Set(events as string[])]
   }
+  parseGrant(body, value)
   return value
+}
+
+/** A list of scopes (a policy's scopes, an agent's allowedScopes): the reason when it is not one, else undefined. */
+export function scopeListProblem(field: string, value: unknown): string | undefined {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_SCOPES) return `${field} must be a non-empty array of at most ${MAX_SCOPES} scopes`
+  for (const scope of value) {
+    if (typeof scope !== 'string' || !SCOPE_PATTERN.test(scope)) {
+      return `${field}: ${JSON.stringify(typeof scope === 'string' ? scope.slice(0, 70) : scope)} is not a scope (1 to 64 of A-Z a-z 0-9 : . _ -)`
+    }
+  }
+  return undefined
+}
+
+function audienceProblem(audience: unknown): string | undefined {
+  const shown = JSON.stringify(typeof audience === 'string' ? audience.slice(0, 70) : audience)
+  if (typeof audience !== 'string' || audience.length === 0 || audience.length > 512 || /\s/.test(audience) || CONTROL_CHARS.test(audience)) {
+    return `audiences: ${shown} is not an audience (1 to 512 characters without spaces)`
+  }
+  if (URI_SCHEME.test(audience) && !URL.canParse(audience)) return `audiences: ${shown} is not an absolute URI`
+  return undefined
+}
+
+/** scopes, audiences and maxTtl: what tokens issued under the policy may carry. */
+function parseGrant(body: Record<string, unknown>, value: PolicyInput): void {
+  if (body.scopes !== undefined && body.scopes !== null) {
+    if (value.agentId === undefined) throw new Invalid('scopes is only for agent policies (with agentId); a bootstrap exchange always grants exactly "agents:write"')
+    const problem = scopeListProblem('scopes', body.scopes)
+    if (problem) throw new Invalid(problem)
+    const scopes = [...new Set(body.scopes as string[])]
+    if (scopes.includes(BOOTSTRAP_SCOPE)) throw new Invalid('scopes: "agents:write" is granted only by the bootstrap exchange (a policy without agentId)')
+    value.scopes = scopes
+  }
+  if (body.audiences !== undefined && body.audiences !== null) {
+    const audiences = body.audiences
+    if (!Array.isArray(audiences) || audiences.length === 0 || audiences.length > MAX_AUDIENCES) {
+      throw new Invalid(`audiences must be a non-empty array of at most ${MAX_AUDIENCES} absolute URIs or names`)
+    }
+    for (const audience of audiences) {
+      const problem = audienceProblem(audience)
+      if (problem) throw new Invalid(problem)
+    }
+    value.audiences = [...new Set(audiences as string[])]
+  }
+  if (body.maxTtl !== undefined && body.maxTtl !== null) {
+    const maxTtl = body.maxTtl
+    if (typeof maxTtl !== 'number' || !Number.isInteger(maxTtl) || maxTtl < MIN_POLICY_TTL || maxTtl > MAX_POLICY_TTL) {
+      throw new Invalid(`maxTtl must be a whole number of seconds from ${MIN_POLICY_TTL} to ${MAX_POLICY_TTL}`)
+    }
+    value.maxTtl = maxTtl
+  }
 }
 
 /** Validates an admin's trust-policy body; the reason says which field is wrong and how to fix it. */

@@ -43,6 +43,12 @@ export interface TrustPolicy {
   workflowRef?: string
   agentId?: string
   events?: string[]
+  /** What an agent policy may grant (absent: `agent`, as before scopes existed). */
+  scopes?: string[]
+  /** Audiences a token may be issued for besides the server's own URL. */
+  audiences?: string[]
+  /** Longest lifetime of a token issued under the policy, in seconds. */
+  maxTtl?: number
   createdAt: string
 }
 

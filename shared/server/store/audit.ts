@@ -9,6 +9,8 @@ export type AuditAction =
   | 'policy.explain'
   | 'agent.register'
   | 'agent.disable'
+  | 'agent.update'
+  | 'agent.rotate'
   | 'workspace.federate'
   | 'workspace.disable'
   | 'workspace.enable'

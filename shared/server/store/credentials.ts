@@ -160,6 +160,12 @@ export class CredentialRepository {
     return rows[0] ? toCredential(rows[0]) : undefined
   }
 
+  /** Revokes every live (unrevoked, unexpired) credential of the agent at `at`; returns how many. */
+  async revokeLiveForAgent(agentId: string, at: Date): Promise<number> {
+    const { rowCount } = await this.db.query('UPDATE credentials SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL AND expires_at > $2', [agentId, at])
+    return rowCount
+  }
+
   async touch(id: string): Promise<void> {
     await this.db.query('UPDATE credentials SET last_used_at = $2 WHERE id = $1', [id, this.now()])
   }

@@ -199,6 +199,22 @@ ALTER TABLE workspaces ADD COLUMN usage_rows_read bigint NOT NULL DEFAULT 0;
 ALTER TABLE workspaces ADD COLUMN usage_rows_written bigint NOT NULL DEFAULT 0;
 ALTER TABLE workspaces ADD COLUMN usage_bytes bigint NOT NULL DEFAULT 0;
 `
+  },
+  {
+    version: 8,
+    name: 'least privilege: policy scopes, audiences and lifetime; agent owner, scope cap, expiry, rotation',
+    sql: `
+-- What a trust policy grants: scopes (agent policies), extra audiences, the longest lifetime.
+ALTER TABLE trust_policies ADD COLUMN scopes jsonb;
+ALTER TABLE trust_policies ADD COLUMN audiences jsonb;
+ALTER TABLE trust_policies ADD COLUMN max_ttl integer;
+
+-- An agent's accountable owner, its cap over every policy's scopes, its end, its last rotation.
+ALTER TABLE agents ADD COLUMN owner text;
+ALTER TABLE agents ADD COLUMN allowed_scopes jsonb;
+ALTER TABLE agents ADD COLUMN expires_at timestamptz;
+ALTER TABLE agents ADD COLUMN last_rotated_at timestamptz;
+`
   }
 ]
 

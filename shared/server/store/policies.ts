@@ -20,6 +20,9 @@ export interface PolicyColumns {
   workflow_ref: string | null
   agent_id: string | null
   events: unknown
+  scopes: unknown
+  audiences: unknown
+  max_ttl: number | null
   created_at: Timestamp
 }
 
@@ -38,6 +41,10 @@ export function toPolicy(r: PolicyColumns): StoredPolicy {
   if (r.workflow_ref !== null) policy.workflowRef = r.workflow_ref
   if (r.agent_id !== null) policy.agentId = r.agent_id
   if (r.events !== null) policy.events = fromJson<string[]>(r.events)
+  // Absent (undefined) in rows read before migration 8 ran on another instance.
+  if (r.scopes !== null && r.scopes !== undefined) policy.scopes = fromJson<string[]>(r.scopes)
+  if (r.audiences !== null && r.audiences !== undefined) policy.audiences = fromJson<string[]>(r.audiences)
+  if (r.max_ttl !== null && r.max_ttl !== undefined) policy.maxTtl = Number(r.max_ttl)
   return policy
 }
 
@@ -52,8 +59,8 @@ export class PolicyRepository {
   async create(input: NewPolicy): Promise<StoredPolicy> {
     const { rows } = await this.db.query<PolicyColumns>(
       `INSERT INTO trust_policies (id, provider, repository, repository_id, repository_owner_id, branch, environment,
-         workflow_ref, agent_id, events, created_at, issuer)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+         workflow_ref, agent_id, events, created_at, issuer, scopes, audiences, max_ttl)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
       [
         randomUUID(),
         input.provider,
@@ -66,7 +73,10 @@ export class PolicyRepository {
         input.agentId ?? null,
         input.events ? JSON.stringify(input.events) : null,
         this.now(),
-        input.issuer
+        input.issuer,
+        input.scopes ? JSON.stringify(input.scopes) : null,
+        input.audiences ? JSON.stringify(input.audiences) : null,
+        input.maxTtl ?? null
       ]
     )
     this.changed()

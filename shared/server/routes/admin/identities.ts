@@ -5,7 +5,10 @@ import { ApiError } from '../../errors'
 import { adminOnly, uuidParam } from '../../http'
 import { SERVICES } from '../../services'
 import type { Credential, Store } from '../../store/store'
+import type { AgentChanges } from '../../store/agents'
 import { agentView, auditView, credentialView } from '../../views'
+import { parseAllowedScopes, parseExpiresAt, parseOwner } from '../agents/fields'
+import { AgentPatchBody } from './schemas'
 
 /** Revokes (first revocation time wins) and audits it; the credential stops working at once. */
 async function revokeByAdmin(store: Store, credential: Credential): Promise<Credential> {
@@ -29,6 +32,47 @@ const plugin: FastifyPluginAsync = async (app) => {
     const agent = await app.store.agents.get(uuidParam(request.params.id, 'agent id'))
     if (!agent) throw new ApiError(404, 'agent_not_found', `no agent ${request.params.id}`)
     return agentView(agent)
+  })
+
+  app.patch<{ Params: { id: string }; Body: AgentPatchBody }>('/api/v1/agents/:id', { onRequest: admin, schema: { body: AgentPatchBody } }, async (request) => {
+    const id = uuidParam(request.params.id, 'agent id')
+    const { owner, allowedScopes, expiresAt } = request.body
+    const changes: AgentChanges = {}
+    if (owner !== undefined) changes.owner = owner === null ? null : parseOwner(owner)
+    if (allowedScopes !== undefined) changes.allowedScopes = allowedScopes === null ? null : parseAllowedScopes(allowedScopes)
+    // Any instant, a past one included: the administrator may end an agent now.
+    if (expiresAt !== undefined) changes.expiresAt = expiresAt === null ? null : parseExpiresAt(expiresAt)
+    const agent = await app.store.agents.update(id, changes)
+    if (!agent) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
+    await app.store.audit.record({
+      action: 'agent.update',
+      identityId: id,
+      repository: agent.repository,
+      repositoryId: agent.repositoryId,
+      detail: { outcome: 'changed', by: 'admin', changed: Object.keys(changes) }
+    })
+    return agentView(agent)
+  })
+
+  // Every live credential at once (a suspected leak); the agent keeps working with fresh tokens.
+  app.post<{ Params: { id: string } }>('/api/v1/agents/:id/credentials/rotate', { onRequest: admin }, async (request) => {
+    const id = uuidParam(request.params.id, 'agent id')
+    const now = app.now()
+    const result = await app.store.transaction(async (tx) => {
+      const agent = await tx.agents.markRotated(id, now)
+      if (!agent) return undefined
+      const revoked = await tx.credentials.revokeLiveForAgent(id, now)
+      await tx.audit.record({
+        action: 'agent.rotate',
+        identityId: id,
+        repository: agent.repository,
+        repositoryId: agent.repositoryId,
+        detail: { outcome: 'changed', by: 'admin', revoked }
+      })
+      return { agent, revoked }
+    })
+    if (!result) throw new ApiError(404, 'agent_not_found', `no agent ${id}`)
+    return { agent: agentView(result.agent), revoked: result.revoked }
   })
 
   app.get<{ Params: { id: string } }>('/api/v1/agents/:id/credentials', { onRequest: admin }, async (request) => {

@@ -20,6 +20,16 @@ export const PolicyBody = Type.Object(
     workflowRef: Type.Optional(ShortString),
     agentId: Type.Optional(Type.String({ maxLength: 64 })),
     events: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
+    scopes: Type.Optional(
+      Type.Array(Type.String({ maxLength: 64 }), {
+        maxItems: 32,
+        description: 'agent policies only: the scopes it may grant ([A-Za-z0-9:._-]{1,64} each); without it: `agent`'
+      })
+    ),
+    audiences: Type.Optional(
+      Type.Array(Type.String({ maxLength: 512 }), { maxItems: 16, description: "audiences (absolute URIs or names) a token may be issued for besides the server's URL" })
+    ),
+    maxTtl: Type.Optional(Type.Integer({ minimum: 60, maximum: 86400, description: 'longest token lifetime in seconds under this policy' })),
     issuer: Type.Optional(Type.String({ maxLength: 512 }))
   },
   { additionalProperties: false }
@@ -38,6 +48,9 @@ export const TrustPolicyView = Type.Object(
     workflowRef: Type.Optional(Type.String({ description: 'the job_workflow_ref claim' })),
     agentId: Type.Optional(Uuid),
     events: Type.Optional(Type.Array(Type.String())),
+    scopes: Type.Optional(Type.Array(Type.String(), { description: 'the scopes an agent exchange under it may be granted' })),
+    audiences: Type.Optional(Type.Array(Type.String(), { description: "audiences a token may be issued for besides the server's URL" })),
+    maxTtl: Type.Optional(Type.Integer({ description: 'longest token lifetime in seconds' })),
     issuer: Type.String({ description: "the OIDC issuer whose tokens the policy is for (the token's iss); a token of another issuer never matches" }),
     createdAt: DateTime
   },
@@ -54,11 +67,35 @@ export const AgentView = Type.Object(
     repositoryId: Type.String(),
     status: StringEnum(['active', 'disabled']),
     createdAt: DateTime,
-    lastUsedAt: NullableDateTime
+    lastUsedAt: NullableDateTime,
+    owner: Type.Union([Type.String(), Type.Null()], { description: 'who answers for the agent' }),
+    allowedScopes: Type.Union([Type.Array(Type.String()), Type.Null()], { description: "a cap over every policy's scopes; null: no cap" }),
+    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'from this instant every exchange for the agent is 403 agent_expired' }),
+    lastRotatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when its credentials were last revoked all at once' })
   },
   { additionalProperties: false }
 )
 export type AgentView = Static<typeof AgentView>
+
+/** Any of the three; null clears. Values are judged by the handler. */
+export const AgentPatchBody = Type.Object(
+  {
+    owner: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+    allowedScopes: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 }), Type.Null()])),
+    expiresAt: Type.Optional(Type.Union([Type.String({ maxLength: 64, description: 'ISO 8601 date-time' }), Type.Null()]))
+  },
+  { additionalProperties: false, minProperties: 1 }
+)
+export type AgentPatchBody = Static<typeof AgentPatchBody>
+
+export const RotatedAgentView = Type.Object(
+  {
+    agent: AgentView,
+    revoked: Type.Integer({ minimum: 0, description: 'how many live credentials the rotation revoked' })
+  },
+  { additionalProperties: false }
+)
+export type RotatedAgentView = Static<typeof RotatedAgentView>
 
 export const CredentialView = Type.Object(
   {
@@ -165,6 +202,18 @@ export const adminDocs: RouteDocs = {
     policies
   ),
   'GET /api/v1/agents/:id': adminDoc('getAgent', 'Show an agent', { 200: described('the agent', AgentView) }, agentParam),
+  'PATCH /api/v1/agents/:id': adminDoc(
+    'updateAgent',
+    "Change an agent's owner, allowedScopes or expiresAt (null clears)",
+    { 200: described('the agent', AgentView) },
+    agentParam
+  ),
+  'POST /api/v1/agents/:id/credentials/rotate': adminDoc(
+    'rotateAgentCredentials',
+    'Revoke every live credential of the agent at once; the agent stays usable (its next exchange gets a new token)',
+    { 200: described('the agent and how many credentials were revoked', RotatedAgentView) },
+    agentParam
+  ),
   'GET /api/v1/agents/:id/credentials': adminDoc(
     'listAgentCredentials',
     "An agent's credentials, newest first",

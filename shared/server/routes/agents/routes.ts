@@ -1,7 +1,7 @@
 /** Protocol A: agent registration, by a workflow holding a bootstrap token. */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError, unauthorized } from '../../errors'
+import { ApiError, badRequest, unauthorized } from '../../errors'
 import { bearerToken, requireBearer } from '../../http'
 import { idempotencyKey, withIdempotency } from '../../idempotency'
 import { noteEvent, noteIdentity } from '../../request-facts'
@@ -9,6 +9,7 @@ import { SERVICES } from '../../services'
 import { denied, type Agent, type Store } from '../../store/store'
 import { SCOPE_BOOTSTRAP, type AuthenticatedAccessToken } from '../../tokens'
 import { repositoryKey } from '../exchange/verify'
+import { parseAllowedScopes, parseExpiresAt, parseOwner } from './fields'
 import { RegisterBody, type Registered } from './schemas'
 
 // An e-mail-shaped name: local@domain.tld, no spaces or control characters.
@@ -55,7 +56,7 @@ const plugin: FastifyPluginAsync = async (app) => {
   // onRequest: a request without credentials is a 401 before its body is read or judged.
   app.post<{ Body: RegisterBody }>('/api/v1/agents', { onRequest: requireBearer, schema: { body: RegisterBody } }, async (request, reply) => {
     const caller = await accessToken(app, request)
-    if (!caller.credential.scope.split(' ').includes(SCOPE_BOOTSTRAP)) {
+    if (caller.credential.kind !== 'bootstrap' || !caller.credential.scope.split(' ').includes(SCOPE_BOOTSTRAP)) {
       throw new ApiError(403, 'insufficient_scope', `registering an agent needs a token with scope "${SCOPE_BOOTSTRAP}" (a bootstrap exchange without agentId)`, {
         'www-authenticate': `Bearer error="insufficient_scope", scope="${SCOPE_BOOTSTRAP}"`
       })
@@ -63,22 +64,26 @@ const plugin: FastifyPluginAsync = async (app) => {
     const { name } = request.body
     if (!AGENT_NAME.test(name)) throw new ApiError(400, 'invalid_request', 'name must look like an e-mail address, e.g. ci-bot@acme.example')
     const description = request.body.description ?? ''
+    const owner = request.body.owner === undefined ? undefined : parseOwner(request.body.owner)
+    const allowedScopes = request.body.allowedScopes === undefined ? undefined : parseAllowedScopes(request.body.allowedScopes)
+    const expiresAt = request.body.expiresAt === undefined ? undefined : parseExpiresAt(request.body.expiresAt)
+    if (expiresAt && expiresAt.getTime() <= app.now().getTime()) throw badRequest('expiresAt must be in the future')
     const { repository, repositoryId, issuer } = caller.credential
-    const owner = repositoryKey(issuer, repositoryId)
+    const ownerKey = repositoryKey(issuer, repositoryId)
     const key = idempotencyKey(request)
     const { maxPerRepository } = app.config.agentRegistration
 
-    const result = await withIdempotency(app.store, owner, key, request.body, async () => {
+    const result = await withIdempotency(app.store, ownerKey, key, request.body, async () => {
       // One transaction: an agent is never stored without its registration audit event, and
       // a creation refused by the cap or the rate limit below is rolled back.
       const { agent, created } = await app.store.transaction(async (tx) => {
-        const registered = await tx.agents.register({ issuer, name, description, repository, repositoryId })
+        const registered = await tx.agents.register({ issuer, name, description, repository, repositoryId, owner, allowedScopes, expiresAt })
         if (!sameOwner(registered.agent, issuer, repositoryId)) return registered // refused below, nothing written
         if (registered.created) {
           // New agents of one repository are counted one at a time: the lock is released at
           // commit, so each counter sees every earlier creation (the cap holds under races).
-          await tx.lockKey(`register:${owner}`)
-          await admitNewAgent(app, tx, owner, issuer, repositoryId, maxPerRepository)
+          await tx.lockKey(`register:${ownerKey}`)
+          await admitNewAgent(app, tx, ownerKey, issuer, repositoryId, maxPerRepository)
         }
         if (!registered.created && registered.agent.repository !== repository) {
           await tx.agents.rename(registered.agent.id, repository)
@@ -109,7 +114,10 @@ const plugin: FastifyPluginAsync = async (app) => {
         name: agent.name,
         description: agent.description,
         createdAt: agent.createdAt.toISOString(),
-        created
+        created,
+        owner: agent.owner,
+        allowedScopes: agent.allowedScopes,
+        expiresAt: agent.expiresAt ? agent.expiresAt.toISOString() : null
       }
       return { status: created ? 201 : 200, body }
     })

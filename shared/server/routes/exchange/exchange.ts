@@ -8,7 +8,7 @@ import { isUuid } from '../../http'
 import { noteEvent, noteIdentity } from '../../request-facts'
 import { denied, succeeded, type Agent } from '../../store/store'
 import { SCOPE_AGENT, SCOPE_BOOTSTRAP } from '../../tokens'
-import { decide, type GitHubTokenClaims, type PolicyDecision } from '../../trust'
+import { decide, type GitHubTokenClaims, type PolicyDecision, type TrustPolicy } from '../../trust'
 import { rateLimit, verifyOidc } from './verify'
 
 export interface Evaluated {
@@ -68,6 +68,62 @@ export function auditDetail(evaluated: Evaluated, extra: Record<string, unknown>
   }
 }
 
+/** What an allowed exchange issues. */
+export interface Grant {
+  /** Space-separated. */
+  scope: string
+  audience: string
+  /** Seconds. */
+  lifetime: number
+}
+
+/** 403 agent_expired from the agent's expiresAt on (no clock tolerance), else undefined. */
+export function agentExpired(app: FastifyInstance, agent: Agent | undefined): ApiError | undefined {
+  if (!agent?.expiresAt || agent.expiresAt.getTime() > app.now().getTime()) return undefined
+  return new ApiError(403, 'agent_expired', `agent ${agent.id} expired at ${agent.expiresAt.toISOString()}; an administrator can extend it (PATCH /api/v1/agents/${agent.id})`)
+}
+
+/** The scopes an exchange may ask for: the policy's (capped by the agent's allowedScopes), or the fixed scope of its kind. */
+export function allowedScopes(policy: TrustPolicy, agent: Agent | undefined): string[] {
+  if (!agent) return [SCOPE_BOOTSTRAP]
+  const scopes = policy.scopes ?? [SCOPE_AGENT]
+  return agent.allowedScopes ? scopes.filter((scope) => agent.allowedScopes!.includes(scope)) : scopes
+}
+
+const list = (values: string[]): string => (values.length === 0 ? 'none' : values.map((v) => JSON.stringify(v)).join(', '))
+
+/**
+ * What an allowed decision issues for the requested scope, audience and ttl, or the 400
+ * (invalid_scope, invalid_target) that refuses them; exchange and explain share it.
+ */
+export function grant(app: FastifyInstance, evaluated: Evaluated, input: Pick<ExchangeInput, 'scope' | 'audience' | 'ttl'>): Grant | ApiError {
+  const policy = (evaluated.decision as Extract<PolicyDecision, { allowed: true }>).policy
+  const allowed = allowedScopes(policy, evaluated.agent)
+  const requested = input.scope === undefined ? undefined : [...new Set(input.scope.split(' ').filter((part) => part !== ''))]
+  if (requested !== undefined && requested.length === 0) return new ApiError(400, 'invalid_scope', `scope is empty; allowed: ${list(allowed)}`)
+  if (allowed.length === 0) {
+    return new ApiError(
+      400,
+      'invalid_scope',
+      `no scope can be granted: policy ${policy.id} grants ${list(policy.scopes ?? [])} and agent ${evaluated.agent?.id} allows ${list(evaluated.agent?.allowedScopes ?? [])}`
+    )
+  }
+  const refused = requested?.filter((scope) => !allowed.includes(scope)) ?? []
+  if (refused.length > 0) {
+    return new ApiError(400, 'invalid_scope', `scope ${list(refused.map((s) => s.slice(0, 64)))} is not granted here; allowed: ${list(allowed)}`)
+  }
+  // The policy's order, whatever the request's.
+  const scope = (requested ? allowed.filter((s) => requested.includes(s)) : allowed).join(' ')
+  const audiences = [app.publicUrl(), ...(policy.audiences ?? [])]
+  const audience = input.audience ?? app.publicUrl()
+  if (!audiences.includes(audience)) {
+    return new ApiError(400, 'invalid_target', `audience ${JSON.stringify(audience.slice(0, 256))} is not granted here; allowed: ${list(audiences)}`)
+  }
+  const cap = app.config.accessTokenTtlSeconds
+  const lifetime = Math.min(input.ttl ?? cap, policy.maxTtl ?? cap, cap)
+  return { scope, audience, lifetime }
+}
+
 /**
  * Verifies the OIDC token, rate-limits, decides, audits and issues an access token; every
  * refusal is audited and thrown as an ApiError (400, 401, 403, 404, 429 or 503).
@@ -82,7 +138,7 @@ export async function exchangeToken(app: FastifyInstance, request: FastifyReques
       action: 'token.exchange',
       identityId: agent?.id ?? null,
       ...base,
-      detail: auditDetail(evaluated, denied(error.code, error.message === '' ? undefined : error.message, extra))
+      detail: auditDetail(evaluated, denied(error.code, error.message, extra))
     })
     throw error
   }
@@ -95,6 +151,8 @@ export async function exchangeToken(app: FastifyInstance, request: FastifyReques
     })
     throw new ApiError(404, 'agent_not_found', `agent ${input.agentId} does not exist or is disabled`)
   }
+  const expired = agentExpired(app, agent)
+  if (expired) await refuse(expired, { agentId: agent!.id })
   if (!decision!.allowed) {
     const denial = decision as Extract<PolicyDecision, { allowed: false }>
     await app.store.audit.record({
@@ -106,16 +164,9 @@ export async function exchangeToken(app: FastifyInstance, request: FastifyReques
     throw new ApiError(403, denial.code, denial.reason)
   }
   const policyId = decision!.policy.id
-  const allowedScope = agent ? SCOPE_AGENT : SCOPE_BOOTSTRAP
-  const requested = input.scope?.split(' ').filter((part) => part !== '')
-  if (requested && requested.some((part) => part !== allowedScope)) {
-    await refuse(new ApiError(400, 'invalid_scope', `scope "${input.scope!.slice(0, 256)}" is not granted; allowed: ${allowedScope}`), { policyId })
-  }
-  const serverAudience = app.publicUrl()
-  if (input.audience !== undefined && input.audience !== serverAudience) {
-    await refuse(new ApiError(400, 'invalid_target', `audience "${input.audience.slice(0, 256)}" is not granted; allowed: ${serverAudience}`), { policyId })
-  }
-  const lifetime = Math.min(input.ttl ?? app.config.accessTokenTtlSeconds, app.config.accessTokenTtlSeconds)
+  const granted = grant(app, evaluated, input)
+  if (granted instanceof ApiError) await refuse(granted, { policyId })
+  const { scope, audience, lifetime } = granted as Grant
   // Credential row, audit event and the agent's last use in one statement (atomic: no
   // credential row without its audit event, even after a crash; one round trip).
   const issued = await app.tokens.issueAccessToken({
@@ -123,20 +174,23 @@ export async function exchangeToken(app: FastifyInstance, request: FastifyReques
     issuer: claims.iss,
     agentId: agent?.id,
     lifetimeSeconds: lifetime,
+    scope,
+    audience,
     audit: (credential) => ({
       action: 'token.exchange',
       identityId: agent?.id ?? null,
       ...base,
-      detail: auditDetail(evaluated, succeeded('issued', { scope: credential.scope, policyId }))
+      detail: auditDetail(evaluated, succeeded('issued', { scope: credential.scope, audience, policyId }))
     })
   })
-  noteEvent(request, { metric: 'exchange', scope: issued.credential.scope })
+  // By kind, not by granted scopes: admins' scope combinations would make labels unbounded.
+  noteEvent(request, { metric: 'exchange', scope: agent ? SCOPE_AGENT : SCOPE_BOOTSTRAP })
   return {
     token: issued.token,
     expiresIn: issued.expiresIn,
     expiresAt: issued.expiresAt,
     scope: issued.credential.scope,
-    audience: serverAudience,
+    audience,
     ...(agent ? { agentId: agent.id } : {})
   }
 }

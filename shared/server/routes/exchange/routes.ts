@@ -1,10 +1,10 @@
 /** Protocol A: the OIDC exchange and its dry run (explain). Anyone with a GitHub OIDC token calls them. */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { badRequest } from '../../errors'
+import { ApiError, badRequest } from '../../errors'
 import { noteIdentity } from '../../request-facts'
 import { SERVICES } from '../../services'
-import { auditDetail, evaluate, exchangeToken } from './exchange'
+import { agentExpired, auditDetail, evaluate, exchangeToken, grant, type Grant } from './exchange'
 import { ExchangeAnswer, ExchangeBody, ExplainAnswer } from './schemas'
 import { publicClaims } from './verify'
 
@@ -16,14 +16,14 @@ const plugin: FastifyPluginAsync = async (app) => {
   app.post<{ Body: ExchangeBody; Reply: ExchangeAnswer }>('/api/v1/oidc/token', { schema: { body: ExchangeBody } }, async (request, reply) => {
     const body = request.body
     checkProvider(body)
-    const issued = await exchangeToken(app, request, { token: body.token, agentId: body.agentId, ttl: body.ttl })
+    const issued = await exchangeToken(app, request, { token: body.token, agentId: body.agentId, ttl: body.ttl, scope: body.scope, audience: body.audience })
     reply.header('cache-control', 'no-store')
     return {
       access_token: issued.token,
       token_type: 'Bearer',
       expires_in: issued.expiresIn,
       expires_at: issued.expiresAt.toISOString(),
-      scope: issued.scope as ExchangeAnswer['scope'],
+      scope: issued.scope,
       ...(issued.agentId ? { agent_id: issued.agentId } : {})
     }
   })
@@ -35,10 +35,17 @@ const plugin: FastifyPluginAsync = async (app) => {
     noteIdentity(request, `repo:${evaluated.claims.repository}`)
     const { claims, agent, decision } = evaluated
     let answer: Omit<ExplainAnswer, 'claims'>
+    const expired = agentExpired(app, agent)
+    const granted = decision?.allowed ? grant(app, evaluated, body) : undefined
     if (!decision) {
       answer = { allowed: false, code: 'agent_not_found', reason: `agent ${body.agentId} does not exist or is disabled` }
+    } else if (expired) {
+      answer = { allowed: false, code: expired.code, reason: expired.message }
+    } else if (decision.allowed && granted instanceof ApiError) {
+      answer = { allowed: false, code: granted.code, reason: granted.message, policyId: decision.policy.id }
     } else if (decision.allowed) {
-      answer = { allowed: true, policyId: decision.policy.id }
+      const { scope, audience, lifetime } = granted as Grant
+      answer = { allowed: true, policyId: decision.policy.id, scope, audience, expiresIn: lifetime }
     } else {
       answer = {
         allowed: false,

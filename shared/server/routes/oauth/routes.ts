@@ -28,7 +28,7 @@ const plugin: FastifyPluginAsync = async (app) => {
           repository: workspace.repository
         }
       }
-      const { claims, credential } = await tokens.authenticateAccessToken(token)
+      const { claims, credential } = await tokens.authenticateAccessToken(token, { anyAudience: true })
       return {
         active: true,
         token_type: 'Bearer',
