@@ -152,7 +152,7 @@ describe('GET <workspace url>', () => {
   it('answers 401 for a revoked token (RFC 7009 revocation works for workspace tokens)', async () => {
     const fresh = (await c.federate(ACME)).body.data
     const introspected = await c.api('POST', '/api/v1/oauth/introspect', { token: ADMIN_TOKEN, body: { token: fresh.token } })
-    expect(introspected.body).toMatchObject({ active: true, scope: 'workspace', namespace: fresh.namespace })
+    expect(introspected.body).toMatchObject({ active: true, scope: 'db:read db:write', namespace: fresh.namespace })
     expect((await c.api('POST', '/api/v1/oauth/revoke', { body: { token: fresh.token } })).status).toBe(200)
     const res = await c.api('GET', new URL(fresh.url).pathname, { token: fresh.token })
     expect(res.status).toBe(401)
