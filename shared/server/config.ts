@@ -3,6 +3,7 @@
  * "Configuration"). Every bad value fails with a message naming the variable and the fix.
  */
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 
 export interface ServerConfig {
@@ -40,6 +41,8 @@ export interface ServerConfig {
   signingKeysSecret?: string
   /** The workspace SQL API (docs/workspaces.md). */
   workspaces: WorkspaceConfig
+  /** Server processes (WORKERS): more than one makes this process a cluster primary (cluster.ts). */
+  workers: number
 }
 
 export interface WorkspaceConfig {
@@ -163,6 +166,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql:// (unset it for the embedded database)')
   }
 
+  const workers = env.WORKERS?.trim() === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : integer(env, 'WORKERS', 1, 1, MAX_WORKERS)
+  if (workers > 1 && !databaseUrl) {
+    throw new ConfigError('WORKERS', 'WORKERS > 1 needs DATABASE_URL: the embedded database belongs to one process (set DATABASE_URL, or WORKERS=1)')
+  }
+
   const signingKeysSecret = env.SIGNING_KEYS_SECRET ?? ''
   if (signingKeysSecret !== '' && signingKeysSecret.length < 32) {
     throw new ConfigError('SIGNING_KEYS_SECRET', 'must be at least 32 characters long (e.g. openssl rand -base64 32)')
@@ -218,11 +226,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxOpen: integer(env, 'WORKSPACE_MAX_OPEN', 16, 1, 10_000),
       maxConnections: integer(env, 'WORKSPACE_MAX_CONNECTIONS', 50, 1, 10_000),
       maxQueue: integer(env, 'WORKSPACE_MAX_QUEUE', 64, 1, 100_000)
-    }
+    },
+    workers
   }
 }
 
 const MiB = 1024 * 1024
+const MAX_WORKERS = 64
 
 /** Audiences compare as strings; an origin also matches itself with a trailing slash. */
 function sameAudience(a: string, b: string): boolean {

@@ -1,6 +1,7 @@
 /**
  * `npm run server`: reads the configuration, opens the database, listens, and closes
- * gracefully on SIGTERM/SIGINT. Everything else lives in app.ts.
+ * gracefully on SIGTERM/SIGINT. Everything else lives in app.ts; with WORKERS > 1 this process
+ * forks workers that each run all of this (cluster.ts).
  *
  * Start-up order: the database is opened first and the HTTP side (fastify, routes, jose)
  * is loaded while it opens: the embedded engine compiles its WebAssembly off the main
@@ -9,6 +10,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
+import { isClusterWorker, reportListening, runPrimary } from './cluster'
 import { ConfigError, loadConfig, resolvePublicUrl } from './config'
 import { openDatabase } from './store/open'
 
@@ -35,6 +37,8 @@ async function main(): Promise<void> {
     }
     throw error
   }
+  // WORKERS > 1: this process only forks and watches the workers, which run the rest (cluster.ts).
+  if (config.workers > 1 && !isClusterWorker()) return runPrimary(config)
 
   const opening = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir })
   // Handled by the await below; this only keeps a failure from being reported as unhandled
@@ -74,6 +78,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
   process.once('SIGINT', () => void shutdown('SIGINT'))
 
+  // The primary prints the banner and the warnings once for all workers.
+  if (isClusterWorker()) return reportListening(port)
   // One write, so a reader never sees part of it.
   const banner = [`federate server listening on ${url}`]
   if (config.publicUrl) banner.push(`bound to ${config.host}:${port}`)

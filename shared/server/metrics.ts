@@ -11,6 +11,8 @@ import { requestFacts, type RequestFacts, type WorkspaceEvent } from './request-
 import type { Db } from './store/db'
 
 /** Seconds; covers a cached in-memory answer up to a slow issuer key fetch. */
+const PROCESS_START_SECONDS = performance.timeOrigin / 1000
+
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export interface PoolStats {
@@ -159,6 +161,9 @@ export class Metrics {
         out.push(`federate_db_pool_connections{state="${state}"} ${pool[state]}`)
       }
     }
+    // Tells apart the processes behind one port (WORKERS > 1: a scrape reaches any one worker) and marks a restart.
+    out.push('# HELP process_start_time_seconds Start time of the process since unix epoch in seconds')
+    out.push('# TYPE process_start_time_seconds gauge', `process_start_time_seconds ${PROCESS_START_SECONDS}`)
     out.push('# HELP federate_workspace_sessions_open Workspace databases open now (embedded: instances; PostgreSQL: sessions)')
     out.push('# TYPE federate_workspace_sessions_open gauge', `federate_workspace_sessions_open ${this.workspaceStats().open}`)
     return `${out.join('\n')}\n`
