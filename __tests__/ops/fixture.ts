@@ -124,7 +124,8 @@ const EVIL: RepoIdentity = { repository: 'acme/widgets-evil', repositoryId: '999
 /**
  * Every endpoint once, answers good and bad, as the integration suite and the actions use
  * them: trust policies, explain, exchange, register (new, again, idempotent, conflict),
- * agent administration, introspection, revocation, federate, the workspace and its SQL,
+ * agent administration, introspection, revocation, the RFC 8414/8693 surface and
+ * introspection clients, federate, the workspace and its SQL,
  * workspace administration, keys, meta.
  */
 export async function fullFlow(ops: Ops): Promise<void> {
@@ -182,6 +183,25 @@ export async function fullFlow(ops: Ops): Promise<void> {
   must(await ops.admin('GET', '/api/v1/audit'), 200)
   must(await ops.admin('POST', `/api/v1/agents/${agent.agentId}/credentials/${introspected.jti}/revoke`), 200)
   must(await ops.call('POST', '/api/v1/oauth/revoke', { body: { token: bootstrap } }), 200)
+
+  // The standard OAuth surface: metadata, the RFC 8693 token endpoint, an introspection client with HTTP Basic.
+  must(await ops.call('GET', '/.well-known/oauth-authorization-server'), 200)
+  const tokenForm = (params: Record<string, string>): Promise<Answer> =>
+    ops.call('POST', '/api/v1/oauth/token', { raw: new URLSearchParams(params).toString(), contentType: 'application/x-www-form-urlencoded' })
+  const exchangeGrant = { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' }
+  const standard = must(await tokenForm({ ...exchangeGrant, subject_token: await ops.oidcToken(url) }), 200).body.access_token as string
+  must(await tokenForm({ ...exchangeGrant, subject_token: await ops.oidcToken(url, EVIL) }), 400)
+  must(await tokenForm({ grant_type: 'client_credentials' }), 400)
+  must(await ops.call('POST', '/api/v1/oauth/token', { body: exchangeGrant }), 415)
+  const introspectionClient = must(await ops.admin('POST', '/api/v1/clients', { name: 'flow resource server' }), 201).body
+  ops.secrets.add(introspectionClient.client_secret)
+  must(await ops.admin('GET', '/api/v1/clients'), 200)
+  const clientBasic = { authorization: `Basic ${Buffer.from(`${introspectionClient.client_id}:${introspectionClient.client_secret}`).toString('base64')}` }
+  must(await ops.call('POST', '/api/v1/oauth/introspect', { body: { token: standard }, headers: clientBasic }), 200)
+  must(await ops.call('GET', '/api/v1/clients', { headers: clientBasic }), 401)
+  must(await ops.admin('DELETE', `/api/v1/clients/${introspectionClient.client_id}`), 204)
+  must(await ops.admin('DELETE', `/api/v1/clients/${introspectionClient.client_id}`), 404)
+  must(await ops.call('POST', '/api/v1/oauth/introspect', { body: { token: standard }, headers: clientBasic }), 401)
 
   // The same agent name from another repository.
   must(await ops.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'other/gadgets' }), 201)

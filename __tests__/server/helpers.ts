@@ -84,7 +84,7 @@ async function template(): Promise<Blob> {
       writeFileSync(partial, dump)
       renameSync(partial, file) // whole or not at all, whoever is first
       // Templates of older schemas: nobody uses them any more.
-      for (const name of readdirSync(TEMPLATES)) if (!name.startsWith(key)) rmSync(join(TEMPLATES, name), { force: true })
+      for (const name of readdirSync(TEMPLATES)) if (!name.startsWith(key)) rmSync(join(TEMPLATES, name), { force: true, recursive: true })
     } finally {
       await db.close()
     }

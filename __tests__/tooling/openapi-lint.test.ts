@@ -41,10 +41,10 @@ function redoclyLint(file?: string): LintReport {
 }
 
 describe("docs/openapi.json against Redocly's recommended rules", () => {
-  it('has zero errors and zero warnings; only the four problems .redocly.lint-ignore.yaml names are set aside', () => {
+  it('has zero errors and zero warnings; only the five problems .redocly.lint-ignore.yaml names are set aside', () => {
     const report = redoclyLint()
     expect(report.problems.map((p) => `${p.severity} ${p.ruleId} ${p.location[0]?.pointer}: ${p.message}`)).toEqual([])
-    expect(report.totals).toEqual({ errors: 0, warnings: 0, ignored: 4 })
+    expect(report.totals).toEqual({ errors: 0, warnings: 0, ignored: 5 })
   })
 
   it('reports what it should (the linter is not vacuous): an operation without operationId', () => {

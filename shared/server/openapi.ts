@@ -18,11 +18,24 @@ import { ROUTE_DOCS, frameworkAnswers, routeKey, type Security } from './routes'
 
 export const OPENAPI_VERSION = '3.1.0'
 
-const SECURITY: Record<Exclude<Security, 'none'>, { scheme: string; description: string }> = {
+const SECURITY: Record<Exclude<Security, 'none' | 'introspection'>, { scheme: string; description: string }> = {
   admin: { scheme: 'adminToken', description: 'ADMIN_TOKEN of the server' },
   accessToken: { scheme: 'accessToken', description: 'access token from POST /api/v1/oidc/token (bootstrap scope agents:write)' },
   oidcToken: { scheme: 'githubOidcToken', description: "GitHub Actions OIDC token with the server's federate audience" },
   workspaceToken: { scheme: 'workspaceToken', description: 'workspace token from POST /v1/identity/federate' }
+}
+
+/** HTTP Basic of an introspection client (RFC 7662 section 2.1), beside the bearer schemes. */
+const CLIENT_BASIC = {
+  scheme: 'introspectionClient',
+  description: 'client_id:client_secret of an introspection client (POST /api/v1/clients), form-url-encoded first (RFC 6749 2.3.1)'
+}
+
+/** The OpenAPI security requirement of a route: alternatives, [] for a public one. */
+function securityOf(security: Security): Array<Record<string, string[]>> {
+  if (security === 'none') return []
+  if (security === 'introspection') return [{ [SECURITY.admin.scheme]: [] }, { [CLIENT_BASIC.scheme]: [] }]
+  return [{ [SECURITY[security].scheme]: [] }]
 }
 
 /** The route's schema plus its documented responses, summary, tags, security and path parameters. */
@@ -36,7 +49,7 @@ function documentRoute(route: RouteOptions): Record<string, unknown> | undefined
   schema.tags ??= doc.tags
   schema.response ??= { ...frameworkAnswers(methods[0]!, route.url, isProtocolB(route.url)), ...doc.response }
   // A public operation says so (`security: []`) rather than leaving it unsaid.
-  schema.security = doc.security === 'none' ? [] : [{ [SECURITY[doc.security].scheme]: [] }]
+  schema.security = securityOf(doc.security)
   if (doc.consumes) schema.consumes = doc.consumes
   if (doc.produces) schema.produces = doc.produces
   if (doc.params && !schema.params) {
@@ -68,7 +81,10 @@ const plugin: FastifyPluginAsync = async (app) => {
       // Relative: the server that serves this document (its PUBLIC_URL); every deployment has its own.
       servers: [{ url: '/', description: 'the server that serves this document' }],
       components: {
-        securitySchemes: Object.fromEntries(Object.values(SECURITY).map(({ scheme, description }) => [scheme, { type: 'http' as const, scheme: 'bearer', description }]))
+        securitySchemes: {
+          ...Object.fromEntries(Object.values(SECURITY).map(({ scheme, description }) => [scheme, { type: 'http' as const, scheme: 'bearer', description }])),
+          [CLIENT_BASIC.scheme]: { type: 'http' as const, scheme: 'basic', description: CLIENT_BASIC.description }
+        }
       }
     }
   })

@@ -19,7 +19,7 @@ import { requestFacts } from './request-facts'
 const FAILURE_STATUSES = new Set([400, 401, 413, 414, 415])
 
 /** Cheap public reads that are never refused (health checks, key discovery, scraping). */
-const NEVER_LIMITED = new Set(['/healthz', '/.well-known/jwks.json', '/metrics', '/openapi.json'])
+const NEVER_LIMITED = new Set(['/healthz', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server', '/metrics', '/openapi.json'])
 
 const MAX_BUCKETS = 100_000
 

@@ -5,7 +5,8 @@
  */
 import { Type, type TSchema } from '@sinclair/typebox'
 
-export type Security = 'admin' | 'accessToken' | 'oidcToken' | 'workspaceToken' | 'none'
+/** `introspection`: the admin token, or an introspection client's HTTP Basic credentials. */
+export type Security = 'admin' | 'introspection' | 'accessToken' | 'oidcToken' | 'workspaceToken' | 'none'
 
 export interface RouteDoc {
   /** Unique name of the operation (OpenAPI operationId), what generated clients call it. */

@@ -18,6 +18,8 @@ export type AuditAction =
   | 'policy.create'
   | 'policy.delete'
   | 'signing_key.rotate'
+  | 'oauth_client.create'
+  | 'oauth_client.delete'
 
 export interface AuditEvent {
   id: string

@@ -215,6 +215,20 @@ ALTER TABLE agents ADD COLUMN allowed_scopes jsonb;
 ALTER TABLE agents ADD COLUMN expires_at timestamptz;
 ALTER TABLE agents ADD COLUMN last_rotated_at timestamptz;
 `
+  },
+  {
+    version: 9,
+    name: 'introspection clients',
+    sql: `
+-- Clients that may call introspection with HTTP Basic (RFC 7662 2.1). The secret is kept
+-- only as a scrypt hash with its salt (client-secrets.ts); it is shown once, at creation.
+CREATE TABLE oauth_clients (
+  client_id text PRIMARY KEY,
+  name text NOT NULL,
+  secret_hash text NOT NULL,
+  created_at timestamptz NOT NULL
+);
+`
   }
 ]
 

@@ -14,6 +14,7 @@ import type { Db, Queryable } from './db'
 import { ExchangeInputsCache } from './exchange-cache'
 import { ExchangeInputsReader } from './exchange-inputs'
 import { IdempotencyKeyRepository } from './idempotency-keys'
+import { OAuthClientRepository } from './oauth-clients'
 import { PolicyRepository } from './policies'
 import { SigningKeyRepository } from './signing-keys'
 import { WorkspaceRepository } from './workspaces'
@@ -23,6 +24,7 @@ export { denied, succeeded } from './audit'
 export type { AuditAction, AuditEvent, AuditInput, AuditOutcome } from './audit'
 export type { Credential, CredentialKind, NewCredential } from './credentials'
 export type { IdempotentResponse } from './idempotency-keys'
+export type { OAuthClient } from './oauth-clients'
 export type { StoredPolicy } from './policies'
 export type { SigningKeyRow } from './signing-keys'
 export type { Workspace } from './workspaces'
@@ -79,6 +81,8 @@ export class Store {
   readonly workspaces: WorkspaceRepository
   readonly audit: AuditRepository
   readonly idempotencyKeys: IdempotencyKeyRepository
+  /** Introspection clients (HTTP Basic on RFC 7662 introspection). */
+  readonly oauthClients: OAuthClientRepository
   /** The exchange's one read of its agent and policies (cached on the embedded database). */
   readonly exchangeInputs: ExchangeInputsReader
   /** The database this store's statements go to (a transaction's inside one). */
@@ -103,6 +107,7 @@ export class Store {
     this.workspaces = new WorkspaceRepository(this.db, now)
     this.audit = new AuditRepository(this.db, now)
     this.idempotencyKeys = new IdempotencyKeyRepository(this.db, now)
+    this.oauthClients = new OAuthClientRepository(this.db, now)
     this.exchangeInputs = new ExchangeInputsReader(this.db, this.shared.exchangeCache)
   }
 

@@ -1,15 +1,23 @@
-/** RFC 7662 introspection (admin) and RFC 7009 revocation (whoever holds the token). */
+/**
+ * The standard OAuth surface: RFC 8414 metadata and the RFC 8693 token endpoint
+ * (standard.ts), introspection clients (clients.ts), RFC 7662 introspection (the admin or an
+ * introspection client) and RFC 7009 revocation (whoever holds the token).
+ */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { adminOnly } from '../../http'
 import { SERVICES } from '../../services'
 import { TokenRejected } from '../../tokens'
+import { adminOrIntrospectionClient } from './client-auth'
+import { clientRoutes } from './clients'
 import { TokenBody } from './schemas'
+import { standardRoutes } from './standard'
 
 const plugin: FastifyPluginAsync = async (app) => {
-  const { store, tokens, config } = app
+  const { store, tokens } = app
+  standardRoutes(app)
+  clientRoutes(app)
 
-  app.post<{ Body: TokenBody }>('/api/v1/oauth/introspect', { onRequest: adminOnly(config.adminToken), schema: { body: TokenBody } }, async (request, reply) => {
+  app.post<{ Body: TokenBody }>('/api/v1/oauth/introspect', { onRequest: adminOrIntrospectionClient(app), schema: { body: TokenBody } }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
     const { token } = request.body
     try {
