@@ -149,6 +149,26 @@ describe('federate-admin against a server process', () => {
     expect(new Set(seen.map((e: { id: string }) => e.id)).size).toBe(seen.length)
   })
 
+  it('updates an agent (owner, allowed scopes, expiry; "none" clears one) and rotates its credentials', async () => {
+    const updated = await cli(['agents', 'update', agentId, '--owner', 'team-ci', '--allowed-scopes', 'agent,read', '--expires-at', '2099-01-01T00:00:00Z'])
+    expect(updated).toMatchObject({ code: 0, stderr: '' })
+    expect(updated.stdout).toMatch(/^owner:\s+team-ci$/m)
+    expect(updated.stdout).toMatch(/^allowed scopes:\s+agent,read$/m)
+    expect(updated.stdout).toMatch(/^expires:\s+2099-01-01T00:00:00.000Z$/m)
+    const cleared = JSON.parse((await cli(['agent', 'update', agentId, '--allowed-scopes', 'none', '--json'])).stdout)
+    expect(cleared).toMatchObject({ owner: 'team-ci', allowedScopes: null, expiresAt: '2099-01-01T00:00:00.000Z' })
+    expect((await cli(['agents', 'update', agentId])).code).toBe(2)
+    expect((await cli(['agents', 'update', agentId, '--expires-at', 'soon'])).code).toBe(1)
+
+    const live = await ops.call('POST', '/api/v1/oidc/token', { body: { provider: 'github', token: await ops.oidcToken(ops.server.url), agentId } })
+    expect(live.status).toBe(200)
+    const rotated = await cli(['agents', 'rotate', agentId])
+    expect(rotated.code).toBe(0)
+    expect(rotated.stdout).toMatch(new RegExp(`^rotated agent ${agentId} \\(cli-bot@acme\\.example\\): [1-9][0-9]* live credentials? revoked`))
+    expect(JSON.parse((await cli(['token', 'introspect', '--json'], { stdin: `${live.body.access_token}\n` })).stdout)).toMatchObject({ active: false })
+    expect((await cli(['agent', 'show', agentId])).stdout).toMatch(/^last rotated:\s+\d{4}-/m)
+  })
+
   it('disables an agent: its next exchange is refused', async () => {
     expect(await cli(['agent', 'disable', agentId])).toMatchObject({ code: 0, stdout: `disabled agent ${agentId} (cli-bot@acme.example)\n` })
     expect((await cli(['agent', 'show', agentId])).stdout).toMatch(/^status:\s+disabled$/m)

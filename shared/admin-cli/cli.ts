@@ -28,11 +28,17 @@ Plain http:// is refused unless the server is this machine (127.0.0.0/8, localho
 
   policy create --repository OWNER/REPO [--branch B] [--agent-id ID] [--repository-id N]
                 [--owner-id N] [--environment E] [--workflow-ref REF] [--events e1,e2]
+                [--scopes s1,s2] (agent policies) [--audiences a1,a2] [--max-ttl SECONDS]
                 [--issuer URL]  (required when the server trusts several OIDC issuers)
   policy list
   policy delete POLICY_ID
   agent show AGENT_ID                 the agent and its credentials
   agent disable AGENT_ID              no new tokens; existing ones stop working
+  agent rotate AGENT_ID               revoke every live credential of the agent at once;
+                                      it stays usable (its next exchange gets a new token)
+  agent update AGENT_ID [--owner TEXT] [--allowed-scopes s1,s2] [--expires-at ISO-8601]
+                                      change them; "none" clears one
+                                      ("agents ..." works as well)
   credential revoke AGENT_ID CREDENTIAL_ID
   credentials revoke CREDENTIAL_ID    any credential (bootstrap, agent, workspace) by id
   audit tail [--agent AGENT_ID] [--limit N] [--follow [--interval S] [--for S]]
@@ -46,6 +52,10 @@ Plain http:// is refused unless the server is this machine (127.0.0.0/8, localho
   workspaces disable NAMESPACE        its tokens and federate answer 403 workspace_disabled;
                                       its data is kept
   workspaces enable NAMESPACE         it works again
+  clients create NAME                 an introspection client (HTTP Basic on introspection
+                                      only); its secret is printed this once
+  clients list                        introspection clients (never their secrets)
+  clients delete CLIENT_ID            its credentials stop working at once
 
 Exit codes: 0 ok, 1 the server refused, 2 usage, 3 server unreachable or failing,
 4 admin token refused.
@@ -86,11 +96,17 @@ function noMoreArgs(args: string[], count: number): void {
 
 const str = (value: unknown): Cell => (value === undefined ? undefined : (value as Cell))
 
+const commaList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+
 // --- commands ---------------------------------------------------------------------------
 
 function policyRows(items: Json[]): string {
   return table(
-    ['id', 'repository', 'branch', 'agent', 'repository id', 'environment', 'events', 'created', 'issuer'],
+    ['id', 'repository', 'branch', 'agent', 'repository id', 'environment', 'events', 'scopes', 'audiences', 'max ttl', 'created', 'issuer'],
     items.map((p) => [
       str(p.id),
       str(p.repository),
@@ -99,6 +115,9 @@ function policyRows(items: Json[]): string {
       str(p.repositoryId),
       str(p.environment),
       Array.isArray(p.events) ? p.events.join(',') : undefined,
+      Array.isArray(p.scopes) ? p.scopes.join(',') : undefined,
+      Array.isArray(p.audiences) ? p.audiences.join(',') : undefined,
+      typeof p.maxTtl === 'number' ? String(p.maxTtl) : undefined,
       str(p.createdAt),
       str(p.issuer)
     ])
@@ -124,11 +143,16 @@ async function policyCreate(c: Context): Promise<void> {
     if (value !== undefined) body[field] = value
   }
   const events = c.options.string('events')
-  if (events !== undefined)
-    body.events = events
-      .split(',')
-      .map((e) => e.trim())
-      .filter(Boolean)
+  if (events !== undefined) body.events = commaList(events)
+  const scopes = c.options.string('scopes')
+  if (scopes !== undefined) body.scopes = commaList(scopes)
+  const audiences = c.options.string('audiences')
+  if (audiences !== undefined) body.audiences = commaList(audiences)
+  const maxTtl = c.options.string('max-ttl')
+  if (maxTtl !== undefined) {
+    if (!/^[0-9]{1,6}$/.test(maxTtl)) throw usageError(`--max-ttl must be a number of seconds, got "${maxTtl.slice(0, 80)}"`)
+    body.maxTtl = Number(maxTtl)
+  }
   c.options.rejectUnknown()
   const policy = await c.client.post<Json>('/api/v1/oidc/trust-policies', body)
   c.print(c.json ? `${JSON.stringify(policy, null, 2)}\n` : policyRows([policy]))
@@ -164,8 +188,12 @@ function agentFields(agent: Json): string {
     ['repository', str(agent.repository)],
     ['repository id', str(agent.repositoryId)],
     ['status', str(agent.status)],
+    ['owner', str(agent.owner)],
+    ['allowed scopes', Array.isArray(agent.allowedScopes) ? agent.allowedScopes.join(',') : str(agent.allowedScopes)],
+    ['expires', str(agent.expiresAt)],
     ['created', str(agent.createdAt)],
-    ['last used', str(agent.lastUsedAt)]
+    ['last used', str(agent.lastUsedAt)],
+    ['last rotated', str(agent.lastRotatedAt)]
   ])
 }
 
@@ -185,6 +213,35 @@ async function agentDisable(c: Context): Promise<void> {
   c.options.rejectUnknown()
   const agent = await c.client.post<Json>(`/api/v1/agents/${id}/disable`)
   c.print(c.json ? `${JSON.stringify(agent, null, 2)}\n` : `disabled agent ${id} (${cellText(str(agent.name))})\n`)
+}
+
+async function agentRotate(c: Context): Promise<void> {
+  const id = uuidArg(c.args, 0, 'AGENT_ID')
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  const answer = await c.client.post<{ agent: Json; revoked: number }>(`/api/v1/agents/${id}/credentials/rotate`)
+  c.print(
+    c.json
+      ? `${JSON.stringify(answer, null, 2)}\n`
+      : `rotated agent ${id} (${cellText(str(answer.agent.name))}): ${answer.revoked} live credential${answer.revoked === 1 ? '' : 's'} revoked; its next exchange gets a new token\n`
+  )
+}
+
+async function agentUpdate(c: Context): Promise<void> {
+  const id = uuidArg(c.args, 0, 'AGENT_ID')
+  noMoreArgs(c.args, 1)
+  const body: Json = {}
+  // "none" clears a field (the API's null).
+  const owner = c.options.string('owner')
+  if (owner !== undefined) body.owner = owner === 'none' ? null : owner
+  const scopes = c.options.string('allowed-scopes')
+  if (scopes !== undefined) body.allowedScopes = scopes === 'none' ? null : commaList(scopes)
+  const expiresAt = c.options.string('expires-at')
+  if (expiresAt !== undefined) body.expiresAt = expiresAt === 'none' ? null : expiresAt
+  c.options.rejectUnknown()
+  if (Object.keys(body).length === 0) throw usageError('agent update needs --owner, --allowed-scopes or --expires-at')
+  const agent = await c.client.patch<Json>(`/api/v1/agents/${id}`, body)
+  c.print(c.json ? `${JSON.stringify(agent, null, 2)}\n` : agentFields(agent))
 }
 
 async function credentialRevoke(c: Context): Promise<void> {
@@ -426,12 +483,57 @@ async function workspacesSetDisabled(c: Context, disabled: boolean): Promise<voi
   )
 }
 
+function clientRows(items: Json[]): string {
+  return table(
+    ['client id', 'name', 'created'],
+    items.map((k) => [str(k.client_id), str(k.name), str(k.createdAt)])
+  )
+}
+
+async function clientsCreate(c: Context): Promise<void> {
+  const name = c.args[0]
+  if (name === undefined || name.trim() === '') throw usageError('missing NAME: clients create NAME (who the client is, e.g. "billing api")')
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  const client = await c.client.post<Json>('/api/v1/clients', { name })
+  if (c.json) return c.print(`${JSON.stringify(client, null, 2)}\n`)
+  c.print(
+    fields([
+      ['client id', str(client.client_id)],
+      ['name', str(client.name)],
+      ['created', str(client.createdAt)],
+      ['client secret', str(client.client_secret)]
+    ]) + 'the client secret is shown this once (the server keeps only a hash): store it now; the client sends client_id:client_secret as HTTP Basic to introspection\n'
+  )
+}
+
+async function clientsList(c: Context): Promise<void> {
+  noMoreArgs(c.args, 0)
+  c.options.rejectUnknown()
+  const { items } = await c.client.get<{ items: Json[] }>('/api/v1/clients')
+  c.print(c.json ? `${JSON.stringify(items, null, 2)}\n` : items.length ? clientRows(items) : 'no introspection clients\n')
+}
+
+async function clientsDelete(c: Context): Promise<void> {
+  const id = uuidArg(c.args, 0, 'CLIENT_ID')
+  noMoreArgs(c.args, 1)
+  c.options.rejectUnknown()
+  await c.client.delete(`/api/v1/clients/${id}`)
+  c.print(c.json ? `${JSON.stringify({ deleted: id })}\n` : `deleted introspection client ${id}: its credentials no longer work\n`)
+}
+
 const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
   'policy create': policyCreate,
   'policy list': policyList,
   'policy delete': policyDelete,
   'agent show': agentShow,
   'agent disable': agentDisable,
+  'agent rotate': agentRotate,
+  'agent update': agentUpdate,
+  'agents show': agentShow,
+  'agents disable': agentDisable,
+  'agents rotate': agentRotate,
+  'agents update': agentUpdate,
   'credential revoke': credentialRevoke,
   'credentials revoke': credentialsRevoke,
   'audit tail': auditTail,
@@ -441,7 +543,10 @@ const COMMANDS: Record<string, (c: Context) => Promise<void>> = {
   'workspaces list': workspacesList,
   'workspaces show': workspacesShow,
   'workspaces disable': (c) => workspacesSetDisabled(c, true),
-  'workspaces enable': (c) => workspacesSetDisabled(c, false)
+  'workspaces enable': (c) => workspacesSetDisabled(c, false),
+  'clients create': clientsCreate,
+  'clients list': clientsList,
+  'clients delete': clientsDelete
 }
 
 /** 127.0.0.0/8, localhost, [::1] (and ::ffff:127.x.y.z): the WHATWG URL parser has normalised the spelling. */

@@ -44,6 +44,10 @@ export class AdminClient {
     return this.request('POST', path, body)
   }
 
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request('PATCH', path, body)
+  }
+
   delete(path: string): Promise<void> {
     return this.request('DELETE', path)
   }
