@@ -159,7 +159,7 @@ describe('docs/server.md', () => {
     const sources = (readdirSync(dir, { recursive: true }) as string[]).filter((file) => file.endsWith('.ts') && !file.startsWith('store/'))
     for (const file of sources) {
       const source = readFileSync(join(dir, file), 'utf8')
-      for (const m of source.matchAll(/'((?:token|policy|agent|workspace|credential|signing_key)\.[a-z]+)'/g)) actions.add(m[1]!)
+      for (const m of source.matchAll(/'((?:token|policy|agent|workspace|credential|signing_key|oauth_client)\.[a-z]+)'/g)) actions.add(m[1]!)
     }
     expect(actions.size).toBeGreaterThanOrEqual(9)
     const documented = new Set(tableRows('| action | when | detail |').flatMap((row) => codes(row[0]!)))
