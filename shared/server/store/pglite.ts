@@ -25,7 +25,7 @@ function adapt(target: { query: PGlite['query'] }): Queryable {
   }
 }
 
-type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>
+export type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>
 /** Node's WebAssembly global (this project's TypeScript lib has no DOM/WebAssembly types). */
 const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly
 
@@ -37,7 +37,7 @@ let engine: Promise<WasmModule | undefined> | undefined
  * set-up and whatever the caller loads meanwhile (server start-up). Undefined: PGlite's own
  * way is used.
  */
-function compiledEngine(): Promise<WasmModule | undefined> {
+export function compiledEngine(): Promise<WasmModule | undefined> {
   engine ??= (async () => {
     try {
       const dist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'))

@@ -14,15 +14,13 @@
  *
  * New workspaces are copies of a template directory (initdb once, then a file copy).
  */
-/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-redundant-type-constituents --
+/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-redundant-type-constituents --
    PGlite's types name WebAssembly.Module, which this project's TypeScript lib (no DOM) does not declare: the linter sees those values as untyped. */
 import { randomBytes } from 'node:crypto'
-import { access, chmod, cp, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { access, chmod, cp, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import type { PGliteOptions } from '@electric-sql/pglite'
-import { restrictToOwner } from '../store/pglite'
+import { compiledEngine, restrictToOwner, type WasmModule } from '../store/pglite'
 import type { RunLimits, RunOutcome, RunRequest, WorkspaceEngine, WorkspaceHandle } from './engine'
 import { requestTimeout, sqlError, statementTimeout, workspaceUnavailable } from './errors'
 import { quoteIdent, runOnSession, SessionSqlError, SIZE_SQL, TABLES_SQL, type SqlSession } from './session'
@@ -97,22 +95,6 @@ const RESET_SQL = ['DISCARD ALL', `SET SESSION AUTHORIZATION ${ROLE}`]
 /** A directory name under root: no path separators, no dot files (the template and temp copies are dot files). */
 const ENGINE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$/
 
-type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>
-const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly
-let compiled: Promise<WasmModule | undefined> | undefined
-
-/** PGlite's WebAssembly compiled once per process and handed to every worker (a compiled module is shared, not copied). */
-function compiledEngine(): Promise<WasmModule | undefined> {
-  compiled ??= (async () => {
-    try {
-      const dist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
-      return await wasm.compile(await readFile(join(dist, 'pglite.wasm')))
-    } catch {
-      return undefined // each worker compiles its own
-    }
-  })()
-  return compiled
-}
 
 export interface EmbeddedEngineLog {
   warn(fields: object, message: string): void
