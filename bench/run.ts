@@ -5,7 +5,7 @@
  *
  *   npm run bench                    full run (~10 min on 2 cores)
  *   npm run bench -- --quick         smoke run (~1-2 min); writes nothing unless --write
- *   npm run bench -- --only=cold,size,crypto,embedded,postgres,workspaces
+ *   npm run bench -- --only=cold,size,crypto,embedded,postgres,workspaces,workers
  *   npm run bench -- --profile       also CPU-profile the embedded server under exchange load
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,9 +26,10 @@ import { cryptoReference } from './sections/crypto'
 import { memoryGrowth } from './sections/memory'
 import { exchangeRun, prepareAgent, serverLoad, type LoadPlan } from './sections/server-load'
 import { serverStartup } from './sections/startup'
+import { workersSection, type WorkersPlan } from './sections/workers'
 import { workspacesSection, type WorkspacesPlan } from './sections/workspaces'
 
-const SECTIONS = ['size', 'cold', 'crypto', 'embedded', 'postgres', 'workspaces'] as const
+const SECTIONS = ['size', 'cold', 'crypto', 'embedded', 'postgres', 'workspaces', 'workers'] as const
 type Section = (typeof SECTIONS)[number]
 
 interface Plan {
@@ -42,6 +43,7 @@ interface Plan {
   /** Wall-time cap of each memory run. */
   memoryCapMs: number
   workspaces: WorkspacesPlan
+  workers: WorkersPlan
 }
 
 const FULL: Plan = {
@@ -62,7 +64,8 @@ const FULL: Plan = {
   memoryTotal: 100_000,
   postgresMemoryTotal: 30_000,
   memoryCapMs: 240_000,
-  workspaces: { workspaces: 100, rows: 1000, runs: 3, connections: 16, loadSeconds: 8, firstQueryRuns: 11, exchangeAmount: 3000 }
+  workspaces: { workspaces: 100, rows: 1000, runs: 3, connections: 16, loadSeconds: 8, firstQueryRuns: 11, exchangeAmount: 3000 },
+  workers: { runs: 5, amount: 3000, connections: 16, workers: [1, 2] }
 }
 
 const QUICK: Plan = {
@@ -84,7 +87,8 @@ const QUICK: Plan = {
   postgresMemoryTotal: 5_000,
   memoryCapMs: 60_000,
   // 32 workspaces: still twice WORKSPACE_MAX_OPEN, and the embedded set-up of 100 takes minutes.
-  workspaces: { workspaces: 32, rows: 1000, runs: 1, connections: 16, loadSeconds: 3, firstQueryRuns: 5, exchangeAmount: 1000 }
+  workspaces: { workspaces: 32, rows: 1000, runs: 1, connections: 16, loadSeconds: 3, firstQueryRuns: 5, exchangeAmount: 1000 },
+  workers: { runs: 2, amount: 1000, connections: 16, workers: [1, 2] }
 }
 
 function parseArgs(argv: string[]): { quick: boolean; write: boolean; profile: boolean; only: Set<Section> } {
@@ -124,7 +128,7 @@ async function main(): Promise<void> {
     cryptoRate = (await cryptoReference(table, plan.cryptoSeconds, plan.cryptoRepetitions)).nodeCrypto
   }
 
-  const needsServer = args.only.has('embedded') || args.only.has('postgres') || args.only.has('workspaces')
+  const needsServer = args.only.has('embedded') || args.only.has('postgres') || args.only.has('workspaces') || args.only.has('workers')
   const minter = needsServer ? await TokenMinter.start() : undefined
   try {
     if (minter && args.only.has('embedded')) await databaseSuite(table, 'embedded PGlite', minter, plan, cryptoRate, {}, args.profile ? notes : undefined)
@@ -138,6 +142,14 @@ async function main(): Promise<void> {
       }
     }
     if (minter && args.only.has('workspaces')) await workspacesSuite(table, minter, plan.workspaces)
+    if (minter && args.only.has('workers')) {
+      const pg = await startPostgres({ maxConnections: 100 })
+      try {
+        await workersSection(table, pg, minter, plan.workers)
+      } finally {
+        await pg.stop()
+      }
+    }
   } finally {
     minter?.close()
   }

@@ -25,6 +25,7 @@ function take(): string {
 }
 
 const started = performance.now()
+const cpuAtStart = process.cpuUsage()
 const result = await autocannon({
   url: job.url,
   connections: job.connections,
@@ -54,6 +55,8 @@ const result = await autocannon({
 // From the first request built to the last answer: autocannon itself finishes an `amount`
 // run only on its next 1-second tick (3,000 requests done in 0.4 s or in 0.9 s both take
 // 1.02 s to return), so its wall time, or its per-second average, would quantize the rate.
+// The generator's own CPU (user + system), to judge how much of the machine the load took.
+const cpu = process.cpuUsage(cpuAtStart)
 const durationMs = firstSentAt === undefined ? performance.now() - started : lastAnsweredAt - firstSentAt
 
 const answer: LoadResult = {
@@ -68,6 +71,8 @@ const answer: LoadResult = {
   non2xx: result.non2xx,
   statuses,
   sampleFailures,
-  reusedTokens: reused
+  reusedTokens: reused,
+  cpuMs: (cpu.user + cpu.system) / 1000,
+  wallMs: performance.now() - started
 }
 process.send!(answer, () => process.exit(0))

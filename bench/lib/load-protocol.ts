@@ -33,4 +33,7 @@ export interface LoadResult {
   sampleFailures: string[]
   /** Requests that had to reuse a token (should be 0). */
   reusedTokens: number
+  /** CPU time of the load generator during the run (user + system), and the wall time it ran. */
+  cpuMs?: number
+  wallMs?: number
 }

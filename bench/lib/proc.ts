@@ -1,5 +1,5 @@
-/** Timing child processes from spawn to exit, and reading a process's resident memory. */
-import { spawn } from 'node:child_process'
+/** Timing child processes from spawn to exit, and reading a process's resident memory and CPU time. */
+import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 
 export interface Timed {
@@ -28,4 +28,30 @@ export function rssMiB(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (!match) throw new Error(`no VmRSS for pid ${pid}`)
   return Number(match[1]) / 1024
+}
+
+/** CPU seconds (user + system) used so far by a process and its children (a WORKERS primary and its workers). */
+export function treeCpuSeconds(pid: number): number {
+  let children: number[] = []
+  try {
+    children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((s) => Number(s.trim()))
+      .filter((n) => n > 0)
+  } catch {
+    // ps exits 1 when there is no child
+  }
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  let total = 0
+  for (const p of [pid, ...children]) {
+    try {
+      // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      total += (Number(fields[11]) + Number(fields[12])) / ticks
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total
 }

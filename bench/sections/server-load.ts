@@ -46,7 +46,7 @@ export async function exchangeRun(server: BenchServer, minter: TokenMinter, agen
 }
 
 /** Exchange request bodies, each with its own freshly minted token for `audience`. */
-async function exchangeBodies(minter: TokenMinter, audience: string, agentId: string, count: number): Promise<string[]> {
+export async function exchangeBodies(minter: TokenMinter, audience: string, agentId: string, count: number): Promise<string[]> {
   const tokens = await minter.mint({ count, audience, identity: EXCHANGE_IDENTITY })
   return tokens.map((token) => JSON.stringify({ provider: 'github', token, agentId }))
 }
