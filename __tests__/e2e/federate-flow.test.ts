@@ -32,15 +32,22 @@ describe('e2e: federate through the bundle', () => {
     expect(second.outputs.token).not.toBe(first.outputs.token)
 
     const opened = await call(second.outputs.url ?? '', 'GET', '', { token: second.outputs.token ?? '' })
-    expect({ status: opened.status, body: opened.body }).toEqual({
+    expect({ status: opened.status, body: opened.body }).toMatchObject({
       status: 200,
       body: { success: true, data: { namespace, database: 'main', identity: identity.repository } }
     })
+
+    // The token opens the workspace's own database: a later step writes, and reads back.
+    const sql = (token: string, statement: string) => call(second.outputs.url ?? '', 'POST', '/query', { token, body: { sql: statement } })
+    expect((await sql(second.outputs.token ?? '', 'CREATE TABLE steps (name text)')).status).toBe(200)
+    expect((await sql(second.outputs.token ?? '', "INSERT INTO steps VALUES ('deploy')")).body.data.rowsWritten).toBe(1)
+    expect((await sql(first.outputs.token ?? '', 'SELECT name FROM steps')).body.data.rows).toEqual([['deploy']])
 
     // Another repository's workspace token does not open this one.
     const other = await world.job(newIdentity())
     const stranger = await other.run({ uses: './federate', with: { 'api-url': world.apiUrl } })
     expect(stranger.outputs.namespace).not.toBe(namespace)
     expect((await call(second.outputs.url ?? '', 'GET', '', { token: stranger.outputs.token ?? '' })).status).toBe(403)
+    expect((await sql(stranger.outputs.token ?? '', 'SELECT name FROM steps')).status).toBe(403)
   })
 })
