@@ -241,6 +241,12 @@ export async function fullFlow(ops: Ops): Promise<void> {
   must(await ops.admin('POST', `/api/v1/credentials/${workspaceCredential}/revoke`), 200)
   must(await ops.admin('POST', '/api/v1/credentials/00000000-0000-4000-8000-000000000000/revoke'), 404)
 
+  // Least privilege: the admin changes an agent's fields and rotates its credentials.
+  must(await ops.admin('PATCH', `/api/v1/agents/${agent.agentId}`, { owner: 'flow', allowedScopes: ['agent'] }), 200)
+  must(await ops.admin('PATCH', `/api/v1/agents/${agent.agentId}`, { expiresAt: 'soon' }), 400)
+  must(await ops.admin('PATCH', '/api/v1/agents/00000000-0000-4000-8000-000000000000', { owner: 'nobody' }), 404)
+  must(await ops.admin('POST', `/api/v1/agents/${agent.agentId}/credentials/rotate`), 200)
+  must(await ops.admin('POST', '/api/v1/agents/00000000-0000-4000-8000-000000000000/credentials/rotate'), 404)
   must(await ops.admin('POST', `/api/v1/agents/${agent.agentId}/disable`), 200)
   must(await ops.admin('GET', '/api/v1/signing-keys'), 200)
   must(await ops.admin('POST', '/api/v1/signing-keys/rotate'), 201)
