@@ -263,7 +263,7 @@ export const adminDocs: RouteDocs = {
     undefined,
     workspaces
   ),
-  'GET /api/v1/workspaces/:namespace': adminDoc('getWorkspace', 'Show a workspace', { 200: described('the workspace', WorkspaceAdminView) }, namespaceParam, workspaces),
+  'GET /api/v1/workspaces/:namespace': adminDoc('showWorkspace', 'Show a workspace', { 200: described('the workspace', WorkspaceAdminView) }, namespaceParam, workspaces),
   'POST /api/v1/workspaces/:namespace/disable': adminDoc(
     'disableWorkspace',
     'Disable a workspace: its tokens and federate answer 403 workspace_disabled, its open sessions end; its data is kept',
