@@ -306,7 +306,13 @@ describe.each(MODES)('workspace SQL API (%s)', (mode) => {
     it('reads, and every way to write is refused', async () => {
       expect((await reader.query('SELECT n FROM kept')).body.data.rows).toEqual([[1]])
       expect((await reader.tables()).status).toBe(200)
-      for (const sql of ['INSERT INTO kept VALUES (2)', 'CREATE TABLE more (x int)', 'DELETE FROM kept', "SELECT nextval('counter')", 'DO $$ BEGIN INSERT INTO kept VALUES (3); END $$']) {
+      for (const sql of [
+        'INSERT INTO kept VALUES (2)',
+        'CREATE TABLE more (x int)',
+        'DELETE FROM kept',
+        "SELECT nextval('counter')",
+        'DO $$ BEGIN INSERT INTO kept VALUES (3); END $$'
+      ]) {
         const res = await reader.query(sql)
         expect({ sql, status: res.status, code: res.body.code }).toEqual({ sql, status: 403, code: 'forbidden' })
       }

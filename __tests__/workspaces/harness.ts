@@ -43,7 +43,10 @@ export function workspaceClient(url: string, token: string, namespace: string, r
 
 /** Federates `identity` on `server` and answers a client of its workspace (throws unless 200/201). */
 export async function federated(server: TestServer, identity: RepoIdentity, scope?: string): Promise<WorkspaceClient> {
-  const res = await call(server.url, 'POST', '/v1/identity/federate', { token: await oidcToken(server, 'persql', identity), ...(scope === undefined ? {} : { body: { scope } }) })
+  const res = await call(server.url, 'POST', '/v1/identity/federate', {
+    token: await oidcToken(server, 'persql', identity),
+    ...(scope === undefined ? {} : { body: { scope } })
+  })
   if (res.status !== 200 && res.status !== 201) throw new Error(`federate failed: ${res.status} ${res.text}`)
   const data = res.body.data as { url: string; token: string; namespace: string }
   return workspaceClient(data.url, data.token, data.namespace, identity.repository)

@@ -95,7 +95,6 @@ const RESET_SQL = ['DISCARD ALL', `SET SESSION AUTHORIZATION ${ROLE}`]
 /** A directory name under root: no path separators, no dot files (the template and temp copies are dot files). */
 const ENGINE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$/
 
-
 export interface EmbeddedEngineLog {
   warn(fields: object, message: string): void
 }
