@@ -30,7 +30,7 @@ export function rssMiB(pid: number): number {
   return Number(match[1]) / 1024
 }
 
-/** CPU seconds (user + system) used so far by a process and its children (a WORKERS primary and its workers). */
+/** CPU seconds (user + system) used so far by a process and its children, live or reaped (a WORKERS primary and its workers, a postmaster and its backends). */
 export function treeCpuSeconds(pid: number): number {
   let children: number[] = []
   try {
@@ -45,13 +45,21 @@ export function treeCpuSeconds(pid: number): number {
   let total = 0
   for (const p of [pid, ...children]) {
     try {
-      // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+      // Fields after the parenthesised command name: utime, stime, then cutime and cstime (the
+      // children it reaped: PostgreSQL backends that closed, workers that died) from the 12th.
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      total += (Number(fields[11]) + Number(fields[12])) / ticks
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / ticks
     } catch {
       // exited meanwhile
     }
   }
   return total
+}
+
+/** The pid of the PostgreSQL server listening on `port` (its postmaster), if one is found. */
+export function postmasterPid(port: number): number | undefined {
+  const lines = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n')
+  const found = lines.find((line) => /\/postgres -D /.test(line) && line.includes(` -p ${port} `))
+  return found ? Number(found.trim().split(/\s+/)[0]) : undefined
 }
