@@ -55,9 +55,10 @@ describe('malformed requests are 4xx, never 5xx', () => {
 
   it('unknown fields are refused, naming the field', async () => {
     const token = await oidcToken(server, server.url)
-    const res = await c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token, scope: 'admin' } })
+    // `scope` is a field of the exchange now (least privilege); `role` is not.
+    const res = await c.api('POST', '/api/v1/oidc/token', { body: { provider: 'github', token, role: 'admin' } })
     expectClean(res, 400)
-    expect(res.body.error_description).toContain('"scope"')
+    expect(res.body.error_description).toContain('"role"')
     const reg = await c.api('POST', '/api/v1/agents', { token: 'x', body: { name: 'a@b.example', admin: true } })
     expect(reg.status).toBe(400)
     const policy = await c.admin('POST', '/api/v1/oidc/trust-policies', { provider: 'github', repository: 'a/b', wildcard: true })
