@@ -89,6 +89,16 @@ describe('loadConfig', () => {
     expect(error.message.startsWith(`${variable}: `)).toBe(true)
   })
 
+  it('WORKERS: 1 by default, 1 to 64 or auto, and more than 1 only with DATABASE_URL', () => {
+    const pg = { DATABASE_URL: 'postgres://db/federate' }
+    expect(loadConfig({}).workers).toBe(1)
+    expect(loadConfig({ ...pg, WORKERS: '4' }).workers).toBe(4)
+    expect(loadConfig({ ...pg, WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1)
+    expect(loadConfig({ WORKERS: '1' }).workers).toBe(1)
+    for (const bad of ['0', '65', 'two', '-1']) expect(configError({ ...pg, WORKERS: bad }).message).toMatch(/^WORKERS: .* is not a whole number between 1 and 64/)
+    expect(configError({ WORKERS: '2' }).message).toContain('WORKERS > 1 needs DATABASE_URL: the embedded database belongs to one process')
+  })
+
   it('never echoes a DATABASE_URL password or the admin token in a message', () => {
     expect(configError({ DATABASE_URL: 'mysql://u:secret@db/x' }).message).not.toContain('secret')
     expect(configError({ ADMIN_TOKEN: 'short' }).message).not.toContain('short')
