@@ -47,12 +47,13 @@ export async function runPrimary(config: ServerConfig): Promise<void> {
   let exitCode = 0
   let started = false
   let failures = 0
-  const startedAt = new Map<Worker, number>()
+  /** Workers not yet exited, with when each was forked (cluster.workers may still list one that exited). */
+  const live = new Map<Worker, number>()
   const waiting = new Set<Worker>()
 
   const fork = (): Worker => {
     const worker = cluster.fork(env)
-    startedAt.set(worker, Date.now())
+    live.set(worker, Date.now())
     waiting.add(worker)
     worker.on('message', (message: unknown) => {
       if (!isListening(message)) return
@@ -74,12 +75,13 @@ export async function runPrimary(config: ServerConfig): Promise<void> {
   }
 
   cluster.on('exit', (worker, code, signal) => {
-    const lived = Date.now() - (startedAt.get(worker) ?? Date.now())
-    startedAt.delete(worker)
+    const lived = Date.now() - (live.get(worker) ?? Date.now())
+    live.delete(worker)
     waiting.delete(worker)
     if (closing) {
-      if (code !== 0) exitCode = 1
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode)
+      // A worker that did not close cleanly makes the whole exit a failure (a start-up failure keeps its own code).
+      if (code !== 0 && exitCode === 0) exitCode = 1
+      if (live.size === 0) process.exit(exitCode)
       return
     }
     const how = signal ? `signal ${signal}` : `code ${code}`
@@ -102,13 +104,13 @@ export async function runPrimary(config: ServerConfig): Promise<void> {
     if (closing) return
     closing = true
     exitCode = code
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    const workers = [...live.keys()]
     if (workers.length === 0) process.exit(code)
     // Each worker closes itself (stops listening, finishes its requests, closes its pool).
     for (const worker of workers) worker.process.kill('SIGTERM')
     const force = setTimeout(() => {
       process.stderr.write(`federate server: workers still running ${SHUTDOWN_GRACE_MS} ms after ${reason}; killing them\n`)
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL')
+      for (const worker of live.keys()) worker.process.kill('SIGKILL')
       process.exit(1)
     }, SHUTDOWN_GRACE_MS)
     force.unref()
