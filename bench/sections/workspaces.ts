@@ -163,6 +163,7 @@ interface Summary {
 }
 
 function summarize(results: LoadResult[]): Summary {
+  // Latencies are of answered requests only: a timed run's last requests in flight are not counted.
   const samples = [...new Set(results.flatMap((r) => r.sampleFailures))].slice(0, 2)
   return {
     rps: median(results.map((r) => r.requestsPerSecond)),
@@ -229,7 +230,7 @@ export async function workspacesSection(table: ResultTable, label: string, serve
       section,
       metric: `${what}, ${conn}, ${plan.workspaces} workspaces at random: req/s`,
       value: `${fmt(spread.rps)} req/s`,
-      ...(single ? { reference: `one workspace, ${conn}: ${fmt(single.rps)} req/s`, ratio: `${((spread.rps / single.rps) * 100).toFixed(0)}%` } : {})
+      ...(single ? { reference: `one workspace, ${conn}: ${fmt(single.rps)} req/s`, ratio: single.rps > 0 ? `${((spread.rps / single.rps) * 100).toFixed(0)}%` : 'n/a' } : {})
     })
     table.add({
       section,
