@@ -61,6 +61,15 @@ export class WorkspaceService {
     return { ...this.limits, requestTimeoutMs: this.config.requestTimeoutMs }
   }
 
+  /**
+   * At sign-up: PostgreSQL creates the workspace's database and role now (a missing privilege
+   * shows at once); the embedded engine copies its template on first use instead, so that
+   * sign-ups that never run SQL cost no disk.
+   */
+  async provisionOnSignUp(workspace: Workspace): Promise<void> {
+    if (this.engine.kind === 'postgres') await this.provision(workspace)
+  }
+
   /** Creates the workspace's database unless this process already knows it exists. */
   async provision(workspace: Workspace): Promise<WorkspaceHandle> {
     const handle = await this.handle(workspace)

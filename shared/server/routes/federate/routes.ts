@@ -104,9 +104,9 @@ const plugin: FastifyPluginAsync = async (app) => {
         await store.audit.record({ action: 'workspace.federate', ...base, detail: denied('workspace_disabled', reason, { tokenSha256, eventName: claims.event_name }) })
         throw new ApiError(403, 'workspace_disabled', reason)
       })
-    // Its database exists before its token is handed out (a retry provisions what a failure left undone).
+    // On PostgreSQL its database exists before its token is handed out (a retry provisions what a failure left undone).
     try {
-      await app.workspaces.provision(workspace)
+      await app.workspaces.provisionOnSignUp(workspace)
     } catch (error) {
       request.log.error({ err: error instanceof Error ? { message: error.message } : {} }, 'workspace database could not be created')
       throw workspaceUnavailable('the workspace database could not be created right now; run federate again shortly (the operator finds the reason in the server log)', 5)
