@@ -107,7 +107,11 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   // PostgreSQL must not load the engine at all.
   const [{ PGlite }, created] = await Promise.all([import('@electric-sql/pglite'), dataDir ? prepareDataDir(dataDir) : false])
   const pgliteWasmModule = await compiling
-  const pg = await PGlite.create(dataDir, pgliteWasmModule ? { pgliteWasmModule } : {})
+  // A buffer pool of 32 MB instead of PostgreSQL's 128 MB: the engine touches all of it, and it
+  // was most of what an idle server held, at no measurable cost to the exchange (bench/ANALYSIS.md,
+  // "The idle embedded server's memory").
+  const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB']
+  const pg = await PGlite.create(dataDir, { ...(pgliteWasmModule ? { pgliteWasmModule } : {}), startParams })
   if (dataDir && created) await restrictToOwner(dataDir)
   const base = adapt(pg)
   return {
