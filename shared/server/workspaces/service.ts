@@ -32,8 +32,9 @@ const FLUSH_MS = 1000
 export class WorkspaceService {
   private readonly pending = new Map<string, UsageDelta>()
   private readonly inFlight = new Map<string, number>()
-  private readonly provisioned = new Set<string>()
-  private readonly provisioning = new Map<string, Promise<void>>()
+  /** Workspaces (by id) whose database this process knows exists, with their opened handle. */
+  private readonly provisioned = new Map<string, WorkspaceHandle>()
+  private readonly provisioning = new Map<string, Promise<WorkspaceHandle>>()
   private readonly flushTimer: NodeJS.Timeout
 
   constructor(
@@ -70,21 +71,25 @@ export class WorkspaceService {
     if (this.engine.kind === 'postgres') await this.provision(workspace)
   }
 
-  /** Creates the workspace's database unless this process already knows it exists. */
+  /**
+   * Creates the workspace's database unless this process already knows it exists; a known
+   * workspace's handle is kept, so requests do not unseal its password again.
+   */
   async provision(workspace: Workspace): Promise<WorkspaceHandle> {
-    const handle = await this.handle(workspace)
-    if (this.provisioned.has(handle.engineName)) return handle
-    let running = this.provisioning.get(handle.engineName)
+    const known = this.provisioned.get(workspace.id)
+    if (known) return known
+    let running = this.provisioning.get(workspace.id)
     if (!running) {
       running = (async () => {
+        const handle = await this.handle(workspace)
         await this.engine.provision(handle)
         if (!workspace.provisionedAt) await this.store.workspaces.markProvisioned(workspace.id)
-        this.provisioned.add(handle.engineName)
-      })().finally(() => this.provisioning.delete(handle.engineName))
-      this.provisioning.set(handle.engineName, running)
+        this.provisioned.set(workspace.id, handle)
+        return handle
+      })().finally(() => this.provisioning.delete(workspace.id))
+      this.provisioning.set(workspace.id, running)
     }
-    await running
-    return handle
+    return running
   }
 
   /** The engine's view of a workspace; rows from before databases existed get their name now. */
