@@ -291,6 +291,8 @@ export interface GivenAgent {
   identity: RepoIdentity
   /** The policy naming the agent. */
   policyId: string
+  /** True when the registration created the agent (201), false when it existed (200). */
+  created: boolean
   /** A fresh agent-scoped access token. */
   token(): Promise<string>
 }
@@ -305,14 +307,15 @@ export async function givenAgent(
   server: TestServer,
   identity: RepoIdentity = ACME,
   name = `agent-${++agentNames}@agents.example`,
-  options: { description?: string; policy?: Record<string, unknown> } = {}
+  options: { description?: string; policy?: Record<string, unknown>; registration?: Record<string, unknown> } = {}
 ): Promise<GivenAgent> {
   const c = client(server)
   const listed = await c.admin('GET', '/api/v1/oidc/trust-policies')
   if (listed.status !== 200) throw new Error(`policies not listed: ${listed.status} ${listed.text}`)
   const policies = listed.body.items as Array<{ repository: string; agentId?: string | null }>
   if (!policies.some((p) => p.repository === identity.repository && !p.agentId)) await givenBootstrapPolicy(server, identity)
-  const body = options.description === undefined ? { name } : { name, description: options.description }
+  // More fields of the registration body (owner, allowedScopes, expiresAt).
+  const body = { name, ...(options.description === undefined ? {} : { description: options.description }), ...options.registration }
   const registered = await c.api('POST', '/api/v1/agents', { token: await c.bootstrap(identity), body })
   if (registered.status !== 201 && registered.status !== 200) throw new Error(`agent not registered: ${registered.status} ${registered.text}`)
   const agentId = registered.body.agentId as string
@@ -322,6 +325,7 @@ export async function givenAgent(
     name,
     identity,
     policyId,
+    created: registered.status === 201,
     async token() {
       const res = await c.exchange(identity, { agentId })
       if (res.status !== 200) throw new Error(`agent token not issued: ${res.status} ${res.text}`)

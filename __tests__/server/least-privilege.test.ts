@@ -23,23 +23,9 @@ function decode(token: string): { header: Record<string, unknown>; claims: Recor
 async function agentWith(policy: Record<string, unknown>, registration: Record<string, unknown> = {}): Promise<GivenAgent> {
   const identity = freshIdentity('lp')
   await givenBootstrapPolicy(server, identity)
-  if (Object.keys(registration).length === 0) return givenAgent(server, identity, undefined, { policy })
-  const name = `lp-${Math.random().toString(36).slice(2)}@agents.example`
-  const registered = await c.api('POST', '/api/v1/agents', { token: await c.bootstrap(identity), body: { name, ...registration } })
-  expect(registered.status).toBe(201)
-  const agentId = registered.body.agentId as string
-  const policyId = await c.policy({ repository: identity.repository, agentId, ...policy })
-  return {
-    agentId,
-    name,
-    identity,
-    policyId,
-    async token() {
-      const res = await c.exchange(identity, { agentId })
-      if (res.status !== 200) throw new Error(`agent token not issued: ${res.status} ${res.text}`)
-      return res.body.access_token as string
-    }
-  }
+  const agent = await givenAgent(server, identity, `lp-${Math.random().toString(36).slice(2)}@agents.example`, { policy, registration })
+  expect(agent.created).toBe(true)
+  return agent
 }
 
 async function exchangeFor(agent: GivenAgent, extra: Record<string, unknown> = {}) {
