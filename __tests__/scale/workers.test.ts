@@ -55,13 +55,17 @@ function fresh(base: string, method: string, path: string, options: { token?: st
   })
 }
 
-/** The workers' pids: the server process's children. */
+/**
+ * The workers' pids: the server process's children that run node. The server runs its sources
+ * through tsx, whose esbuild service is a child too (on a fresh machine, with no transform cache).
+ */
 function workerPids(pid: number): number[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
       .split('\n')
-      .map((s) => Number(s.trim()))
-      .filter((n) => n > 0)
+      .map((line) => /^\s*(\d+) (.*)$/.exec(line))
+      .filter((match) => match !== null && match[2]!.startsWith(process.execPath))
+      .map((match) => Number(match![1]))
   } catch {
     return [] // ps exits 1 when there is none
   }
