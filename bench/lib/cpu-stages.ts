@@ -29,8 +29,14 @@ export interface StageRule {
   matches: (frame: Frame) => boolean
 }
 
-const url = (...parts: string[]) => (frame: Frame) => parts.some((part) => frame.url.includes(part))
-const fn = (...names: string[]) => (frame: Frame) => names.includes(frame.functionName)
+const url =
+  (...parts: string[]) =>
+  (frame: Frame) =>
+    parts.some((part) => frame.url.includes(part))
+const fn =
+  (...names: string[]) =>
+  (frame: Frame) =>
+    names.includes(frame.functionName)
 
 /** The exchange's stages, innermost rule first on each stack. */
 export const EXCHANGE_STAGES: StageRule[] = [
@@ -41,9 +47,15 @@ export const EXCHANGE_STAGES: StageRule[] = [
   { stage: 'exchange route (own code)', matches: url('routes/exchange/', 'server/context.ts') },
   { stage: 'logging', matches: url('pino', '@pinojs') },
   { stage: 'metrics', matches: url('prom-client', 'server/metrics') },
-  { stage: 'request in (HTTP parse, routing, JSON parse, schema)', matches: url('_http_incoming', '_http_common', 'secure-json-parse', 'ajv', 'find-my-way', 'content-type-parser', 'lib/validation') },
+  {
+    stage: 'request in (HTTP parse, routing, JSON parse, schema)',
+    matches: url('_http_incoming', '_http_common', 'secure-json-parse', 'ajv', 'find-my-way', 'content-type-parser', 'lib/validation')
+  },
   { stage: 'response out (serialize, socket writes)', matches: url('_http_outgoing', 'stream_base_commons', 'node:net', 'lib/reply.js', 'fast-json-stringify') },
-  { stage: 'own request hooks (limits, request facts, errors)', matches: url('server/http.ts', 'server/app.ts', 'request-facts', 'preauth-limit', 'rate-limit', 'server/errors.ts', 'denial-audit') },
+  {
+    stage: 'own request hooks (limits, request facts, errors)',
+    matches: url('server/http.ts', 'server/app.ts', 'request-facts', 'preauth-limit', 'rate-limit', 'server/errors.ts', 'denial-audit')
+  },
   { stage: 'framework (Fastify request life cycle, node:http server)', matches: url('fastify', 'avvio', '_http_server') },
   { stage: 'async bookkeeping (promise hooks, microtasks)', matches: url('async_hooks', 'process/task_queues') },
   { stage: 'garbage collector', matches: fn('(garbage collector)') },

@@ -18,7 +18,9 @@ const warmUp = 1000
 
 /** CPU ms (user + system) a process (all its threads), or with `thread` one of its threads, has used so far. */
 function cpuMs(pid: number, thread?: number): number {
-  const fields = readFileSync(thread ? `/proc/${pid}/task/${thread}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  const fields = readFileSync(thread ? `/proc/${pid}/task/${thread}/stat` : `/proc/${pid}/stat`, 'utf8')
+    .split(') ')[1]!
+    .split(' ')
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
 }
 
@@ -59,7 +61,10 @@ const agent = await prepareAgent(profiled, minter, 'stages-profiled@agents.examp
 await exchangeRun(profiled, minter, agent, 16, warmUp)
 await exchangeRun(profiled, minter, agent, 16, amount)
 await profiled.stop()
-const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!)
+const file = join(
+  dir,
+  readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!
+)
 const exchanges = warmUp + amount
 const { stages, busyMs } = stageBreakdown(file, (frame) => frame.url.includes('routes/exchange/'))
 
