@@ -25,7 +25,7 @@ import { coldStart } from './sections/cold-start'
 import { cryptoReference } from './sections/crypto'
 import { memoryGrowth } from './sections/memory'
 import { exchangeRun, prepareAgent, serverLoad, type LoadPlan } from './sections/server-load'
-import { serverStartup } from './sections/startup'
+import { restingMemory, serverStartup } from './sections/startup'
 import { workersSection, type WorkersPlan } from './sections/workers'
 import { workspacesSection, type WorkspacesPlan } from './sections/workspaces'
 
@@ -191,6 +191,7 @@ async function databaseSuite(
     }
     // Start-up on the data dir (or PostgreSQL schema) the load run left behind.
     await serverStartup(table, label, { runs: plan.startupRuns, issuerUrls: minter.issuerUrls, dataDir, ...db })
+    if (!db.databaseUrl) await restingMemory(table, label, { runs: plan.startupRuns, issuerUrls: minter.issuerUrls })
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
   }

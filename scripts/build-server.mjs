@@ -25,10 +25,10 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const ENTRY = join(ROOT, 'shared/server/main.ts')
 export const DEFAULT_OUTFILE = join(ROOT, 'build/server/main.mjs')
 /**
- * Not bundled: worker threads the server starts from beside its own module (new URL('./<file>',
- * import.meta.url)): the embedded database's and each embedded workspace's. Copied beside the output.
+ * Not bundled: the embedded workspace engine starts it as a worker thread from beside its own
+ * module (new URL('./pglite-worker.mjs', import.meta.url)), so it is copied beside the output.
  */
-export const WORKERS = [join(ROOT, 'shared/server/store/pglite-thread-worker.mjs'), join(ROOT, 'shared/server/workspaces/pglite-worker.mjs')]
+export const WORKSPACE_WORKER = join(ROOT, 'shared/server/workspaces/pglite-worker.mjs')
 /** Loaded from node_modules at run time (see above). */
 export const EXTERNAL = ['@electric-sql/pglite', 'pg-native', 'pg-cloudflare']
 
@@ -80,13 +80,11 @@ export async function buildServer(outfile = DEFAULT_OUTFILE) {
       logLevel: 'silent'
     })
     // This script shapes the output too.
-    const inputs = [...Object.keys(result.metafile.inputs).map((file) => resolve(ROOT, file)), ...WORKERS, fileURLToPath(import.meta.url)]
+    const inputs = [...Object.keys(result.metafile.inputs).map((file) => resolve(ROOT, file)), WORKSPACE_WORKER, fileURLToPath(import.meta.url)]
     await writeFile(`${temp}.inputs.json`, `${JSON.stringify({ startedAt, inputs })}\n`)
-    // In place before the output that loads them.
-    for (const worker of WORKERS) {
-      await copyFile(worker, `${temp}.worker.mjs`)
-      await rename(`${temp}.worker.mjs`, join(dir, basename(worker)))
-    }
+    await copyFile(WORKSPACE_WORKER, `${temp}.worker.mjs`)
+    // In place before the output that loads it.
+    await rename(`${temp}.worker.mjs`, join(dir, basename(WORKSPACE_WORKER)))
     // Output first: a reader between the two renames sees an old record and rebuilds, never
     // a new record vouching for an old output.
     await rename(temp, outfile)

@@ -6,8 +6,12 @@
  * the prebuilt file, and how the tests still start it); PGlite's own import + create + first
  * query on the same data dir, opened the way the server opens it (lib/pglite-start.mjs) = the
  * engine share, and by a plain PGlite.create for comparison.
+ * 6b (embedded only): the built server's RSS at rest and its peak during start, on its first
+ * start and on an existing data dir.
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { timeProcess } from '../lib/proc'
@@ -27,35 +31,121 @@ export interface StartupOptions {
   databaseUrl?: string
 }
 
-/** Spawn → first 200 from /healthz, then SIGTERM and wait for the exit. */
-async function timeToHealthy(args: string[], env: Record<string, string>): Promise<number> {
-  const start = performance.now()
+interface Started {
+  child: ChildProcess
+  url: string
+  exited: Promise<void>
+}
+
+/** Spawns a server and resolves once it prints the URL it listens on. */
+async function spawnServer(args: string[], env: Record<string, string>): Promise<Started> {
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString('utf8')
-        const match = /listening on (http:\/\/\S+)/.exec(output)
-        if (match) resolve(match[1]!)
-      }
-      child.stdout.on('data', onData)
-      child.stderr.on('data', onData)
-      child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output.slice(0, 500)}`)))
-    })
-    for (;;) {
-      try {
-        const res = await fetch(`${url}/healthz`)
-        if (res.ok) return performance.now() - start
-      } catch {
-        // not accepting yet
-      }
-      await new Promise((r) => setTimeout(r, 2))
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString('utf8')
+      const match = /listening on (http:\/\/\S+)/.exec(output)
+      if (match) resolve(match[1]!)
     }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output.slice(0, 500)}`)))
+  })
+  return { child, url, exited }
+}
+
+async function untilHealthy(url: string): Promise<void> {
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return
+    } catch {
+      // not accepting yet
+    }
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+/** Spawn → first 200 from /healthz, then SIGTERM and wait for the exit. */
+async function timeToHealthy(args: string[], env: Record<string, string>): Promise<number> {
+  const start = performance.now()
+  const server = await spawnServer(args, env)
+  try {
+    await untilHealthy(server.url)
+    return performance.now() - start
   } finally {
-    child.kill('SIGTERM')
-    await exited
+    server.child.kill('SIGTERM')
+    await server.exited
+  }
+}
+
+/** VmRSS and VmHWM (the peak) of a process, in MiB. */
+function residentMiB(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN)
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 }
+}
+
+/** The built server (as npm run server runs it) left alone for `idleMs` after it is healthy: its RSS then, and its peak so far. */
+async function restingServer(env: Record<string, string>, idleMs: number): Promise<{ rss: number; peak: number }> {
+  const server = await spawnServer([SERVER_RUN], env)
+  try {
+    await untilHealthy(server.url)
+    await new Promise((r) => setTimeout(r, idleMs))
+    return residentMiB(server.child.pid!)
+  } finally {
+    server.child.kill('SIGTERM')
+    await server.exited
+  }
+}
+
+const IDLE_TARGET_MIB = 200
+const START_PEAK_TARGET_MIB = 400
+const IDLE_MS = 5000
+
+/**
+ * 6b. The embedded server's memory at rest: its first start on a new data dir (initdb
+ * included) and a start on the existing dir, each left alone 5 s after it is healthy.
+ */
+export async function restingMemory(table: ResultTable, label: string, options: StartupOptions): Promise<void> {
+  await buildServerFile()
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'bench-resting-')), 'data')
+  const env = { ...serverEnv(options), DATA_DIR: dataDir }
+  const first = await restingServer(env, IDLE_MS)
+  const again = [await restingServer(env, IDLE_MS), await restingServer(env, IDLE_MS)]
+  const existing = { rss: median(again.map((r) => r.rss)), peak: median(again.map((r) => r.peak)) }
+  const section = `6b. memory at rest (${label}, built server)`
+  for (const [when, m] of [
+    ['first start (new data dir, initdb)', first],
+    ['start on the existing data dir', existing]
+  ] as const) {
+    table.add({
+      section,
+      metric: `${when}: RSS ${IDLE_MS / 1000} s after healthy`,
+      value: fmt(m.rss, 'MiB'),
+      target: `<= ${IDLE_TARGET_MIB} MiB`,
+      pass: m.rss <= IDLE_TARGET_MIB
+    })
+    table.add({
+      section,
+      metric: `${when}: peak RSS during start`,
+      value: fmt(m.peak, 'MiB'),
+      target: `<= ${START_PEAK_TARGET_MIB} MiB`,
+      pass: m.peak <= START_PEAK_TARGET_MIB
+    })
+  }
+}
+
+function serverEnv(options: StartupOptions): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/root',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    OIDC_ISSUERS: options.issuerUrls.join(','),
+    ADMIN_TOKEN: 'bench-admin-token-0123456789',
+    LOG_LEVEL: 'warn',
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : { DATA_DIR: options.dataDir! })
   }
 }
 
@@ -67,16 +157,7 @@ async function buildServerFile(): Promise<void> {
 
 export async function serverStartup(table: ResultTable, label: string, options: StartupOptions): Promise<void> {
   const section = `6. server start-up (${label})`
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '/root',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    OIDC_ISSUERS: options.issuerUrls.join(','),
-    ADMIN_TOKEN: 'bench-admin-token-0123456789',
-    LOG_LEVEL: 'warn',
-    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : { DATA_DIR: options.dataDir! })
-  }
+  const env = serverEnv(options)
   await buildServerFile()
   const prebuilt: number[] = []
   const tsx: number[] = []

@@ -15,7 +15,6 @@ import { dirname, join } from 'node:path'
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import { ConfigError } from '../config'
 import type { Db, Queryable, QueryResult } from './db'
-import { openPgliteThread } from './pglite-thread'
 
 function adapt(target: { query: PGlite['query'] }): Queryable {
   return {
@@ -102,52 +101,35 @@ export async function restrictToOwner(dir: string): Promise<void> {
 }
 
 /** Opens (creating if needed) the embedded database; `dataDir` undefined keeps it in memory. */
-/** Engine settings beyond PGlite's defaults. */
-const START_PARAMS = [
+export async function openPglite(dataDir?: string): Promise<Db> {
+  const compiling = compiledEngine()
+  // Imported here, not at the top: a bundle hoists static imports, and a server on
+  // PostgreSQL must not load the engine at all.
+  const [{ PGlite }, created] = await Promise.all([import('@electric-sql/pglite'), dataDir ? prepareDataDir(dataDir) : false])
+  const pgliteWasmModule = await compiling
   // A buffer pool of 32 MB instead of PostgreSQL's 128 MB: the engine touches all of it, and it
   // was most of what an idle server held, at no measurable cost to the exchange (bench/ANALYSIS.md,
   // "The idle embedded server's memory").
-  '-c',
-  'shared_buffers=32MB'
-]
-
-/** Opens (creating if needed) the embedded database; `dataDir` undefined keeps it in memory (tests). */
-export async function openPglite(dataDir?: string): Promise<Db> {
-  const compiling = compiledEngine()
-  if (dataDir) {
-    // On disk (every server): the engine runs in a thread of its own (store/pglite-thread.ts),
-    // and this thread does not load it at all.
-    const created = await prepareDataDir(dataDir)
-    const wasmModule = await compiling
-    let db = await openPgliteThread(dataDir, START_PARAMS, wasmModule)
-    if (created) {
-      // Creating the cluster (initdb) grows the engine's memory to several times what it
-      // needs afterwards, and WebAssembly memory never shrinks: a thread that ends gives it all
-      // back, so the server goes on with a fresh one (bench/ANALYSIS.md, "The idle embedded
-      // server's memory").
-      await db.close()
-      db = await openPgliteThread(dataDir, START_PARAMS, wasmModule)
-      await restrictToOwner(dataDir)
-    }
-    const thread = db
-    return {
-      ...thread,
-      close: async () => {
-        await thread.close()
-        await restrictToOwner(dataDir)
-      }
-    }
+  const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB']
+  const open = (): Promise<PGlite> => PGlite.create(dataDir, { ...(pgliteWasmModule ? { pgliteWasmModule } : {}), startParams })
+  let pg = await open()
+  if (dataDir && created) {
+    // Creating the cluster (initdb) grows the engine's memory to several times what it needs
+    // afterwards, and WebAssembly memory never shrinks: an engine closed and dropped gives it
+    // back, so the server goes on with a fresh one (bench/ANALYSIS.md, "The idle embedded
+    // server's memory").
+    await pg.close()
+    pg = await open()
+    await restrictToOwner(dataDir)
   }
-  // Imported here, not at the top: a bundle hoists static imports, and a server on
-  // PostgreSQL must not load the engine at all.
-  const { PGlite } = await import('@electric-sql/pglite')
-  const pgliteWasmModule = await compiling
-  const pg = await PGlite.create(undefined, { ...(pgliteWasmModule ? { pgliteWasmModule } : {}), startParams: [...PGlite.defaultStartParams, ...START_PARAMS] })
   const base = adapt(pg)
   return {
     kind: 'pglite',
     query: (sql, params) => base.query(sql, params),
     transaction: (fn) => pg.transaction((tx) => fn(adapt(tx))),
-    close: () => pg.close()
+    close: async () => {
+      await pg.close()
+      if (dataDir) await restrictToOwner(dataDir)
+    }
   }
 }
