@@ -206,6 +206,20 @@ describe.each(MODES)('workspace SQL API (%s)', (mode) => {
       const bytes = await ws.query("SELECT repeat('x', 70000)")
       expect(bytes.body).toMatchObject({ code: 'result_too_large' })
     })
+
+    it('a write refused for its answer leaves nothing behind, in a batch without a transaction too', async () => {
+      const before = (await ws.query('SELECT count(*)::int FROM notes')).body.data.rows
+      const insert = "INSERT INTO notes (body) SELECT 'many ' || n FROM generate_series(1, 150) n RETURNING id"
+      const alone = await ws.query(insert)
+      expect(alone.status).toBe(400)
+      expect(alone.body).toMatchObject({ code: 'result_too_large', statement: 0 })
+      const batch = await ws.batch([{ sql: "INSERT INTO notes (body) VALUES ('kept')" }, { sql: insert }])
+      expect(batch.body).toMatchObject({ code: 'result_too_large', statement: 1 })
+      // The batch without a transaction keeps its first statement; neither oversized insert stayed.
+      const after = await ws.query("SELECT count(*)::int, count(*) FILTER (WHERE body = 'kept')::int FROM notes")
+      expect(after.body.data.rows).toEqual([[before[0][0] + 1, 1]])
+      await ws.query("DELETE FROM notes WHERE body = 'kept'")
+    })
   })
 
   describe('quota', () => {

@@ -288,7 +288,6 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
       }
       try {
         return await runOnSession(session, request, {
-          alwaysWrap: true,
           beforeStatement: async (i) => {
             index = i
             // The runner starts no statement past the request's limit; this ends one that would run past it.

@@ -250,7 +250,6 @@ export class PostgresWorkspaceEngine implements WorkspaceEngine {
     const started = Date.now()
     return this.withSession(workspace, request.limits, (session) =>
       runOnSession(session, request, {
-        alwaysWrap: false,
         beforeStatement: async (index) => {
           if (requestLimit !== undefined && Date.now() - started > requestLimit) throw requestTimeout(requestLimit, index)
           await session.setTimeout(index)

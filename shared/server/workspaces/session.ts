@@ -76,8 +76,6 @@ const WROTE_SQL = 'SELECT pg_catalog.pg_current_xact_id_if_assigned()::pg_catalo
 const READING_COMMANDS = new Set(['SELECT', 'SHOW', 'EXPLAIN', 'VALUES', 'FETCH', 'SET', 'RESET', 'DISCARD'])
 
 export interface SessionOptions {
-  /** Run every statement in a transaction of its own even when nothing else asks for it (embedded: the role check). */
-  alwaysWrap: boolean
   /** Called before each statement (PostgreSQL: sets statement_timeout; embedded: arms the watchdog). */
   beforeStatement(index: number): Promise<void>
 }
@@ -85,7 +83,9 @@ export interface SessionOptions {
 /** Runs a request's statements; throws the ApiErrors of ./errors.ts. */
 export async function runOnSession(session: SqlSession, request: RunRequest, options: SessionOptions): Promise<RunOutcome> {
   const { limits } = request
-  const wrapEach = !request.transaction && (options.alwaysWrap || request.readOnly || request.overQuota)
+  // Outside a request's transaction each statement still runs in one of its own: a statement
+  // refused after it ran (too many rows, a role change, past the quota) must leave nothing behind.
+  const wrapEach = !request.transaction
   const begin = async (): Promise<void> => {
     await session.control(request.readOnly ? 'BEGIN READ ONLY' : 'BEGIN')
     // Any statement after BEGIN READ ONLY makes SET TRANSACTION READ WRITE fail: the workspace cannot lift it.
