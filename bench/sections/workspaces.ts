@@ -110,7 +110,7 @@ async function inBatches<T, R>(items: T[], width: number, each: (item: T, index:
 }
 
 /** Federates `count` repositories and gives each a `notes` table of `rows` rows (primary key). */
-async function prepareWorkspaces(server: BenchServer, minter: TokenMinter, count: number, rows: number): Promise<Workspace[]> {
+export async function prepareWorkspaces(server: BenchServer, minter: TokenMinter, count: number, rows: number): Promise<Workspace[]> {
   const tokens = await mintFor(
     minter,
     Array.from({ length: count }, (_, i) => identity('load', i))
@@ -129,7 +129,7 @@ async function prepareWorkspaces(server: BenchServer, minter: TokenMinter, count
   })
 }
 
-type Kind = 'select' | 'insert'
+export type Kind = 'select' | 'insert'
 
 function requestPool(workspaces: Workspace[], kind: Kind, rows: number): Array<{ path: string; bearer: string; body: string }> {
   return Array.from({ length: REQUEST_POOL }, () => {
@@ -139,7 +139,7 @@ function requestPool(workspaces: Workspace[], kind: Kind, rows: number): Array<{
   })
 }
 
-async function sqlLoad(server: BenchServer, workspaces: Workspace[], kind: Kind, plan: WorkspacesPlan, seconds = plan.loadSeconds): Promise<LoadResult> {
+export async function sqlLoad(server: BenchServer, workspaces: Workspace[], kind: Kind, plan: WorkspacesPlan, seconds = plan.loadSeconds): Promise<LoadResult> {
   const result = await runLoad({
     url: server.url,
     path: '/',

@@ -109,7 +109,11 @@ export interface EmbeddedEngineOptions {
   log?: EmbeddedEngineLog
 }
 
-type Op = { op: 'statement'; sql: string; params: (string | null)[]; maxRows: number } | { op: 'control' | 'scalar'; sql: string } | { op: 'close' }
+type Op =
+  | { op: 'statement'; sql: string; params: (string | null)[]; maxRows: number; before?: string[]; after?: string }
+  | { op: 'control' | 'scalar'; sql: string }
+  | { op: 'controls'; sqls: string[] }
+  | { op: 'close' }
 interface WorkerReply {
   id?: number
   ready?: boolean
@@ -275,15 +279,42 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
       let deadline = Date.now() + limit
       let byRequest = false
       const timedOut = (): Error => (byRequest ? requestTimeout(requestLimit ?? 0, index) : statementTimeout(limit, index))
+      // A transaction's start waits here and goes with the next statement, which also carries the
+      // role check: one thread hand-off per statement instead of three (each hand-off wakes a
+      // thread on both sides, which is most of a small statement's time).
+      let deferred: string[] = []
+      let roleUnchanged: boolean | undefined
+      const flushWith = async (sqls: string[]): Promise<void> => {
+        const all = [...deferred, ...sqls]
+        deferred = []
+        if (all.length) await instance.call({ op: 'controls', sqls: all }, limit, timedOut)
+      }
       const session: SqlSession = {
-        statement: async (sql, params, maxRows) => (await instance.call({ op: 'statement', sql, params, maxRows }, deadline - Date.now(), timedOut)) as RawResult,
-        // The server's own SQL gets the whole limit again: a COMMIT can run the workspace's deferred triggers.
-        control: async (sql) => void (await instance.call({ op: 'control', sql }, limit, timedOut)),
-        scalar: async (sql) => (await instance.call({ op: 'scalar', sql }, limit, timedOut)) as string | null,
+        statement: async (sql, params, maxRows) => {
+          const before = deferred
+          deferred = []
+          roleUnchanged = undefined
+          const raw = (await instance.call({ op: 'statement', sql, params, maxRows, before, after: ROLE_CHECK_SQL }, deadline - Date.now(), timedOut)) as RawResult & {
+            after?: string | null
+          }
+          roleUnchanged = raw.after === 'true'
+          if (!roleUnchanged) instance.tainted = true
+          return raw
+        },
+        // BEGIN (and the read-only guard after it) waits for the statement; the server's other SQL
+        // runs now and gets the whole limit again: a COMMIT can run the workspace's deferred triggers.
+        control: async (sql) => (/^(BEGIN\b|SELECT 1$)/.test(sql) ? void deferred.push(sql) : flushWith([sql])),
+        scalar: async (sql) => {
+          await flushWith([])
+          return (await instance.call({ op: 'scalar', sql }, limit, timedOut)) as string | null
+        },
         roleChanged: async () => {
-          const unchanged = (await instance.call({ op: 'scalar', sql: ROLE_CHECK_SQL }, limit, timedOut)) === 'true'
-          if (!unchanged) instance.tainted = true
-          return !unchanged
+          if (roleUnchanged === undefined) {
+            await flushWith([])
+            roleUnchanged = (await instance.call({ op: 'scalar', sql: ROLE_CHECK_SQL }, limit, timedOut)) === 'true'
+            if (!roleUnchanged) instance.tainted = true
+          }
+          return !roleUnchanged
         }
       }
       try {
@@ -452,7 +483,7 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
     instance.busy = true
     try {
       const reason = workspaceUnavailable("the workspace's session could not be reset")
-      for (const sql of RESET_SQL) await instance.call({ op: 'control', sql }, HOUSEKEEPING_MS, () => reason)
+      await instance.call({ op: 'controls', sqls: RESET_SQL }, HOUSEKEEPING_MS, () => reason)
     } catch (error) {
       this.log?.warn({ workspace: name, err: error }, 'embedded workspace session reset failed; instance discarded')
       instance.tainted = true

@@ -7,7 +7,8 @@
  *
  * workerData: { dataDir, startParams, wasmModule?, asWorkspace } (asWorkspace false only while the
  * template is built: the role does not exist yet). Messages in: { id, op, sql, params, maxRows },
- * op 'statement' | 'control' | 'scalar' | 'close'. Every message is answered with { id, result }
+ * op 'statement' (with before: control SQL to run first, after: a scalar
+ * to read once it succeeded) | 'control' | 'controls' (sqls, in order) | 'scalar' | 'close'. Every message is answered with { id, result }
  * or { id, error: { message, sqlstate, broken } }, both with heap (its WebAssembly memory in bytes); a SQL error never ends the worker.
  */
 import { parentPort, workerData } from 'node:worker_threads'
@@ -42,7 +43,14 @@ async function roundTrip(pg, parts) {
 }
 
 /** Extended protocol: one statement only (Parse refuses a second with 42601), at most maxRows + 1 rows read. */
-async function statement(pg, { sql, params, maxRows }) {
+async function statement(pg, { sql, params, maxRows, before = [], after }) {
+  // The server's own SQL around the statement, in the same message: one thread hand-off instead of three.
+  for (const control of before) await roundTrip(pg, [serialize.query(control)])
+  const result = await runStatement(pg, { sql, params, maxRows })
+  return after ? { ...result, after: await scalar(pg, { sql: after }) } : result
+}
+
+async function runStatement(pg, { sql, params, maxRows }) {
   const messages = await roundTrip(pg, [
     serialize.parse({ text: sql }),
     serialize.bind({ values: params }),
@@ -70,6 +78,12 @@ async function control(pg, { sql }) {
   return null
 }
 
+/** Several of the server's own statements in order, stopping at the first that fails. */
+async function controls(pg, { sqls }) {
+  for (const sql of sqls) await roundTrip(pg, [serialize.query(sql)])
+  return null
+}
+
 /** The first column of the first row, as text. */
 async function scalar(pg, { sql }) {
   const messages = await roundTrip(pg, [serialize.query(sql)])
@@ -92,7 +106,7 @@ try {
   process.exit(1)
 }
 
-const ops = { statement, control, scalar }
+const ops = { statement, control, controls, scalar }
 // The engine sends one message at a time; the chain keeps the order even if it did not.
 let queue = Promise.resolve()
 parentPort.on('message', (message) => {
