@@ -109,16 +109,17 @@ export interface EmbeddedEngineOptions {
   log?: EmbeddedEngineLog
 }
 
+/** before: the server's own SQL to run first in the same hand-off (the session reset, a transaction's BEGIN). */
 type Op =
-  | { op: 'statement'; sql: string; params: (string | null)[]; maxRows: number; before?: string[]; after?: string }
-  | { op: 'control' | 'scalar'; sql: string }
-  | { op: 'controls'; sqls: string[] }
+  | { op: 'statement'; sql: string; params: (string | null)[]; maxRows: number; after?: string; before?: string[] }
+  | { op: 'control' | 'scalar'; sql: string; before?: string[] }
+  | { op: 'controls'; sqls: string[]; before?: string[] }
   | { op: 'close' }
 interface WorkerReply {
   id?: number
   ready?: boolean
   result?: unknown
-  error?: { message: string; sqlstate?: string; broken?: boolean }
+  error?: { message: string; sqlstate?: string; broken?: boolean; phase?: 'before' }
   heap?: number
 }
 
@@ -133,6 +134,8 @@ class Instance {
   busy = false
   /** Ran as another role at some point: thrown away after the request. */
   tainted = false
+  /** A request ran since the last reset: the next hand-off resets the session first (RESET_SQL). */
+  needsReset = false
   retired = false
   /** Its WebAssembly memory in bytes, as of the last answer. */
   heap = 0
@@ -166,6 +169,10 @@ class Instance {
         const error = workspaceUnavailable("the workspace's database stopped answering properly; try again")
         call?.reject(error)
         void this.kill(error)
+      } else if (reply.error?.phase === 'before') {
+        // The reset of the last request's session, or a BEGIN, failed: the session is not known to be clean.
+        this.tainted = true
+        call?.reject(workspaceUnavailable("the workspace's session could not be reset; try again"))
       } else if (reply.error) call?.reject(new SessionSqlError(reply.error.message, reply.error.sqlstate))
       else call?.resolve(reply.result ?? null)
     })
@@ -198,6 +205,13 @@ class Instance {
       })
       this.worker.postMessage({ id, ...message })
     })
+  }
+
+  /** What a hand-off must run before `extra`: the session reset when a request ran since the last one. */
+  takeBefore(extra: string[] = []): string[] {
+    const before = this.needsReset ? [...RESET_SQL, ...extra] : extra
+    this.needsReset = false
+    return before
   }
 
   /** Ends the worker at once; its pending call rejects with `reason`. */
@@ -284,15 +298,18 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
       // thread on both sides, which is most of a small statement's time).
       let deferred: string[] = []
       let roleUnchanged: boolean | undefined
-      const flushWith = async (sqls: string[]): Promise<void> => {
-        const all = [...deferred, ...sqls]
+      const takeBefore = (): string[] => {
+        const before = instance.takeBefore(deferred)
         deferred = []
-        if (all.length) await instance.call({ op: 'controls', sqls: all }, limit, timedOut)
+        return before
+      }
+      const flushWith = async (sqls: string[]): Promise<void> => {
+        const before = takeBefore()
+        if (before.length || sqls.length) await instance.call({ op: 'controls', sqls, before }, limit, timedOut)
       }
       const session: SqlSession = {
         statement: async (sql, params, maxRows) => {
-          const before = deferred
-          deferred = []
+          const before = takeBefore()
           roleUnchanged = undefined
           const raw = (await instance.call({ op: 'statement', sql, params, maxRows, before, after: ROLE_CHECK_SQL }, deadline - Date.now(), timedOut)) as RawResult & {
             after?: string | null
@@ -331,11 +348,11 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
         if (error instanceof SessionSqlError) throw sqlError(error.message, error.sqlstate, index)
         throw error
       } finally {
+        // Undone lazily: the next hand-off of this instance starts with the reset, whatever task it is for.
+        instance.needsReset = true
         this.release(instance)
       }
     })
-    // Queued at once behind the request, so the next task of this workspace finds a clean session.
-    void this.enqueue(name, () => this.resetSession(name))
     return outcome
   }
 
@@ -347,7 +364,7 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
       const timedOut = (): Error => statementTimeout(limit, 0)
       const query = async (sql: string, maxRows: number): Promise<RawResult> => {
         try {
-          return (await instance.call({ op: 'statement', sql, params: [], maxRows }, limit, timedOut)) as RawResult
+          return (await instance.call({ op: 'statement', sql, params: [], maxRows, before: instance.takeBefore() }, limit, timedOut)) as RawResult
         } catch (error) {
           if (error instanceof SessionSqlError) throw sqlError(error.message, error.sqlstate, 0)
           throw error
@@ -374,7 +391,7 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
       const instance = await this.instanceFor(name)
       try {
         const timedOut = (): Error => statementTimeout(limits.statementTimeoutMs, 0)
-        return Number(await instance.call({ op: 'scalar', sql: SIZE_SQL }, limits.statementTimeoutMs, timedOut))
+        return Number(await instance.call({ op: 'scalar', sql: SIZE_SQL, before: instance.takeBefore() }, limits.statementTimeoutMs, timedOut))
       } finally {
         this.release(instance)
       }
@@ -474,22 +491,6 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
       if (!instance.busy) this.retire(instance, true)
     }, this.idleMs)
     instance.idleTimer.unref()
-  }
-
-  /** Undoes what the request left in the session; an instance that cannot be reset is thrown away. */
-  private async resetSession(name: string): Promise<void> {
-    const instance = this.open.get(name)
-    if (!instance || instance.gone || instance.retired) return
-    instance.busy = true
-    try {
-      const reason = workspaceUnavailable("the workspace's session could not be reset")
-      await instance.call({ op: 'controls', sqls: RESET_SQL }, HOUSEKEEPING_MS, () => reason)
-    } catch (error) {
-      this.log?.warn({ workspace: name, err: error }, 'embedded workspace session reset failed; instance discarded')
-      instance.tainted = true
-    } finally {
-      this.release(instance)
-    }
   }
 
   /** Takes the instance out of use and closes it (gracefully, or at once); its directory is opened again only after that. */

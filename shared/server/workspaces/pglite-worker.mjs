@@ -7,8 +7,9 @@
  *
  * workerData: { dataDir, startParams, wasmModule?, asWorkspace } (asWorkspace false only while the
  * template is built: the role does not exist yet). Messages in: { id, op, sql, params, maxRows },
- * op 'statement' (with before: control SQL to run first, after: a scalar
- * to read once it succeeded) | 'control' | 'controls' (sqls, in order) | 'scalar' | 'close'. Every message is answered with { id, result }
+ * op 'statement' (after: a scalar to read once it succeeded) | 'control' |
+ * 'controls' (sqls, in order) | 'scalar' | 'close'; any but close may carry before: the server's
+ * own SQL to run first, in the same hand-off (an error there answers with phase 'before'). Every message is answered with { id, result }
  * or { id, error: { message, sqlstate, broken } }, both with heap (its WebAssembly memory in bytes); a SQL error never ends the worker.
  */
 import { parentPort, workerData } from 'node:worker_threads'
@@ -43,9 +44,7 @@ async function roundTrip(pg, parts) {
 }
 
 /** Extended protocol: one statement only (Parse refuses a second with 42601), at most maxRows + 1 rows read. */
-async function statement(pg, { sql, params, maxRows, before = [], after }) {
-  // The server's own SQL around the statement, in the same message: one thread hand-off instead of three.
-  for (const control of before) await roundTrip(pg, [serialize.query(control)])
+async function statement(pg, { sql, params, maxRows, after }) {
   const result = await runStatement(pg, { sql, params, maxRows })
   return after ? { ...result, after: await scalar(pg, { sql: after }) } : result
 }
@@ -91,8 +90,23 @@ async function scalar(pg, { sql }) {
   return row ? (row.fields[0] ?? null) : null
 }
 
+/** The server's own SQL a message asks to run first (the session reset, a transaction's BEGIN): a failure there is marked as such. */
+async function runBefore(pg, before = []) {
+  try {
+    for (const sql of before) await roundTrip(pg, [serialize.query(sql)])
+  } catch (error) {
+    if (error instanceof BrokenSession) throw error
+    throw Object.assign(new Error(String(error?.message ?? error)), { code: error?.code, phase: 'before' })
+  }
+}
+
 function errorOf(error) {
-  return { message: String(error?.message ?? error), sqlstate: typeof error?.code === 'string' ? error.code : undefined, broken: error instanceof BrokenSession }
+  return {
+    message: String(error?.message ?? error),
+    sqlstate: typeof error?.code === 'string' ? error.code : undefined,
+    broken: error instanceof BrokenSession,
+    ...(error?.phase ? { phase: error.phase } : {})
+  }
 }
 
 let pg
@@ -119,6 +133,7 @@ parentPort.on('message', (message) => {
     // WebAssembly memory only grows: the engine closes an instance that a large query left big.
     const heap = () => pg.Module?.HEAPU8?.byteLength
     try {
+      await runBefore(pg, message.before)
       parentPort.postMessage({ id: message.id, result: await ops[message.op](pg, message), heap: heap() })
     } catch (error) {
       parentPort.postMessage({ id: message.id, error: errorOf(error), heap: heap() })
