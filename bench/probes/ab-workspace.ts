@@ -1,10 +1,11 @@
-// Probe: A/B of one embedded workspace's SQL between this tree and a patched copy of it
-// (argv[2], a directory with the same layout and a node_modules symlink): both servers up at
-// once, one workspace each with 1,000 rows, alternated timed runs of point SELECT and
+// Probe: A/B of one embedded workspace's SQL (PG=1: PostgreSQL, a throw-away cluster per
+// server) between this tree and a patched copy of it (argv[2], a directory with the same layout
+// and a node_modules symlink): both servers up at once, one workspace each with 1,000 rows, alternated timed runs of point SELECT and
 // single-row INSERT at 16 connections, medians. argv[3] = rounds, argv[4] = seconds per run.
 import { join } from 'node:path'
 import { startBenchServer as startHere, type BenchServer } from '../lib/bench-server'
 import { TokenMinter } from '../lib/minter'
+import { startPostgres } from '../../shared/testing/postgres'
 import { median } from '../lib/stats'
 import { prepareWorkspaces, sqlLoad, type Kind } from '../sections/workspaces'
 
@@ -14,9 +15,11 @@ const seconds = Number(process.argv[4] ?? 5)
 const { startBenchServer: startThere } = (await import(join(other, 'bench/lib/bench-server.ts'))) as { startBenchServer: typeof startHere }
 const minter = await TokenMinter.start()
 const plan = { workspaces: 1, rows: 1000, runs: 1, connections: 16, loadSeconds: seconds, firstQueryRuns: 0, exchangeAmount: 0 }
+const pgA = process.env.PG ? await startPostgres({ maxConnections: 100 }) : undefined
+const pgB = process.env.PG ? await startPostgres({ maxConnections: 100 }) : undefined
 const servers: Array<[string, BenchServer]> = [
-  ['this tree', await startHere({ issuerUrls: minter.issuerUrls })],
-  [other, await startThere({ issuerUrls: minter.issuerUrls })]
+  ['this tree', await startHere({ issuerUrls: minter.issuerUrls, databaseUrl: pgA?.url })],
+  [other, await startThere({ issuerUrls: minter.issuerUrls, databaseUrl: pgB?.url })]
 ]
 const workspaces = new Map<string, Awaited<ReturnType<typeof prepareWorkspaces>>>()
 for (const [name, server] of servers) {
@@ -44,3 +47,5 @@ for (const [key, f] of figures)
   )
 for (const [, server] of servers) await server.stop()
 minter.close()
+await pgA?.stop()
+await pgB?.stop()
