@@ -161,6 +161,8 @@ export class PostgresWorkspaceEngine implements WorkspaceEngine {
   /** Pools being ended: their connections still count until they are gone. */
   private readonly retiring = new Map<pg.Pool, Promise<void>>()
   private readonly broken = new WeakSet<pg.ClientBase>()
+  /** Connections being reset after their request answered (close() waits for them). */
+  private readonly resetting = new Set<Promise<void>>()
   private waiters: (() => void)[] = []
   private adminChecked: Promise<{ superuser: boolean }> | undefined
   private closed = false
@@ -284,17 +286,24 @@ export class PostgresWorkspaceEngine implements WorkspaceEngine {
     try {
       return await fn(session)
     } finally {
-      // A lone BEGIN, SET ROLE, temporary tables, prepared statements, advisory locks: none outlive the request.
-      if (!this.isBroken(client)) {
-        try {
-          await client.query('ROLLBACK')
-          await client.query('DISCARD ALL')
-        } catch {
-          this.broken.add(client)
-        }
-      }
-      this.release(entry, client)
+      // After the answer, not before it: the connection goes back to the pool only once reset.
+      const reset = this.resetAndRelease(entry, client)
+      this.resetting.add(reset)
+      void reset.finally(() => this.resetting.delete(reset))
     }
+  }
+
+  /** A lone BEGIN, SET ROLE, temporary tables, prepared statements, advisory locks: none outlive the request. */
+  private async resetAndRelease(entry: PoolEntry, client: pg.PoolClient): Promise<void> {
+    if (!this.isBroken(client)) {
+      try {
+        await client.query('ROLLBACK')
+        await client.query('DISCARD ALL')
+      } catch {
+        this.broken.add(client)
+      }
+    }
+    this.release(entry, client)
   }
 
   private async acquire(workspace: WorkspaceHandle): Promise<{ entry: PoolEntry; client: pg.PoolClient }> {
@@ -516,6 +525,7 @@ export class PostgresWorkspaceEngine implements WorkspaceEngine {
 
   async close(): Promise<void> {
     this.closed = true
+    await Promise.all(this.resetting)
     this.wake()
     const pools = [...this.pools.values()].map((entry) => entry.pool)
     this.pools.clear()
@@ -541,14 +551,24 @@ class WorkspaceSession implements SqlSession {
     private readonly limits: RunLimits
   ) {}
 
+  /** Set before the next statement; a BEGIN takes it along in the same round trip. */
+  private pendingTimeout: string | undefined
+
   /** The workspace can change statement_timeout: it is set again before every statement. */
   async setTimeout(index: number): Promise<void> {
     this.index = index
-    await this.control(`SET statement_timeout = ${Math.max(1, Math.floor(this.limits.statementTimeoutMs))}`)
+    this.pendingTimeout = `SET statement_timeout = ${Math.max(1, Math.floor(this.limits.statementTimeoutMs))}`
+  }
+
+  private async flushTimeout(): Promise<void> {
+    const sql = this.pendingTimeout
+    this.pendingTimeout = undefined
+    if (sql) await this.runControl(sql)
   }
 
   async statement(sql: string, params: (string | null)[], maxRows: number, index: number): Promise<RawResult> {
     this.index = index
+    await this.flushTimeout()
     const cursor = new StatementCursor(sql, params, () => this.fromOutside('cancel'))
     const refusal = (error: unknown): unknown => {
       if (error instanceof SessionSqlError) return error
@@ -578,8 +598,20 @@ class WorkspaceSession implements SqlSession {
     })
   }
 
-  /** The server's own SQL can run the workspace's code too (deferred triggers at COMMIT, row security policies): guarded the same way. */
   async control(sql: string): Promise<void> {
+    // BEGIN and the timeout in one simple query: one round trip (the SET is part of the
+    // transaction, and set again before every statement).
+    if (this.pendingTimeout && /^BEGIN\b/.test(sql)) {
+      const timeout = this.pendingTimeout
+      this.pendingTimeout = undefined
+      return this.runControl(`${sql}; ${timeout}`)
+    }
+    await this.flushTimeout()
+    return this.runControl(sql)
+  }
+
+  /** The server's own SQL can run the workspace's code too (deferred triggers at COMMIT, row security policies): guarded the same way. */
+  private async runControl(sql: string): Promise<void> {
     await this.guarded(
       (error) => this.translate(error, true),
       () => this.client.query(sql)
@@ -591,6 +623,7 @@ class WorkspaceSession implements SqlSession {
   }
 
   async rows(sql: string): Promise<(string | null)[][]> {
+    await this.flushTimeout()
     return this.guarded(
       (error) => this.translate(error, true),
       async () => (await this.client.query<(string | null)[]>({ text: sql, rowMode: 'array' })).rows
