@@ -30,6 +30,13 @@ export function rssMiB(pid: number): number {
   return Number(match[1]) / 1024
 }
 
+/** CPU ms (user + system) a process (all its threads), or with `thread` one of its threads, has used so far (Linux, 100 ticks/s). */
+export function cpuMs(pid: number, thread?: number): number {
+  const stat = readFileSync(thread ? `/proc/${pid}/task/${thread}/stat` : `/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+}
+
 /** CPU seconds (user + system) used so far by a process and its children, live or reaped (a WORKERS primary and its workers, a postmaster and its backends). */
 export function treeCpuSeconds(pid: number): number {
   let children: number[] = []

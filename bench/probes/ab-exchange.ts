@@ -1,11 +1,11 @@
 // Probe: A/B of the exchange endpoint between this tree and a patched copy of it (argv[2], a
 // directory with the same layout and a node_modules symlink), on the embedded database (PG=1:
 // PostgreSQL): both servers up at once, runs alternated, 16 connections, medians.
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startPostgres } from '../../shared/testing/postgres'
 import { startBenchServer as startHere, type BenchServer } from '../lib/bench-server'
 import { TokenMinter } from '../lib/minter'
+import { cpuMs } from '../lib/proc'
 import { median } from '../lib/stats'
 import { exchangeRun, prepareAgent } from '../sections/server-load'
 
@@ -24,11 +24,6 @@ const agents = new Map<string, string>()
 for (const [name, server] of servers) {
   agents.set(name, await prepareAgent(server, minter, 'ab@agents.example'))
   await exchangeRun(server, minter, agents.get(name)!, 16, 500)
-}
-/** CPU time (user + system) a process has used so far, in ms: robust to other load on the machine. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // utime, stime in clock ticks (100/s)
 }
 const figures = new Map<string, { rps: number[]; p99: number[]; cpu: number[]; bad: number }>()
 for (let r = 0; r < rounds; r++) {

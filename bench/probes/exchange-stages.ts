@@ -1,33 +1,23 @@
 // Probe: where the server's CPU goes per exchange, by stage (bench/lib/cpu-stages.ts), on the
 // embedded database (PG=1: PostgreSQL), beside the HTTP floor's CPU per request in the same run.
 // argv[2] = exchanges in the measured run (after a warm-up of 1,000).
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { startBenchServer } from '../lib/bench-server'
 import { stageBreakdown } from '../lib/cpu-stages'
 import { runLoad } from '../lib/load'
 import { TokenMinter } from '../lib/minter'
+import { cpuMs } from '../lib/proc'
 import { startPostgres } from '../../shared/testing/postgres'
-import { exchangeBodies, exchangeRun, prepareAgent } from '../sections/server-load'
+import { exchangeBodies, exchangeRun, prepareAgent, startHttpFloor } from '../sections/server-load'
 
 const amount = Number(process.argv[2] ?? 10_000)
 const warmUp = 1000
 
-/** CPU ms (user + system) a process (all its threads), or with `thread` one of its threads, has used so far. */
-function cpuMs(pid: number, thread?: number): number {
-  const fields = readFileSync(thread ? `/proc/${pid}/task/${thread}/stat` : `/proc/${pid}/stat`, 'utf8')
-    .split(') ')[1]!
-    .split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
-}
-
 /** The HTTP floor server's CPU per request over the same load (no profiler: it adds its own cost). */
 async function floorCpuPerRequest(minter: TokenMinter): Promise<{ ms: number; rps: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../lib/http-floor.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const url = await new Promise<string>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8').trim())))
+  const { child, url } = await startHttpFloor()
   const run = async (n: number) => runLoad({ url, path: '/api/v1/oidc/token', connections: 16, amount: n, bodies: await exchangeBodies(minter, url, 'x', n + 32) })
   await run(warmUp)
   const before = cpuMs(child.pid!)

@@ -3,7 +3,7 @@
  * 1, 16 and 64 connections, federate for an existing workspace and for first-time sign-ups,
  * each request with its own freshly minted token, driven from a separate autocannon process.
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { RepoIdentity } from '../../shared/testing/oidc-issuer'
 import type { BenchServer } from '../lib/bench-server'
@@ -61,17 +61,23 @@ async function federateRun(server: BenchServer, minter: TokenMinter, connections
   return runLoad({ url: server.url, path: '/v1/identity/federate', connections, amount, bearerTokens: tokens })
 }
 
+/** Starts lib/http-floor.ts in a process of its own; the caller ends it (SIGTERM). */
+export async function startHttpFloor(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', HTTP_FLOOR], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8').trim()))
+    child.once('exit', (code) => reject(new Error(`http floor server exited with ${code}`)))
+  })
+  return { child, url }
+}
+
 /**
  * The same load (same bodies, same connections) against lib/http-floor.ts: Fastify and
  * the same body schema, no verification, signing or database. Returns its median req/s.
  */
 export async function httpFloorRun(minter: TokenMinter, connections: number, amount: number, runs: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', HTTP_FLOOR], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { child, url } = await startHttpFloor()
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8').trim()))
-      child.once('exit', (code) => reject(new Error(`http floor server exited with ${code}`)))
-    })
     const rates: number[] = []
     for (let r = 0; r < runs + 1; r++) {
       const bodies = await exchangeBodies(minter, url, '7b0c2c1e-9f3e-4c57-8f0a-2d6c3b1a9e41', amount + 2 * connections)

@@ -79,7 +79,7 @@ async function control(pg, { sql }) {
 
 /** Several of the server's own statements in order, stopping at the first that fails. */
 async function controls(pg, { sqls }) {
-  for (const sql of sqls) await roundTrip(pg, [serialize.query(sql)])
+  for (const sql of sqls) await control(pg, { sql })
   return null
 }
 
@@ -93,7 +93,7 @@ async function scalar(pg, { sql }) {
 /** The server's own SQL a message asks to run first (the session reset, a transaction's BEGIN): a failure there is marked as such. */
 async function runBefore(pg, before = []) {
   try {
-    for (const sql of before) await roundTrip(pg, [serialize.query(sql)])
+    await controls(pg, { sqls: before })
   } catch (error) {
     if (error instanceof BrokenSession) throw error
     throw Object.assign(new Error(String(error?.message ?? error)), { code: error?.code, phase: 'before' })
