@@ -16,7 +16,7 @@
  * a half-written file. A list of the source files read is kept beside it (<outfile>.inputs.json)
  * so scripts/build-server-run.mjs can tell when a rebuild is due.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -29,6 +29,15 @@ export const DEFAULT_OUTFILE = join(ROOT, 'build/server/main.mjs')
  * module (new URL('./pglite-worker.mjs', import.meta.url)), so it is copied beside the output.
  */
 export const WORKSPACE_WORKER = join(ROOT, 'shared/server/workspaces/pglite-worker.mjs')
+/**
+ * Not bundled either: a new embedded database is unpacked from this archive, which
+ * store/pglite-cluster.ts finds beside its own module (new URL(..., import.meta.url)).
+ */
+const STORE = join(ROOT, 'shared/server/store')
+export const clusterArchives = () =>
+  readdirSync(STORE)
+    .filter((name) => /^pglite-cluster-.*\.tar\.br$/.test(name))
+    .map((name) => join(STORE, name))
 /** Loaded from node_modules at run time (see above). */
 export const EXTERNAL = ['@electric-sql/pglite', 'pg-native', 'pg-cloudflare']
 
@@ -80,11 +89,14 @@ export async function buildServer(outfile = DEFAULT_OUTFILE) {
       logLevel: 'silent'
     })
     // This script shapes the output too.
-    const inputs = [...Object.keys(result.metafile.inputs).map((file) => resolve(ROOT, file)), WORKSPACE_WORKER, fileURLToPath(import.meta.url)]
+    const archives = clusterArchives()
+    const inputs = [...Object.keys(result.metafile.inputs).map((file) => resolve(ROOT, file)), WORKSPACE_WORKER, ...archives, fileURLToPath(import.meta.url)]
     await writeFile(`${temp}.inputs.json`, `${JSON.stringify({ startedAt, inputs })}\n`)
-    await copyFile(WORKSPACE_WORKER, `${temp}.worker.mjs`)
-    // In place before the output that loads it.
-    await rename(`${temp}.worker.mjs`, join(dir, basename(WORKSPACE_WORKER)))
+    // In place before the output that loads them, each through a temp name of its own.
+    for (const file of [WORKSPACE_WORKER, ...archives]) {
+      await copyFile(file, `${temp}.asset`)
+      await rename(`${temp}.asset`, join(dir, basename(file)))
+    }
     // Output first: a reader between the two renames sees an old record and rebuilds, never
     // a new record vouching for an old output.
     await rename(temp, outfile)
@@ -93,7 +105,7 @@ export async function buildServer(outfile = DEFAULT_OUTFILE) {
   } finally {
     await rm(temp, { force: true })
     await rm(`${temp}.inputs.json`, { force: true })
-    await rm(`${temp}.worker.mjs`, { force: true })
+    await rm(`${temp}.asset`, { force: true })
   }
 }
 

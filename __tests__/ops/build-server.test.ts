@@ -8,9 +8,12 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { execFile, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { builtinModules } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { pgliteVersion } from '../../shared/server/store/pglite'
+import { clusterArchiveName, unpackArchive } from '../../shared/server/store/pglite-cluster'
 import { waitFor } from '../../shared/testing/wait-for'
 import { REPO_ROOT } from './fixture'
 
@@ -44,7 +47,7 @@ describe('scripts/build-server.mjs', () => {
   it('bundles every dependency but the embedded engine, which it imports only when used', () => {
     const code = readFileSync(outfile, 'utf8')
     const staticImports = [...code.matchAll(/^import\s[^'"]*?from\s*["']([^"']+)["']/gm)].map((m) => m[1]!)
-    expect(staticImports.filter((name) => !name.startsWith('node:'))).toEqual([])
+    expect(staticImports.filter((name) => !name.startsWith('node:') && !builtinModules.includes(name))).toEqual([])
     // `{import('...')}` is a JSDoc type in bundled comments, not code.
     const dynamicImports = new Set([...code.matchAll(/(?<![{\w.])import\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!))
     expect([...dynamicImports]).toEqual(['@electric-sql/pglite'])
@@ -79,6 +82,13 @@ describe('scripts/build-server.mjs', () => {
       expect(output).toContain(`data dir: ${dataDir} (embedded database)`)
       child.kill('SIGTERM')
       expect(await exited).toBe(0)
+      // The new data dir was unpacked from the made cluster copied beside the build, not made by
+      // initdb (which draws a new system identifier, the first 8 bytes of pg_control).
+      const made = join(dir, 'made-cluster')
+      mkdirSync(made, { mode: 0o700 })
+      await unpackArchive(join(dir, clusterArchiveName(await pgliteVersion())), made)
+      const identifier = (dataDir: string): string => readFileSync(join(dataDir, 'global', 'pg_control')).subarray(0, 8).toString('hex')
+      expect(identifier(dataDir)).toBe(identifier(made))
     } finally {
       child.kill('SIGKILL')
       await exited
@@ -88,7 +98,8 @@ describe('scripts/build-server.mjs', () => {
 
   it('records what it was built from, and is stale once one of those files changes or goes', async () => {
     const record = JSON.parse(readFileSync(`${outfile}.inputs.json`, 'utf8')) as { startedAt: number; inputs: string[] }
-    expect(record.inputs).toEqual(expect.arrayContaining([join(REPO_ROOT, 'shared/server/main.ts'), BUILD_SCRIPT]))
+    const archive = join(REPO_ROOT, 'shared/server/store', clusterArchiveName(await pgliteVersion()))
+    expect(record.inputs).toEqual(expect.arrayContaining([join(REPO_ROOT, 'shared/server/main.ts'), BUILD_SCRIPT, archive]))
     expect(record.inputs.some((file) => file.includes('/node_modules/fastify/'))).toBe(true)
 
     // The same output, said to be built from one file we control (the real sources may be

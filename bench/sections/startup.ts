@@ -104,8 +104,8 @@ const START_PEAK_TARGET_MIB = 400
 const IDLE_MS = 5000
 
 /**
- * 6b. The embedded server's memory at rest: its first start on a new data dir (initdb
- * included) and a start on the existing dir, each left alone 5 s after it is healthy.
+ * 6b. The embedded server's memory at rest: its first start on a new data dir (the made
+ * cluster unpacked) and a start on the existing dir, each left alone 5 s after it is healthy.
  */
 export async function restingMemory(table: ResultTable, label: string, options: StartupOptions): Promise<void> {
   await buildServerFile()
@@ -116,7 +116,7 @@ export async function restingMemory(table: ResultTable, label: string, options: 
   const existing = { rss: median(again.map((r) => r.rss)), peak: median(again.map((r) => r.peak)) }
   const section = `6b. memory at rest (${label}, built server)`
   for (const [when, m] of [
-    ['first start (new data dir, initdb)', first],
+    ['first start (new data dir)', first],
     ['start on the existing data dir', existing]
   ] as const) {
     table.add({

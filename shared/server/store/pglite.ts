@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path'
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import { ConfigError } from '../config'
 import type { Db, Queryable, QueryResult } from './db'
+import { unpackCluster } from './pglite-cluster'
 
 function adapt(target: { query: PGlite['query'] }): Queryable {
   return {
@@ -31,6 +32,17 @@ const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Arra
 
 let engine: Promise<WasmModule | undefined> | undefined
 
+/** The installed engine's directory (its .wasm and package.json), resolved as node resolves the import. */
+const engineDist = (): string => dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
+
+let version: Promise<string> | undefined
+
+/** The installed PGlite's version: a made cluster (pglite-cluster.ts) fits only the version that made it. */
+export function pgliteVersion(): Promise<string> {
+  version ??= readFile(join(engineDist(), '..', 'package.json'), 'utf8').then((text) => (JSON.parse(text) as { version: string }).version)
+  return version
+}
+
 /**
  * The engine's WebAssembly, compiled once per process. PGlite would compile it itself, but
  * only after its own set-up; started here, the compile (off the main thread) overlaps that
@@ -40,8 +52,7 @@ let engine: Promise<WasmModule | undefined> | undefined
 export function compiledEngine(): Promise<WasmModule | undefined> {
   engine ??= (async () => {
     try {
-      const dist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
-      return await wasm.compile(await readFile(join(dist, 'pglite.wasm')))
+      return await wasm.compile(await readFile(join(engineDist(), 'pglite.wasm')))
     } catch {
       return undefined
     }
@@ -57,7 +68,7 @@ const shellWord = (dir: string): string => (/^[\w@%+=:,./-]+$/.test(dir) ? dir :
 
 /**
  * Creates DATA_DIR 0700, or checks that an existing one is the server user's alone.
- * Returns true when it holds no database yet (PGlite creates a cluster in it).
+ * Returns true when it holds no database yet (openPglite puts a cluster in it).
  */
 export async function prepareDataDir(dataDir: string): Promise<boolean> {
   let info
@@ -106,6 +117,9 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   // Imported here, not at the top: a bundle hoists static imports, and a server on
   // PostgreSQL must not load the engine at all.
   const [{ PGlite }, created] = await Promise.all([import('@electric-sql/pglite'), dataDir ? prepareDataDir(dataDir) : false])
+  // A new data dir starts from the made cluster when there is one for this engine version
+  // (pglite-cluster.ts); otherwise PGlite runs initdb when it opens.
+  const unpacked = dataDir && created ? await unpackCluster(dataDir, await pgliteVersion()) : false
   const pgliteWasmModule = await compiling
   // A buffer pool of 32 MB instead of PostgreSQL's 128 MB: the engine touches all of it, and it
   // was most of what an idle server held, at no measurable cost to the exchange (bench/ANALYSIS.md,
@@ -113,15 +127,14 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB']
   const open = (): Promise<PGlite> => PGlite.create(dataDir, { ...(pgliteWasmModule ? { pgliteWasmModule } : {}), startParams })
   let pg = await open()
-  if (dataDir && created) {
-    // Creating the cluster (initdb) grows the engine's memory to several times what it needs
-    // afterwards, and WebAssembly memory never shrinks: an engine closed and dropped gives it
-    // back, so the server goes on with a fresh one (bench/ANALYSIS.md, "The idle embedded
-    // server's memory").
+  if (dataDir && created && !unpacked) {
+    // PGlite's initdb grows the engine's memory to several times what it needs afterwards, and
+    // WebAssembly memory never shrinks: an engine closed and dropped gives it back, so the
+    // server goes on with a fresh one (bench/ANALYSIS.md, "The idle embedded server's memory").
     await pg.close()
     pg = await open()
-    await restrictToOwner(dataDir)
   }
+  if (dataDir && created) await restrictToOwner(dataDir)
   const base = adapt(pg)
   return {
     kind: 'pglite',

@@ -12,7 +12,8 @@
  * time limit is a timer here that terminates the worker. Committed data survives that; the next
  * request opens the instance again.
  *
- * New workspaces are copies of a template directory (initdb once, then a file copy).
+ * New workspaces are copies of a template directory (the made cluster unpacked, or PGlite's
+ * initdb where there is none, once; then a file copy).
  */
 /* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-redundant-type-constituents --
    PGlite's types name WebAssembly.Module, which this project's TypeScript lib (no DOM) does not declare: the linter sees those values as untyped. */
@@ -20,7 +21,8 @@ import { randomBytes } from 'node:crypto'
 import { access, chmod, cp, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import { compiledEngine, restrictToOwner, type WasmModule } from '../store/pglite'
+import { compiledEngine, pgliteVersion, restrictToOwner, type WasmModule } from '../store/pglite'
+import { unpackCluster } from '../store/pglite-cluster'
 import type { RunLimits, RunOutcome, RunRequest, WorkspaceEngine, WorkspaceHandle } from './engine'
 import { requestTimeout, sqlError, statementTimeout, workspaceUnavailable } from './errors'
 import { quoteIdent, runOnSession, SessionSqlError, SIZE_SQL, TABLES_SQL, type SqlSession } from './session'
@@ -509,7 +511,7 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
     this.closing.set(instance.name, done)
   }
 
-  /** `<root>/.template`: built once (initdb, the role), in a temp directory renamed into place. */
+  /** `<root>/.template`: built once (the cluster, the role), in a temp directory renamed into place. */
   private ensureTemplate(): Promise<string> {
     this.template ??= this.buildTemplate().catch((error: unknown) => {
       this.template = undefined // a later provision tries again
@@ -528,6 +530,7 @@ export class EmbeddedWorkspaceEngine implements WorkspaceEngine {
     const temp = join(this.root, `.tmp-template-${randomBytes(6).toString('hex')}`)
     try {
       await makePrivateDir(temp)
+      await unpackCluster(temp, await pgliteVersion())
       const instance = new Instance(TEMPLATE, temp, false, await compiledEngine())
       try {
         await instance.ready
