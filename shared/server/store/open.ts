@@ -29,34 +29,14 @@ async function schemaIsCurrent(db: Db): Promise<boolean> {
 }
 
 export async function openDatabase(options: OpenOptions): Promise<Db> {
-  if (options.databaseUrl) {
-    const db = await (await import('./postgres')).openPostgres(options.databaseUrl)
-    // Always migrate()'s locked path: the read of schemaIsCurrent would log an error on a
-    // brand-new database, and a PostgreSQL statement costs little.
-    await closedOnError(db, () => migrate(db))
-    return db
-  }
-  const { openPglite, restrictToOwner } = await import('./pglite')
-  const db = await openPglite(options.dataDir)
-  if (await closedOnError(db, () => schemaIsCurrent(db))) return db
-  await closedOnError(db, () => migrate(db))
-  if (!options.dataDir) return db
-  // Creating the schema grows the engine's memory, and WebAssembly memory never shrinks: on a
-  // data dir's first start (or after an upgrade's migrations) the server goes on with a fresh
-  // engine, as small as on any later start (bench/ANALYSIS.md, "A first start from a made cluster").
-  await db.close()
-  const fresh = await openPglite(options.dataDir)
-  // The engine writes its relation cache files anew after a schema change, readable by others.
-  await closedOnError(fresh, () => restrictToOwner(options.dataDir!))
-  return fresh
-}
-
-/** `fn`'s result; on its failure the database is closed before the error goes on. */
-async function closedOnError<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  const db = options.databaseUrl ? await (await import('./postgres')).openPostgres(options.databaseUrl) : await (await import('./pglite')).openPglite(options.dataDir)
   try {
-    return await fn()
+    // PostgreSQL always takes migrate()'s locked path: the read below would log an error on
+    // a brand-new database, and a PostgreSQL statement costs little.
+    if (db.kind === 'postgres' || !(await schemaIsCurrent(db))) await migrate(db)
   } catch (error) {
     await db.close().catch(() => undefined)
     throw error
   }
+  return db
 }
