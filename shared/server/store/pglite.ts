@@ -123,7 +123,8 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const pgliteWasmModule = await compiling
   // A buffer pool of 16 MB instead of PostgreSQL's 128 MB: the engine touches all of it, and it
   // was most of what an idle server held, at no measurable cost to the exchange, with small
-  // tables or after 100k exchanges (bench/ANALYSIS.md, "The idle embedded server's memory").
+  // tables or after 100k exchanges (bench/ANALYSIS.md, "The idle embedded server's memory" and
+  // "A first start from a made cluster").
   const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
   const open = (): Promise<PGlite> => PGlite.create(dataDir, { ...(pgliteWasmModule ? { pgliteWasmModule } : {}), startParams })
   let pg = await open()
