@@ -87,7 +87,10 @@ describe('scripts/build-server.mjs', () => {
       const made = join(dir, 'made-cluster')
       mkdirSync(made, { mode: 0o700 })
       await unpackArchive(join(dir, clusterArchiveName(await pgliteVersion())), made)
-      const identifier = (dataDir: string): string => readFileSync(join(dataDir, 'global', 'pg_control')).subarray(0, 8).toString('hex')
+      const identifier = (dataDir: string): string =>
+        readFileSync(join(dataDir, 'global', 'pg_control'))
+          .subarray(0, 8)
+          .toString('hex')
       expect(identifier(dataDir)).toBe(identifier(made))
     } finally {
       child.kill('SIGKILL')
