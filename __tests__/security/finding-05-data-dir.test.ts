@@ -9,21 +9,9 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { call } from '../../shared/testing/api-call'
+import { openToOthers } from '../../shared/testing/file-modes'
 import { LocalOidcIssuer } from '../../shared/testing/oidc-issuer'
 import { startServerProcess } from '../../shared/testing/server-process'
-
-/** Every path under `dir` (itself included) whose mode gives group or others any access. */
-function openToOthers(dir: string): string[] {
-  const found: string[] = []
-  const visit = (path: string): void => {
-    const info = lstatSync(path)
-    if (info.isSymbolicLink()) return
-    if (info.mode & 0o077) found.push(`${(info.mode & 0o777).toString(8)} ${path}`)
-    if (info.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name))
-  }
-  visit(dir)
-  return found
-}
 
 const mode = (path: string): number => lstatSync(path).mode & 0o777
 

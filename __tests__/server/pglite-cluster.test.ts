@@ -11,18 +11,7 @@ import { createBrotliCompress } from 'node:zlib'
 import { create } from 'tar'
 import { clusterArchivePath, unpackArchive, unpackCluster, VERSION_MARK } from '../../shared/server/store/pglite-cluster'
 import { openPglite, pgliteVersion } from '../../shared/server/store/pglite'
-
-/** Every path under `dir` (itself included) whose mode gives group or others any access. */
-function openToOthers(dir: string): string[] {
-  const found: string[] = []
-  const visit = (path: string): void => {
-    const info = lstatSync(path)
-    if (info.mode & 0o077) found.push(`${(info.mode & 0o777).toString(8)} ${path}`)
-    if (info.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name))
-  }
-  visit(dir)
-  return found
-}
+import { openToOthers } from '../../shared/testing/file-modes'
 
 /** The cluster's identifier: initdb draws a new one each time, so equal identifiers mean one source. */
 async function systemIdentifier(dataDir: string): Promise<string> {
