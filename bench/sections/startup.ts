@@ -10,7 +10,7 @@
  * start and on an existing data dir.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -122,10 +122,16 @@ const SETTLED_MS = 30_000
  */
 export async function restingMemory(table: ResultTable, label: string, options: StartupOptions): Promise<void> {
   await buildServerFile()
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'bench-resting-')), 'data')
-  const env = { ...serverEnv(options), DATA_DIR: dataDir }
-  const first = await restingServer(env)
-  const again = [await restingServer(env), await restingServer(env)]
+  const scratch = mkdtempSync(join(tmpdir(), 'bench-resting-'))
+  const env = { ...serverEnv(options), DATA_DIR: join(scratch, 'data') }
+  let first: Resting
+  let again: Resting[]
+  try {
+    first = await restingServer(env)
+    again = [await restingServer(env), await restingServer(env)]
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
   const existing = { rss: median(again.map((r) => r.rss)), settled: median(again.map((r) => r.settled)), peak: median(again.map((r) => r.peak)) }
   const section = `6b. memory at rest (${label}, built server)`
   for (const [when, m] of [
